@@ -1,0 +1,76 @@
+// The daemon's configuration: one YAML file with sections server, model, worker, cache and
+// scheduler, defaults for every key but model.path, and `--set key.path=value` overrides.
+// Unknown keys are errors; every validation error names the key path and the reason, e.g.
+// "cache.block_size: must be a power of two in [8, 256], got 12".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace strata::config {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int http_port = 8000;
+  int grpc_port = 50051;
+  std::string api_key;                    // empty: no authentication
+  int64_t max_request_body_bytes = 8 << 20;
+  int max_queued_requests = 1024;         // beyond this, 429 / RESOURCE_EXHAUSTED
+};
+
+struct ModelOptions {
+  std::string path;            // Hugging Face model directory (required)
+  std::string served_name;     // name in the API; empty: the directory's base name
+  std::string tokenizer_path;  // empty: `path`
+  int64_t max_model_len = 0;   // 0: the model's max_position_embeddings
+};
+
+struct WorkerOptions {
+  std::string backend = "cpu";  // "cpu" or "cuda"
+  int num_threads = 0;          // CPU backend threads; 0: all cores
+  int device = 0;               // CUDA device ordinal
+  double gpu_memory_utilization = 0.90;
+  int logits_chunk_tokens = 256;  // logits are computed in chunks of at most this many rows
+};
+
+struct CacheOptions {
+  int block_size = 16;             // tokens per KV block, power of two in [8, 256]
+  int64_t device_blocks = 0;       // 0: sized by the memory plan
+  double host_gib = 0.0;           // the pinned CPU tier
+  std::string eviction_policy = "none";  // none | streaming | heavy_hitter | adaptive_precision
+  int64_t default_kv_budget_tokens = 0;  // 0: unlimited
+  bool prefix_caching = false;
+};
+
+struct SchedulerOptions {
+  int max_num_seqs = 64;
+  int max_batch_tokens = 4096;
+  std::string preemption = "recompute";  // swap | recompute
+  std::string prefill_mode = "chunked";  // whole | chunked | layered
+};
+
+struct StrataConfig {
+  ServerOptions server;
+  ModelOptions model;
+  WorkerOptions worker;
+  CacheOptions cache;
+  SchedulerOptions scheduler;
+};
+
+// Parses YAML text (empty text: all defaults), applies the `key.path=value` overrides in
+// order, then validates. `source` names the origin (a file path) in error messages.
+absl::StatusOr<StrataConfig> ParseConfig(std::string_view yaml_text, std::string_view source,
+                                         const std::vector<std::string>& overrides);
+
+// Reads `path` (empty: no file, defaults only) and calls ParseConfig.
+absl::StatusOr<StrataConfig> LoadConfig(const std::string& path,
+                                        const std::vector<std::string>& overrides);
+
+// The effective configuration as YAML (for logs and `stratad --print-config`).
+std::string ToYaml(const StrataConfig& config);
+
+}  // namespace strata::config

@@ -1,0 +1,57 @@
+// The architecture hyper-parameters of a Hugging Face model, read from its config.json.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/dtype.h"
+
+namespace strata::worker {
+
+enum class Architecture { kLlama, kQwen2, kQwen3 };
+
+enum class RopeScalingType { kNone, kLlama3 };
+
+struct RopeScaling {
+  RopeScalingType type = RopeScalingType::kNone;
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int64_t original_max_position_embeddings = 8192;
+};
+
+struct ModelConfig {
+  Architecture architecture = Architecture::kLlama;
+  std::string architecture_name;  // as spelled in config.json, e.g. "Qwen3ForCausalLM"
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;  // GQA: divides num_attention_heads
+  int64_t head_dim = 0;             // config.json's head_dim, else hidden_size / heads
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  int64_t max_position_embeddings = 0;
+  bool tie_word_embeddings = false;
+  bool qkv_bias = false;  // q/k/v projections have biases (Qwen2; Llama attention_bias)
+  bool o_bias = false;    // o_proj has a bias (Llama attention_bias)
+  bool mlp_bias = false;  // Llama mlp_bias
+  bool qk_norm = false;   // per-head RMSNorm of q and k before RoPE (Qwen3)
+  std::optional<int32_t> bos_token_id;
+  std::vector<int32_t> eos_token_ids;  // config.json's eos_token_id, int or list
+  DType dtype = DType::kBF16;          // torch_dtype / dtype
+};
+
+// Parses config.json text. `source` (the file path) names the origin in errors. Unsupported
+// architectures, missing or inconsistent sizes and unknown rope_scaling types are errors
+// naming the key. Accepts both `rope_scaling` and the newer `rope_parameters` spelling.
+absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_view source);
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
+
+}  // namespace strata::worker
