@@ -1,0 +1,95 @@
+#include "kernels/cpu/paged_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "base/check.h"
+
+namespace strata::kernels::cpu {
+namespace {
+
+constexpr int64_t kMaxBlockSize = 256;
+constexpr int64_t kMaxHeadDim = 512;
+
+// Online-softmax attention of one query vector over `visible` cached tokens.
+void AttendOne(const float* query, const PagedKvLayer& cache, std::span<const int32_t> block_table,
+               int64_t visible, int64_t kv_head, float scale, float* out) {
+  const int64_t dim = cache.head_dim;
+  const int64_t token_stride = cache.kv_heads * dim;
+  float scores[kMaxBlockSize];
+  float accumulator[kMaxHeadDim] = {};
+  float running_max = -std::numeric_limits<float>::infinity();
+  float running_sum = 0.0f;
+  for (int64_t start = 0; start < visible; start += cache.block_size) {
+    const int64_t block = block_table[start / cache.block_size];
+    const int64_t count = std::min(cache.block_size, visible - start);
+    const float* k_base = cache.k + block * cache.block_size * token_stride + kv_head * dim;
+    const float* v_base = cache.v + block * cache.block_size * token_stride + kv_head * dim;
+    float block_max = running_max;
+    for (int64_t t = 0; t < count; ++t) {
+      const float* k = k_base + t * token_stride;
+      float dot = 0.0f;
+      for (int64_t d = 0; d < dim; ++d) dot += query[d] * k[d];
+      scores[t] = dot * scale;
+      block_max = std::max(block_max, scores[t]);
+    }
+    const float correction = std::exp(running_max - block_max);
+    running_sum *= correction;
+    for (int64_t d = 0; d < dim; ++d) accumulator[d] *= correction;
+    for (int64_t t = 0; t < count; ++t) {
+      const float p = std::exp(scores[t] - block_max);
+      running_sum += p;
+      const float* v = v_base + t * token_stride;
+      for (int64_t d = 0; d < dim; ++d) accumulator[d] += p * v[d];
+    }
+    running_max = block_max;
+  }
+  const float inv = running_sum > 0.0f ? 1.0f / running_sum : 0.0f;
+  for (int64_t d = 0; d < dim; ++d) out[d] = accumulator[d] * inv;
+}
+
+}  // namespace
+
+void WritePagedKv(const PagedKvLayer& cache, const float* k, const float* v,
+                  std::span<const int64_t> slots) {
+  const int64_t row = cache.kv_heads * cache.head_dim;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    std::memcpy(cache.k + slots[i] * row, k + i * row, row * sizeof(float));
+    std::memcpy(cache.v + slots[i] * row, v + i * row, row * sizeof(float));
+  }
+}
+
+void PagedAttention(const float* q, const PagedKvLayer& cache,
+                    std::span<const AttentionSequence> sequences, int64_t heads, float scale,
+                    bool causal, float* out) {
+  STRATA_CHECK_LE(cache.block_size, kMaxBlockSize);
+  STRATA_CHECK_LE(cache.head_dim, kMaxHeadDim);
+  STRATA_CHECK_EQ(heads % cache.kv_heads, 0);
+  const int64_t group = heads / cache.kv_heads;
+  const int64_t dim = cache.head_dim;
+  // Flatten (sequence, query row) pairs so the parallel loop balances long prefills.
+  std::vector<std::pair<int32_t, int32_t>> work;
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    const AttentionSequence& seq = sequences[s];
+    STRATA_CHECK_LE(seq.query_len, seq.context_len);
+    STRATA_CHECK_LE((seq.context_len + cache.block_size - 1) / cache.block_size,
+                    static_cast<int64_t>(seq.block_table.size()));
+    for (int64_t j = 0; j < seq.query_len; ++j) work.emplace_back(s, j);
+  }
+  const int64_t items = static_cast<int64_t>(work.size()) * heads;
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t item = 0; item < items; ++item) {
+    const auto [s, j] = work[item / heads];
+    const int64_t h = item % heads;
+    const AttentionSequence& seq = sequences[s];
+    const int64_t row = seq.query_begin + j;
+    const int64_t visible = causal ? seq.context_len - seq.query_len + j + 1 : seq.context_len;
+    AttendOne(q + (row * heads + h) * dim, cache, seq.block_table, visible, h / group, scale,
+              out + (row * heads + h) * dim);
+  }
+}
+
+}  // namespace strata::kernels::cpu

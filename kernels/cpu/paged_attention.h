@@ -1,0 +1,43 @@
+// Attention over a paged KV cache on the CPU (reference implementation).
+//
+// Layout of one layer's cache: K and V are each [num_blocks, block_size, kv_heads, head_dim]
+// float32. Token t of a sequence lives in block block_table[t / block_size] at offset
+// t % block_size; its "slot" is block * block_size + offset.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace strata::kernels::cpu {
+
+struct PagedKvLayer {
+  float* k = nullptr;
+  float* v = nullptr;
+  int64_t block_size = 0;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+};
+
+// Copies rows of new keys and values ([rows, kv_heads, head_dim]) into their cache slots.
+void WritePagedKv(const PagedKvLayer& cache, const float* k, const float* v,
+                  std::span<const int64_t> slots);
+
+// One sequence's share of a batched attention call. Its query rows are
+// q[query_begin, query_begin + query_len); they are the last query_len of its
+// context_len cached tokens (context_len includes them).
+struct AttentionSequence {
+  int64_t query_begin = 0;
+  int64_t query_len = 0;
+  int64_t context_len = 0;
+  std::span<const int32_t> block_table;
+};
+
+// out[r, h, :] = softmax(q[r, h, :] . K^T * scale) V over the sequence's cached tokens, the
+// query of head h reading kv head h / (heads / kv_heads) (GQA). When `causal`, query j of a
+// sequence sees tokens [0, context_len - query_len + j]; otherwise all context_len tokens.
+// q and out are [rows, heads, head_dim].
+void PagedAttention(const float* q, const PagedKvLayer& cache,
+                    std::span<const AttentionSequence> sequences, int64_t heads, float scale,
+                    bool causal, float* out);
+
+}  // namespace strata::kernels::cpu

@@ -1,0 +1,58 @@
+// The float32 CPU implementation of Llama / Qwen2 / Qwen3 decoder models over a paged KV
+// cache held in host memory. Used by the CPU worker and as the reference for CUDA.
+// Not thread-safe: one caller (the worker's thread) at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/forward_batch.h"
+#include "worker/model_config.h"
+#include "worker/model_weights.h"
+
+namespace strata::worker {
+
+struct KvCacheShape {
+  int32_t num_blocks = 0;
+  int32_t block_size = 16;
+};
+
+class CpuModel {
+ public:
+  // Loads config.json and the safetensors weights of a Hugging Face model directory.
+  static absl::StatusOr<std::unique_ptr<CpuModel>> Load(const std::string& model_dir,
+                                                        KvCacheShape kv_shape,
+                                                        int32_t logits_chunk_rows);
+  CpuModel(ModelConfig config, ModelWeights weights, KvCacheShape kv_shape,
+           int32_t logits_chunk_rows);
+
+  const ModelConfig& config() const { return config_; }
+  const KvCacheShape& kv_shape() const { return kv_shape_; }
+  // Bytes of KV cache per token (all layers, K and V).
+  int64_t KvBytesPerToken() const;
+
+  // Runs the batch: writes each new token's K/V into its block, and fills `logits` with
+  // LogitsRows(sequences) rows of vocab_size floats. InvalidArgument on a bad batch
+  // (token id outside the vocabulary, block table too short, block id out of range).
+  absl::Status Forward(std::span<const SequenceSlice> sequences, std::vector<float>* logits);
+
+ private:
+  absl::Status Validate(std::span<const SequenceSlice> sequences) const;
+  void RunLayer(int layer, int64_t rows, std::span<const SequenceSlice> sequences);
+
+  ModelConfig config_;
+  ModelWeights weights_;
+  KvCacheShape kv_shape_;
+  int32_t logits_chunk_rows_;
+  std::vector<float> inv_freq_;
+  // Per layer: K then V, each [num_blocks, block_size, kv_heads, head_dim].
+  std::vector<std::vector<float>> kv_cache_;
+
+  // Scratch, grown on demand and reused across calls.
+  std::vector<float> residual_, normed_, qkv_, q_, k_, v_, attn_, proj_, gate_up_, act_;
+  std::vector<int64_t> positions_, slots_;
+};
+
+}  // namespace strata::worker

@@ -1,0 +1,42 @@
+// The CPU backend: CpuModel plus sampling, on the calling thread (OpenBLAS and OpenMP
+// threads do the parallel work inside each op).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "worker/cpu_model.h"
+#include "worker/worker.h"
+
+namespace strata::worker {
+
+struct CpuWorkerOptions {
+  int32_t block_size = 16;
+  int32_t num_blocks = 0;         // 0: as many as kv_cache_bytes allows
+  int64_t kv_cache_bytes = 0;     // used when num_blocks is 0
+  int32_t logits_chunk_rows = 256;
+  int num_threads = 0;            // 0: every core
+};
+
+class CpuWorker : public Worker {
+ public:
+  static absl::StatusOr<std::unique_ptr<CpuWorker>> Create(const std::string& model_dir,
+                                                           const CpuWorkerOptions& options);
+
+  const ModelConfig& model_config() const override { return model_->config(); }
+  MemoryReport memory() const override { return memory_; }
+  absl::StatusOr<std::vector<SampledToken>> Execute(std::span<const SequenceWork> batch) override;
+
+  CpuModel& model() { return *model_; }
+
+ private:
+  explicit CpuWorker(std::unique_ptr<CpuModel> model, MemoryReport memory)
+      : model_(std::move(model)), memory_(memory) {}
+  std::unique_ptr<CpuModel> model_;
+  MemoryReport memory_;
+  std::vector<SequenceSlice> slices_;
+  std::vector<float> logits_;
+};
+
+}  // namespace strata::worker

@@ -1,0 +1,35 @@
+// What one forward pass runs: for each sequence, a run of new tokens appended after the
+// tokens already in its KV blocks. Prefills (many tokens) and decodes (one token) of
+// different lengths mix freely in one batch.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace strata::worker {
+
+enum class LogitsMode {
+  kNone,  // no logits (a prefill chunk that is not the prompt's end)
+  kLast,  // one row, at the last new token (the position sampled next)
+  kAll,   // a row per new token (reference checks, prompt logprobs)
+};
+
+struct SequenceSlice {
+  std::span<const int32_t> tokens;       // new tokens, run now
+  int64_t start_position = 0;            // tokens of this sequence already cached
+  std::span<const int32_t> block_table;  // covers start_position + tokens.size() tokens
+  LogitsMode logits = LogitsMode::kLast;
+};
+
+// Logits rows come back in sequence order: kLast adds one row, kAll tokens.size() rows.
+inline int64_t LogitsRows(std::span<const SequenceSlice> sequences) {
+  int64_t rows = 0;
+  for (const SequenceSlice& s : sequences) {
+    rows += s.logits == LogitsMode::kAll ? static_cast<int64_t>(s.tokens.size())
+                                         : (s.logits == LogitsMode::kLast ? 1 : 0);
+  }
+  return rows;
+}
+
+}  // namespace strata::worker
