@@ -34,7 +34,7 @@ absl::StatusOr<DType> ParseDTypeName(std::string_view name) {
   if (name == "F16") return DType::kF16;
   if (name == "BF16") return DType::kBF16;
   return absl::InvalidArgumentError(
-      absl::StrCat("unsupported dtype \"", name, "\" (supported: F32, F16, BF16)"));
+      absl::StrCat("unsupported dtype \"", std::string(name), "\" (supported: F32, F16, BF16)"));
 }
 
 float F16ToFloat(uint16_t bits) {

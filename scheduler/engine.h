@@ -1,0 +1,82 @@
+// The engine core: owns every request's state and the KV block bookkeeping, and runs one
+// continuous-batching iteration per Step(): plan (scheduler/step_planner.h), execute on the
+// worker, apply the sampled tokens. Single-threaded by contract: one thread (the engine
+// thread) calls every method; there are no locks inside.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cache/kv_cache_manager.h"
+#include "scheduler/request.h"
+#include "worker/worker.h"
+
+namespace strata::scheduler {
+
+struct EngineOptions {
+  int32_t max_num_seqs = 64;
+  int32_t max_batch_tokens = 4096;
+  int64_t max_model_len = 0;  // 0: the model's max_position_embeddings
+};
+
+struct EngineStats {
+  int64_t steps = 0;
+  int64_t preemptions = 0;
+  int64_t prompt_tokens_computed = 0;
+  int64_t generated_tokens = 0;
+};
+
+class Engine {
+ public:
+  // `worker` outlives the engine. The KV pool mirrors the worker's cache.
+  Engine(worker::Worker* worker, const EngineOptions& options);
+
+  int64_t max_model_len() const { return max_model_len_; }
+
+  // Queues a request. InvalidArgument for an empty prompt, a duplicate id, out-of-vocabulary
+  // tokens or prompt + max_tokens beyond max_model_len; ResourceExhausted when the request
+  // could never fit in the KV cache even alone.
+  absl::Status AddRequest(Request request);
+  // Drops a request wherever it is; its blocks are freed at once. Returns false if unknown.
+  bool Abort(RequestId id);
+
+  bool HasWork() const { return !running_.empty() || !waiting_.empty(); }
+  size_t num_running() const { return running_.size(); }
+  size_t num_waiting() const { return waiting_.size(); }
+  const cache::KvCacheManager& kv_cache() const { return kv_; }
+  const EngineStats& stats() const { return stats_; }
+
+  // One iteration. Returns the new tokens and finishes of this step.
+  absl::StatusOr<std::vector<RequestOutput>> Step();
+
+ private:
+  struct Sequence {
+    Request request;
+    std::vector<int32_t> tokens;  // prompt then generated
+    int64_t computed = 0;         // tokens with cached K/V
+    int64_t arrival = 0;
+    int32_t generated() const {
+      return static_cast<int32_t>(tokens.size() - request.prompt_tokens.size());
+    }
+  };
+
+  FinishReason CheckFinished(const Sequence& seq, int32_t token) const;
+  void Preempt(RequestId id);
+
+  worker::Worker* worker_;
+  EngineOptions options_;
+  int64_t max_model_len_;
+  std::vector<int32_t> eos_token_ids_;
+  cache::KvCacheManager kv_;
+  std::map<RequestId, std::unique_ptr<Sequence>> sequences_;
+  std::vector<RequestId> running_;
+  std::deque<RequestId> waiting_;
+  int64_t next_arrival_ = 0;
+  EngineStats stats_;
+};
+
+}  // namespace strata::scheduler

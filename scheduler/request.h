@@ -1,0 +1,38 @@
+// The engine's native request and the outputs it streams back. Nothing JSON-shaped: the
+// frontend has already validated, templated and tokenized.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "worker/sampling.h"
+
+namespace strata::scheduler {
+
+using RequestId = int64_t;
+
+struct Request {
+  RequestId id = 0;
+  std::vector<int32_t> prompt_tokens;
+  worker::SamplingParams sampling;
+  int32_t max_tokens = 16;               // new tokens at most
+  std::vector<int32_t> stop_token_ids;   // besides the model's EOS tokens
+  bool ignore_eos = false;
+  int32_t priority = 0;                  // lower runs first (as vLLM); ties by arrival
+};
+
+enum class FinishReason { kNone, kStop, kLength, kAborted };
+
+const char* FinishReasonName(FinishReason reason);
+
+// New tokens of one request from one engine step.
+struct RequestOutput {
+  RequestId id = 0;
+  std::vector<worker::SampledToken> tokens;
+  FinishReason finish = FinishReason::kNone;  // set on the request's last output
+  int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;  // so far, including `tokens`
+};
+
+}  // namespace strata::scheduler

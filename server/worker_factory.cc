@@ -1,0 +1,54 @@
+#include "server/worker_factory.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "worker/cpu_worker.h"
+
+namespace strata::server {
+namespace {
+
+int64_t AvailableMemoryBytes() {
+  const long pages = sysconf(_SC_AVPHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page_size > 0 ? int64_t{pages} * page_size : int64_t{4} << 30;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<worker::Worker>> CreateWorker(const config::StrataConfig& config) {
+  if (config.worker.backend != "cpu") {
+    return absl::UnimplementedError(absl::StrCat(
+        "worker.backend: '", config.worker.backend, "' is not available in this build"));
+  }
+  STRATA_ASSIGN_OR_RETURN(worker::ModelConfig model, worker::LoadModelConfig(config.model.path));
+  worker::CpuWorkerOptions options;
+  options.block_size = config.cache.block_size;
+  options.logits_chunk_rows = config.worker.logits_chunk_tokens;
+  options.num_threads = config.worker.num_threads;
+  options.num_blocks = static_cast<int32_t>(config.cache.device_blocks);
+  if (options.num_blocks == 0) {
+    const int64_t max_len =
+        config.model.max_model_len > 0 ? config.model.max_model_len : model.max_position_embeddings;
+    const int64_t bytes_per_token =
+        2 * model.num_hidden_layers * model.num_key_value_heads * model.head_dim * 4;
+    const int64_t wanted = bytes_per_token * max_len * config.scheduler.max_num_seqs;
+    options.kv_cache_bytes = std::min(wanted, AvailableMemoryBytes() / 4);
+  }
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<worker::CpuWorker> worker,
+                          worker::CpuWorker::Create(config.model.path, options));
+  return std::unique_ptr<worker::Worker>(std::move(worker));
+}
+
+scheduler::EngineOptions EngineOptionsFrom(const config::StrataConfig& config) {
+  scheduler::EngineOptions options;
+  options.max_num_seqs = config.scheduler.max_num_seqs;
+  options.max_batch_tokens = config.scheduler.max_batch_tokens;
+  options.max_model_len = config.model.max_model_len;
+  return options;
+}
+
+}  // namespace strata::server
