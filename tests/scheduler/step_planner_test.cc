@@ -50,7 +50,10 @@ TEST(StepPlannerTest, AdmissionRespectsSequenceCapAndBlocks) {
   limits.max_num_seqs = 8;
   limits.free_blocks = 1;
   plan = PlanStep({}, {Waiting(2, 40), Waiting(3, 5)}, limits);
-  EXPECT_THAT(plan.admitted, ElementsAre(2)) << "a head that does not fit is chunked";
+  EXPECT_THAT(plan.admitted, IsEmpty()) << "the head's chunk does not fit; nobody overtakes it";
+  limits.max_batch_tokens = 16;
+  plan = PlanStep({}, {Waiting(2, 40), Waiting(3, 5)}, limits);
+  EXPECT_THAT(plan.admitted, ElementsAre(2)) << "a chunk of the budget's size fits";
   EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{2, 16}));
 }
 
