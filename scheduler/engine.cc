@@ -117,9 +117,13 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
                              options_.max_batch_tokens};
   const StepPlan plan = PlanStep(std::move(running), std::move(waiting), limits);
   for (RequestId id : plan.preempted) Preempt(id);
+  newly_started_.clear();
   for (RequestId id : plan.admitted) {
     std::erase(waiting_, id);
     running_.push_back(id);
+    Sequence& seq = *sequences_.at(id);
+    if (!seq.started) newly_started_.push_back(id);
+    seq.started = true;
   }
 
   // Reserve blocks, then describe the batch to the worker.

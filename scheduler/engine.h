@@ -49,6 +49,8 @@ class Engine {
   size_t num_waiting() const { return waiting_.size(); }
   const cache::KvCacheManager& kv_cache() const { return kv_; }
   const EngineStats& stats() const { return stats_; }
+  // Requests that started running (first admission, not re-admission) in the last Step().
+  const std::vector<RequestId>& newly_started() const { return newly_started_; }
 
   // One iteration. Returns the new tokens and finishes of this step.
   absl::StatusOr<std::vector<RequestOutput>> Step();
@@ -59,6 +61,7 @@ class Engine {
     std::vector<int32_t> tokens;  // prompt then generated
     int64_t computed = 0;         // tokens with cached K/V
     int64_t arrival = 0;
+    bool started = false;
     int32_t generated() const {
       return static_cast<int32_t>(tokens.size() - request.prompt_tokens.size());
     }
@@ -76,6 +79,7 @@ class Engine {
   std::vector<RequestId> running_;
   std::deque<RequestId> waiting_;
   int64_t next_arrival_ = 0;
+  std::vector<RequestId> newly_started_;
   EngineStats stats_;
 };
 
