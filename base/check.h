@@ -24,7 +24,7 @@ class CheckFailure {
 
 // Lets `STRATA_CHECK(x) << ...` be a void expression in both branches of ?:.
 struct Voidify {
-  void operator&(CheckFailure&) {}
+  void operator&(const CheckFailure&) {}
 };
 
 }  // namespace strata::internal
