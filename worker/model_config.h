@@ -22,6 +22,7 @@ struct RopeScaling {
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   int64_t original_max_position_embeddings = 8192;
+  bool operator==(const RopeScaling&) const = default;
 };
 
 struct ModelConfig {
@@ -46,6 +47,7 @@ struct ModelConfig {
   std::optional<int32_t> bos_token_id;
   std::vector<int32_t> eos_token_ids;  // config.json's eos_token_id, int or list
   DType dtype = DType::kBF16;          // torch_dtype / dtype
+  bool operator==(const ModelConfig&) const = default;
 };
 
 // Parses config.json text. `source` (the file path) names the origin in errors. Unsupported
@@ -53,5 +55,19 @@ struct ModelConfig {
 // naming the key. Accepts both `rope_scaling` and the newer `rope_parameters` spelling.
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_view source);
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
+
+// "LlamaForCausalLM", "Qwen2ForCausalLM" or "Qwen3ForCausalLM".
+std::string_view ArchitectureClassName(Architecture architecture);
+
+// The checks ParseModelConfig applies after reading: positive sizes, heads divisible by
+// kv heads, token ids inside the vocabulary, sane rope parameters. Errors start with
+// `source` and name the config.json key.
+absl::Status ValidateModelConfig(const ModelConfig& config, std::string_view source);
+
+// config.json as Hugging Face transformers writes it (model_type, architectures, every field
+// above, legacy rope_theta/rope_scaling, torch_dtype; sorted keys, 2-space indent).
+// ParseModelConfig reads it back to an equal config, except for combinations the format
+// cannot express (Llama with qkv_bias != o_bias, Qwen2 without q/k/v bias).
+std::string ModelConfigToJson(const ModelConfig& config);
 
 }  // namespace strata::worker
