@@ -178,7 +178,9 @@ absl::StatusOr<ModelShape> CustomModelShape(const CustomShapeOptions& o) {
   c.rms_norm_eps = o.rms_norm_eps.value_or(llama ? 1e-5 : 1e-6);
   c.rope_theta = o.rope_theta.value_or(llama ? 500000.0 : 1e6);
   if (o.llama3_rope_scaling) c.rope_scaling = Llama3RopeScaling();
-  c.max_position_embeddings = o.max_position_embeddings.value_or(4096);
+  // Llama-3 scaling stretches its original 8192 positions by 8, as in Llama 3.1.
+  c.max_position_embeddings =
+      o.max_position_embeddings.value_or(o.llama3_rope_scaling ? 131072 : 4096);
   c.tie_word_embeddings = o.tie_word_embeddings.value_or(!llama);
   if (o.architecture != Architecture::kQwen2) c.qkv_bias = c.o_bias = o.attention_bias;
   if (o.attention_bias && o.architecture == Architecture::kQwen2) {

@@ -48,7 +48,7 @@ struct CustomShapeOptions {
   bool mlp_bias = false;                           // Llama only
   bool llama3_rope_scaling = false;                // factor 8, low 1, high 4, original 8192
   std::optional<double> rope_theta;                // default 1e6 for Qwen, 500000 for Llama
-  std::optional<int64_t> max_position_embeddings;  // default 4096
+  std::optional<int64_t> max_position_embeddings;  // default 4096; 131072 with llama3 scaling
   std::optional<double> rms_norm_eps;              // default 1e-6 for Qwen, 1e-5 for Llama
   DType dtype = DType::kBF16;
 };
