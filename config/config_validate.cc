@@ -45,14 +45,27 @@ class Checker {
 
 void CheckServer(const ServerOptions& s, Checker& c) {
   c.NotEmpty("server.host", s.host);
-  c.InRange("server.http_port", s.http_port, 1, 65535);
-  c.InRange("server.grpc_port", s.grpc_port, 1, 65535);
-  if (s.http_port == s.grpc_port) {
+  c.InRange("server.http_port", s.http_port, 0, 65535);
+  c.InRange("server.grpc_port", s.grpc_port, 0, 65535);
+  if (s.http_port != 0 && s.http_port == s.grpc_port) {
     c.Add(absl::StrCat("server.grpc_port: must differ from server.http_port, both are ",
                        s.grpc_port));
   }
   c.Positive("server.max_request_body_bytes", s.max_request_body_bytes);
   c.AtLeast("server.max_queued_requests", s.max_queued_requests, 1);
+  c.AtLeast("server.http_threads", s.http_threads, 1);
+  if (!(s.idle_timeout_seconds > 0.0)) {
+    c.Add(absl::StrCat("server.idle_timeout_seconds: must be positive, got ",
+                       s.idle_timeout_seconds));
+  }
+  if (!(s.shutdown_timeout_seconds >= 0.0)) {
+    c.Add(absl::StrCat("server.shutdown_timeout_seconds: must be at least 0, got ",
+                       s.shutdown_timeout_seconds));
+  }
+  if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
+    c.Add("server.tls_cert_file: TLS needs both server.tls_cert_file and server.tls_key_file");
+  }
+  c.OneOf("server.log_level", s.log_level, {"debug", "info", "warning", "error"});
 }
 
 void CheckModel(const ModelOptions& m, Checker& c) {

@@ -15,11 +15,18 @@ namespace strata::config {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int http_port = 8000;
-  int grpc_port = 50051;
+  int http_port = 8000;    // 0: any free port (the bound port is logged)
+  int grpc_port = 50051;   // 0: any free port
   std::string api_key;                    // empty: no authentication
+  std::string api_key_file;               // more accepted keys, one per line ('#' comments)
+  std::string tls_cert_file;              // PEM; both set: both listeners use TLS
+  std::string tls_key_file;
   int64_t max_request_body_bytes = 8 << 20;
   int max_queued_requests = 1024;         // beyond this, 429 / RESOURCE_EXHAUSTED
+  int http_threads = 2;                   // I/O threads of the HTTP server
+  double idle_timeout_seconds = 60.0;     // an idle keep-alive connection is closed
+  double shutdown_timeout_seconds = 30.0; // SIGTERM: in-flight requests get this long
+  std::string log_level = "info";         // debug | info | warning | error
 };
 
 struct ModelOptions {

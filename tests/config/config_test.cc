@@ -25,7 +25,10 @@ constexpr char kMinimal[] = "model:\n  path: /models/m\n";
 // Every field, for exact comparisons.
 auto Tie(const StrataConfig& c) {
   return std::tie(c.server.host, c.server.http_port, c.server.grpc_port, c.server.api_key,
-                  c.server.max_request_body_bytes, c.server.max_queued_requests, c.model.path,
+                  c.server.api_key_file, c.server.tls_cert_file, c.server.tls_key_file,
+                  c.server.max_request_body_bytes, c.server.max_queued_requests,
+                  c.server.http_threads, c.server.idle_timeout_seconds,
+                  c.server.shutdown_timeout_seconds, c.server.log_level, c.model.path,
                   c.model.served_name, c.model.tokenizer_path, c.model.max_model_len,
                   c.worker.backend, c.worker.num_threads, c.worker.device,
                   c.worker.gpu_memory_utilization, c.worker.logits_chunk_tokens, c.cache.block_size,
@@ -105,9 +108,18 @@ INSTANTIATE_TEST_SUITE_P(
     EveryRule, ConfigValidation,
     ::testing::Values(
         RuleCase{"server.host=''", "server.host: must not be empty"},
-        RuleCase{"server.http_port=0", "server.http_port: must be in [1, 65535], got 0"},
-        RuleCase{"server.http_port=65536", "server.http_port: must be in [1, 65535], got 65536"},
-        RuleCase{"server.grpc_port=-1", "server.grpc_port: must be in [1, 65535], got -1"},
+        RuleCase{"server.http_port=-1", "server.http_port: must be in [0, 65535], got -1"},
+        RuleCase{"server.http_port=65536", "server.http_port: must be in [0, 65535], got 65536"},
+        RuleCase{"server.grpc_port=-1", "server.grpc_port: must be in [0, 65535], got -1"},
+        RuleCase{"server.http_threads=0", "server.http_threads: must be >= 1, got 0"},
+        RuleCase{"server.idle_timeout_seconds=0",
+                 "server.idle_timeout_seconds: must be positive, got 0"},
+        RuleCase{"server.shutdown_timeout_seconds=-1",
+                 "server.shutdown_timeout_seconds: must be at least 0, got -1"},
+        RuleCase{"server.tls_cert_file=cert.pem",
+                 "server.tls_cert_file: TLS needs both server.tls_cert_file and server.tls_key_file"},
+        RuleCase{"server.log_level=loud",
+                 "server.log_level: must be one of debug, info, warning, error, got \"loud\""},
         RuleCase{"server.grpc_port=8000",
                  "server.grpc_port: must differ from server.http_port, both are 8000"},
         RuleCase{"server.max_request_body_bytes=0",
@@ -160,10 +172,10 @@ TEST(ConfigValidationBounds, EdgesOfEachRangeAreAccepted) {
 TEST(ConfigValidation, ReportsEveryErrorOnePerLine) {
   std::string message =
       ParseError("cache:\n  block_size: 12\n  host_gib: -1\nscheduler:\n  max_num_seqs: 0\n",
-                 {"server.grpc_port=0"});
+                 {"server.grpc_port=-2"});
   std::vector<std::string> lines = absl::StrSplit(message, '\n');
   EXPECT_THAT(
-      lines, ::testing::ElementsAre("server.grpc_port: must be in [1, 65535], got 0",
+      lines, ::testing::ElementsAre("server.grpc_port: must be in [0, 65535], got -2",
                                     "model.path: required (set it in the config file or with --set "
                                     "model.path=DIR)",
                                     "cache.block_size: must be a power of two in [8, 256], got 12",
@@ -356,7 +368,8 @@ TEST(ConfigYaml, DefaultsRoundTrip) {
 
 TEST(ConfigYaml, EveryFieldRoundTrips) {
   StrataConfig config;
-  config.server = {"0.0.0.0", 8080, 9090, "k\"ey: #1 \\ 'x'", 12345, 7};
+  config.server = {"0.0.0.0", 8080,         9090, "k\"ey: #1 \\ 'x'", "keys.txt", "c.pem", "k.pem",
+                   12345,     7,            3,    12.5,              0.25,       "debug"};
   config.model = {"/models/My Model", "true", "123", 4096};
   config.worker = {"cuda", 3, 2, 0.1 + 0.2, 33};
   config.cache = {32, 10000000000, 0.3, "heavy_hitter", 777, true};
