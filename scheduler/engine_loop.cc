@@ -1,6 +1,7 @@
 #include "scheduler/engine_loop.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/log.h"
 
 namespace strata::scheduler {
 namespace {
@@ -190,7 +191,8 @@ void EngineLoop::Run() {
         Tracked& t = it->second;
         if (!t.first_token_seen) {
           t.first_token_seen = true;
-          metrics_.time_to_first_token_seconds.Observe(SecondsBetween(t.submitted, now));
+          t.ttft_seconds = SecondsBetween(t.submitted, now);
+          metrics_.time_to_first_token_seconds.Observe(t.ttft_seconds);
           metrics_.prompt_tokens_total += out.prompt_tokens;
           metrics_.request_prompt_tokens.Observe(out.prompt_tokens);
         } else {
@@ -204,7 +206,12 @@ void EngineLoop::Run() {
           deliveries.emplace_back(t.callback, std::move(event));
           continue;
         }
-        metrics_.e2e_request_latency_seconds.Observe(SecondsBetween(t.submitted, now));
+        const double total = SecondsBetween(t.submitted, now);
+        metrics_.e2e_request_latency_seconds.Observe(total);
+        STRATA_LOG(kInfo) << "request " << out.id << " done: " << out.prompt_tokens
+                          << " prompt tokens, " << out.completion_tokens
+                          << " completion tokens, ttft " << t.ttft_seconds * 1e3 << " ms, total "
+                          << total * 1e3 << " ms, finish_reason " << FinishReasonName(out.finish);
         metrics_.request_generation_tokens.Observe(out.completion_tokens);
         ++metrics_.request_success_total[FinishReasonName(out.finish)];
         --queued_;

@@ -94,6 +94,7 @@ class EngineLoop {
     StreamCallback callback;
     std::chrono::steady_clock::time_point submitted, last_token;
     bool first_token_seen = false;
+    double ttft_seconds = 0.0;
   };
   std::unordered_map<RequestId, Tracked> tracked_;
   EngineMetrics metrics_;
