@@ -109,6 +109,28 @@ namespace {
 // NFC_Quick_Check=Yes and combining class 0 (so it never combines with what precedes it).
 bool IsCompositionBoundary(uint32_t cp) { return (Properties(cp) & ut::kNfcMaybeNo) == 0; }
 
+// Stable sort of n non-starters by combining class: insertion sort for the usual short runs,
+// a merge sort for long ones (which only adversarial input has) to stay O(n log n).
+void SortRun(uint32_t* cps, int* ccc, size_t n) {
+  if (n <= 32) {
+    for (size_t i = 1; i < n; ++i) {
+      for (size_t j = i; j > 0 && ccc[j - 1] > ccc[j]; --j) {
+        std::swap(ccc[j - 1], ccc[j]);
+        std::swap(cps[j - 1], cps[j]);
+      }
+    }
+    return;
+  }
+  std::vector<std::pair<int, uint32_t>> run(n);
+  for (size_t i = 0; i < n; ++i) run[i] = {ccc[i], cps[i]};
+  std::stable_sort(run.begin(), run.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < n; ++i) {
+    ccc[i] = run[i].first;
+    cps[i] = run[i].second;
+  }
+}
+
 // Appends NFC(segment) to out; `cps` and `ccc` are scratch space.
 void NormalizeSegment(std::string_view segment, std::vector<uint32_t>& cps, std::vector<int>& ccc,
                       std::string* out) {
@@ -122,12 +144,15 @@ void NormalizeSegment(std::string_view segment, std::vector<uint32_t>& cps, std:
   // 2. Canonical ordering: stable sort of each run of non-starters by combining class.
   ccc.resize(cps.size());
   for (size_t i = 0; i < cps.size(); ++i) ccc[i] = CombiningClass(cps[i]);
-  for (size_t i = 1; i < cps.size(); ++i) {
-    if (ccc[i] == 0) continue;
-    for (size_t j = i; j > 0 && ccc[j - 1] > ccc[j]; --j) {
-      std::swap(ccc[j - 1], ccc[j]);
-      std::swap(cps[j - 1], cps[j]);
+  for (size_t begin = 0; begin < cps.size();) {
+    if (ccc[begin] == 0) {
+      ++begin;
+      continue;
     }
+    size_t end = begin + 1;
+    while (end < cps.size() && ccc[end] != 0) ++end;
+    if (end - begin > 1) SortRun(cps.data() + begin, ccc.data() + begin, end - begin);
+    begin = end;
   }
   if (cps.empty()) return;
   // 3. Canonical composition (the algorithm of UAX #15's sample code), in place: cps[0, n)

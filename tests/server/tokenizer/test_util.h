@@ -23,9 +23,13 @@ inline std::string SourceDir() {
   return dir != nullptr ? dir : ".";
 }
 
+// The build directory: $STRATA_BINARY_DIR, else the parent of the test binary's directory
+// (strata_test puts test binaries in <build>/tests).
 inline std::string BinaryDir() {
-  const char* dir = std::getenv("STRATA_BINARY_DIR");
-  return dir != nullptr ? dir : "build";
+  if (const char* dir = std::getenv("STRATA_BINARY_DIR"); dir != nullptr) return dir;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("build") : exe.parent_path().parent_path().string();
 }
 
 inline std::string FixtureDir() { return SourceDir() + "/tests/fixtures/tokenizer"; }

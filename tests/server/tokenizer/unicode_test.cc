@@ -138,5 +138,16 @@ TEST(UnicodeTest, NfcExamples) {
   EXPECT_FALSE(IsNfcQuickYes("cafe\xCC\x81"));
 }
 
+TEST(UnicodeTest, NfcSortsLongMarkRunsStably) {
+  // 40,000 marks alternating U+0301 (class 230) and U+0323 (class 220): NFC puts all the
+  // dots below first, composing the first with the base letter, in well under a second.
+  std::string input = "a";
+  for (int i = 0; i < 20000; ++i) input += "\xCC\x81\xCC\xA3";
+  std::string expected = "\xE1\xBA\xA1";  // U+1EA1 = a + dot below
+  for (int i = 1; i < 20000; ++i) expected += "\xCC\xA3";
+  for (int i = 0; i < 20000; ++i) expected += "\xCC\x81";
+  EXPECT_EQ(NfcNormalize(input), expected);
+}
+
 }  // namespace
 }  // namespace strata::server::unicode
