@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -215,6 +216,31 @@ TEST_P(RealTokenizerTest, KnownIdsAndAccessors) {
     EXPECT_EQ(tok.EncodeWithSpecial("hi"), tok.Encode("hi"));
     EXPECT_EQ(tok.Decode(tok.Encode("e\xCC\x81"), false), "e\xCC\x81");  // no normalizer
   }
+}
+
+TEST_P(RealTokenizerTest, ConcurrentEncodingMatchesSequential) {
+  if (!test::HaveModel(GetParam())) GTEST_SKIP() << "no " << test::ModelDir(GetParam());
+  auto loaded = Tokenizer::Load(test::ModelDir(GetParam()));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const Tokenizer& tok = **loaded;
+  const std::vector<std::string> corpus = test::ReadCorpus();
+  std::vector<std::vector<int32_t>> expected;
+  for (const std::string& s : corpus) expected.push_back(tok.Encode(s));
+  constexpr int kThreads = 4;
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Each thread walks the corpus from a different start, so the shared word cache sees
+      // concurrent inserts, hits and clears.
+      for (size_t k = 0; k < corpus.size(); ++k) {
+        const size_t i = (k + t * corpus.size() / kThreads) % corpus.size();
+        if (tok.Encode(corpus[i]) != expected[i]) ++mismatches[t];
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, RealTokenizerTest, ::testing::Values("qwen3", "llama3"));
