@@ -93,6 +93,11 @@ bool EngineLoop::Healthy(std::chrono::milliseconds stall_limit) const {
   return idle_ns <= std::chrono::duration_cast<std::chrono::nanoseconds>(stall_limit).count();
 }
 
+int64_t EngineLoop::InFlight() const {
+  std::lock_guard lock(mutex_);
+  return queued_;
+}
+
 EngineMetricsSnapshot EngineLoop::Metrics() const {
   std::lock_guard lock(mutex_);
   return metrics_;

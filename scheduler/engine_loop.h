@@ -59,6 +59,8 @@ class EngineLoop {
   const worker::ModelConfig& model_config() const { return model_config_; }
   int64_t max_model_len() const { return max_model_len_; }
   bool draining() const { return draining_.load(); }
+  // Requests submitted and not yet given their final event.
+  int64_t InFlight() const;
   // True while the loop runs and, if it has work, completed an iteration recently.
   bool Healthy(std::chrono::milliseconds stall_limit) const;
   // A consistent copy of the counters, gauges and histograms.

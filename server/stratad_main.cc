@@ -3,8 +3,8 @@
 //   stratad --config FILE [--set key.path=value ...] [--print-config]
 //   stratad --config FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]
 //
-// With --prompt it completes TEXT (no chat template), streams the completion to stdout and
-// exits.
+// Serves the OpenAI HTTP API and the gRPC API until SIGTERM / SIGINT. With --prompt it
+// completes TEXT (no chat template), streams the completion to stdout and exits.
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -15,8 +15,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/log.h"
 #include "config/strata_config.h"
 #include "scheduler/engine.h"
+#include "server/daemon.h"
 #include "server/tokenizer/tokenizer.h"
 #include "server/worker_factory.h"
 
@@ -137,9 +139,9 @@ int Main(int argc, char** argv) {
     std::cout << config::ToYaml(*config);
     return 0;
   }
+  if (auto level = ParseLogLevel(config->server.log_level); level.ok()) SetLogLevel(*level);
   if (cl->prompt) return CompletePrompt(*config, *cl);
-  return Fail(absl::UnimplementedError(
-      "serving over HTTP and gRPC is not built yet; use --prompt TEXT for a one-shot completion"));
+  return RunDaemon(*config);
 }
 
 }  // namespace
