@@ -26,5 +26,8 @@ using CommandFn = int (*)(const CommandContext&);
 int RunEncode(const CommandContext& ctx);
 // decode [--skip-special-tokens]: one JSON array of ids per line -> one JSON string per line.
 int RunDecode(const CommandContext& ctx);
+// chat: one JSON object per line ({"messages": [...], "add_generation_prompt": true, and any
+// other template variable such as enable_thinking}) -> the rendered prompt as a JSON string.
+int RunChat(const CommandContext& ctx);
 
 }  // namespace strata::tools

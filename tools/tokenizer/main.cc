@@ -3,6 +3,7 @@
 //
 //   strata-tokenizer --tokenizer DIR encode [--add-special-tokens]  < strings.jsonl
 //   strata-tokenizer --tokenizer DIR decode [--skip-special-tokens] < id_arrays.jsonl
+//   strata-tokenizer --tokenizer DIR chat < conversations.jsonl
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -24,6 +25,9 @@ constexpr Command kCommands[] = {
      strata::tools::RunEncode},
     {"decode", "decode [--skip-special-tokens]  JSON id array per line -> JSON string per line",
      strata::tools::RunDecode},
+    {"chat", "chat                            JSON {messages, add_generation_prompt, ...} per "
+             "line -> JSON prompt string per line",
+     strata::tools::RunChat},
 };
 
 void PrintUsage(std::ostream& out) {
