@@ -1,0 +1,55 @@
+// Shared between the attention plan/dispatch (host) and the attention kernels (.cu).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/ops.h"
+
+namespace strata::kernels::cuda::internal {
+
+constexpr int kPrefillTileRows = 64;  // packed (query row, group head) pairs per tile
+constexpr int kDecodeMaxGroup = 8;    // query heads one decode block serves
+constexpr int kDecodeMinChunk = 128;  // smallest decode split, in tokens
+constexpr int kDecodeWaves = 2;       // decode splits aim at this many full waves
+
+// Device views of the uploaded plan and of the call's tensors.
+struct AttentionArgs {
+  const int32_t* seq_q_begin;
+  const int32_t* seq_q_len;
+  const int32_t* seq_ctx_len;
+  const int32_t* seq_page_begin;
+  const int32_t* pages;
+  const bf16* q;
+  int64_t q_stride;
+  PagedKvCache cache;
+  bf16* out;
+  float* partial_out;  // [max_partials, heads, head_dim]
+  float* partial_lse;  // [max_partials, heads], log2 domain
+  float scale_log2;    // scale * log2(e): scores go through exp2
+  int32_t heads;
+  int32_t group;  // heads / kv_heads
+  bool causal;
+};
+
+bool PrefillFastPath(int head_dim);
+bool DecodeFastPath(int head_dim);
+// Resident decode blocks per multiprocessor for this shape (occupancy query, cached).
+int DecodeBlocksPerSm(int head_dim, int group);
+
+// items: int2 {sequence, tile}; grid (items, kv_heads).
+void LaunchPrefill(const AttentionArgs& args, const int2* items, int num_items,
+                   cudaStream_t stream);
+// items: int4 {sequence, token_begin, token_end, partial or -1}; grid
+// (items, kv_heads * head_chunks).
+void LaunchDecode(const AttentionArgs& args, const int4* items, int num_items, int head_chunks,
+                  cudaStream_t stream);
+// items: int4 {sequence, first partial, splits, 0}; grid (items, heads).
+void LaunchDecodeReduce(const AttentionArgs& args, const int4* items, int num_items,
+                        cudaStream_t stream);
+// items: int2 {sequence, query row within it}; any head_dim (even, <= 512).
+void LaunchGeneric(const AttentionArgs& args, const int2* items, int num_items,
+                   cudaStream_t stream);
+
+}  // namespace strata::kernels::cuda::internal

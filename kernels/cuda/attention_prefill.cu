@@ -1,0 +1,254 @@
+// Prefill attention over the paged cache: flash-attention 2 tiling with bf16 mma.sync.
+//
+// A block of 4 warps serves one tile of 64 packed rows of one sequence and kv head; row r
+// of the tile is query token r / group, query head r % group of that kv head's group, so
+// every key and value tile loaded is shared by the whole GQA group. Each warp owns 16 rows:
+// S = Q K^T (m16n8k16, fp32 accumulators), causal/length mask, online softmax in registers
+// (exp2), then O += P V with P re-packed to bf16 straight from the accumulators. Keys and
+// values come in 64-row tiles through cp.async: V_j loads while S_j is computed and
+// K_{j+1} while P V_j is. Shared rows are padded by 16 bytes against bank conflicts.
+#include <cmath>
+
+#include "base/check.h"
+#include "kernels/cuda/attention_internal.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_util.cuh"
+
+namespace strata::kernels::cuda::internal {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kTileRows = kPrefillTileRows;  // 16 per warp
+constexpr int kTileKeys = 64;
+
+__device__ __forceinline__ uint32_t SharedAddress(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte asynchronous copy; an invalid source fills zeros (no global read).
+__device__ __forceinline__ void CopyAsync16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SharedAddress(dst)),
+               "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void CopyCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void CopyWaitAll() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
+__device__ __forceinline__ void LoadMatrixX4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SharedAddress(p)));
+}
+__device__ __forceinline__ void LoadMatrixX4Trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SharedAddress(p)));
+}
+
+// c += a (16x16, row-major) * b (16x8, column-major), bf16 in, fp32 accumulate.
+__device__ __forceinline__ void Mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                    uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+template <int kHeadDim>
+__global__ void __launch_bounds__(kThreads) PrefillKernel(AttentionArgs args, const int2* items) {
+  constexpr int kStride = kHeadDim + 8;  // padded shared row, in bf16
+  constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
+  constexpr int kDimTiles = kHeadDim / 8;
+  constexpr int kKeyTiles = kTileKeys / 8;
+  __shared__ alignas(16) bf16 shared_k[kTileKeys * kStride];
+  __shared__ alignas(16) bf16 shared_v[kTileKeys * kStride];
+
+  const int2 item = items[blockIdx.x];
+  const int seq = item.x, kv_head = blockIdx.y;
+  const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+  const int group = args.group;
+  const int q_len = args.seq_q_len[seq], ctx = args.seq_ctx_len[seq];
+  const int64_t q_begin = args.seq_q_begin[seq];
+  const int rows = q_len * group;
+  const int row0 = item.y * kTileRows;
+  const int32_t* pages = args.pages + args.seq_page_begin[seq];
+  const int block_size = args.cache.block_size;
+  const int64_t token_stride = int64_t{args.cache.kv_heads} * kHeadDim;
+
+  // Q tile -> shared (staged in shared_k) -> registers as A fragments.
+  for (int c = threadIdx.x; c < kTileRows * kChunks; c += kThreads) {
+    const int r = c / kChunks, part = c % kChunks;
+    const int packed = row0 + r;
+    const bool valid = packed < rows;
+    const int token = valid ? packed / group : 0;
+    const int head = kv_head * group + (valid ? packed % group : 0);
+    const bf16* src = args.q + (q_begin + token) * args.q_stride + int64_t{head} * kHeadDim;
+    CopyAsync16(&shared_k[r * kStride + part * 8], src + part * 8, valid);
+  }
+  CopyCommit();
+  CopyWaitAll();
+  __syncthreads();
+  uint32_t q_frag[kHeadDim / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+    LoadMatrixX4(q_frag[kk],
+                 &shared_k[(warp * 16 + lane % 16) * kStride + kk * 16 + (lane / 16) * 8]);
+  }
+  __syncthreads();
+
+  // The two rows this thread holds in the accumulators, and how many keys each sees.
+  int visible[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int packed = row0 + warp * 16 + lane / 4 + 8 * i;
+    visible[i] = packed >= rows ? 0 : (args.causal ? ctx - q_len + packed / group + 1 : ctx);
+  }
+  const int last_token = (min(rows, row0 + kTileRows) - 1) / group;
+  const int kv_end = args.causal ? ctx - q_len + last_token + 1 : ctx;
+  const int num_key_tiles = (kv_end + kTileKeys - 1) / kTileKeys;
+
+  auto load_tile = [&](bf16* dst, const bf16* cache, int tile) {
+    for (int c = threadIdx.x; c < kTileKeys * kChunks; c += kThreads) {
+      const int r = c / kChunks, part = c % kChunks;
+      const int t = tile * kTileKeys + r;
+      const bool valid = t < kv_end;
+      const int64_t slot = valid ? int64_t{pages[t / block_size]} * block_size + t % block_size : 0;
+      CopyAsync16(&dst[r * kStride + part * 8],
+                  cache + slot * token_stride + int64_t{kv_head} * kHeadDim + part * 8, valid);
+    }
+    CopyCommit();
+  };
+
+  float o[kDimTiles][4];
+#pragma unroll
+  for (int n = 0; n < kDimTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+
+  if (num_key_tiles > 0) load_tile(shared_k, args.cache.k, 0);
+  for (int j = 0; j < num_key_tiles; ++j) {
+    CopyWaitAll();
+    __syncthreads();  // K_j visible; every warp is done with V_{j-1}
+    load_tile(shared_v, args.cache.v, j);
+
+    float s[kKeyTiles][4];
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+#pragma unroll
+      for (int np = 0; np < kKeyTiles / 2; ++np) {
+        uint32_t b[4];
+        LoadMatrixX4(b, &shared_k[(np * 16 + (lane / 16) * 8 + lane % 8) * kStride + kk * 16 +
+                                  ((lane / 8) % 2) * 8]);
+        Mma(s[2 * np], q_frag[kk], b[0], b[1]);
+        Mma(s[2 * np + 1], q_frag[kk], b[2], b[3]);
+      }
+    }
+
+    // Mask, then the online softmax of the thread's two rows (shared by 4 lanes each).
+    float correction[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float row_max = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < kKeyTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int key = j * kTileKeys + n * 8 + (lane % 4) * 2 + e;
+          float& v = s[n][2 * i + e];
+          v = key < visible[i] ? v * args.scale_log2 : -INFINITY;
+          row_max = fmaxf(row_max, v);
+        }
+      }
+      row_max = fmaxf(row_max, __shfl_xor_sync(~0u, row_max, 1));
+      row_max = fmaxf(row_max, __shfl_xor_sync(~0u, row_max, 2));
+      const float m_new = fmaxf(m[i], row_max);
+      // A row with no visible key yet keeps m = -inf and gets p = 0 below.
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+      correction[i] = exp2f(m[i] - m_use);
+      m[i] = m_new;
+      float sum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < kKeyTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& v = s[n][2 * i + e];
+          v = exp2f(v - m_use);
+          sum += v;
+        }
+      }
+      l[i] = l[i] * correction[i] + sum;  // per-lane partial; reduced across lanes at the end
+    }
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) {
+      o[n][0] *= correction[0];
+      o[n][1] *= correction[0];
+      o[n][2] *= correction[1];
+      o[n][3] *= correction[1];
+    }
+
+    CopyWaitAll();
+    __syncthreads();  // V_j visible; every warp is done with K_j
+    if (j + 1 < num_key_tiles) load_tile(shared_k, args.cache.k, j + 1);
+
+#pragma unroll
+    for (int kk = 0; kk < kTileKeys / 16; ++kk) {
+      const uint32_t p[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]),
+                             PackBf16(s[2 * kk][2], s[2 * kk][3]),
+                             PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                             PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int dp = 0; dp < kDimTiles / 2; ++dp) {
+        uint32_t b[4];
+        LoadMatrixX4Trans(b, &shared_v[(kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * kStride +
+                                       dp * 16 + (lane / 16) * 8]);
+        Mma(o[2 * dp], p, b[0], b[1]);
+        Mma(o[2 * dp + 1], p, b[2], b[3]);
+      }
+    }
+  }
+
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(~0u, l[i], 1);
+    l[i] += __shfl_xor_sync(~0u, l[i], 2);
+    const int packed = row0 + warp * 16 + lane / 4 + 8 * i;
+    if (packed >= rows) continue;
+    const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+    const int64_t token = q_begin + packed / group;
+    const int head = kv_head * group + packed % group;
+    bf16* dst = args.out + (token * args.heads + head) * kHeadDim + (lane % 4) * 2;
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) {
+      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+          __floats2bfloat162_rn(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
+    }
+  }
+}
+
+}  // namespace
+
+bool PrefillFastPath(int head_dim) { return head_dim == 64 || head_dim == 128; }
+
+void LaunchPrefill(const AttentionArgs& args, const int2* items, int num_items,
+                   cudaStream_t stream) {
+  const dim3 grid(num_items, args.cache.kv_heads);
+  switch (args.cache.head_dim) {
+    case 64:
+      PrefillKernel<64><<<grid, kThreads, 0, stream>>>(args, items);
+      break;
+    case 128:
+      PrefillKernel<128><<<grid, kThreads, 0, stream>>>(args, items);
+      break;
+    default:
+      STRATA_CHECK(false) << "no prefill kernel for head_dim " << args.cache.head_dim;
+  }
+  STRATA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace strata::kernels::cuda::internal

@@ -1,0 +1,86 @@
+// Device-side helpers shared by the kernels: 16-byte bf16 vectors, warp and block
+// reductions. Include from .cu files only.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace strata::kernels::cuda {
+
+constexpr int kWarpSize = 32;
+
+// Eight bf16 values moved as one 16-byte access.
+struct alignas(16) Bf16x8 {
+  __nv_bfloat162 pair[4];
+};
+
+__device__ __forceinline__ void Unpack(const Bf16x8& v, float (&out)[8]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(v.pair[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+__device__ __forceinline__ Bf16x8 Pack(const float (&in)[8]) {
+  Bf16x8 v;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) v.pair[i] = __floats2bfloat162_rn(in[2 * i], in[2 * i + 1]);
+  return v;
+}
+
+__device__ __forceinline__ Bf16x8 LoadBf16x8(const __nv_bfloat16* p) {
+  return *reinterpret_cast<const Bf16x8*>(p);
+}
+
+__device__ __forceinline__ void StoreBf16x8(__nv_bfloat16* p, const Bf16x8& v) {
+  *reinterpret_cast<Bf16x8*>(p) = v;
+}
+
+template <typename T>
+__device__ __forceinline__ T WarpSum(T v) {
+#pragma unroll
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(~0u, v, offset);
+  return v;
+}
+
+template <typename T>
+__device__ __forceinline__ T WarpMax(T v) {
+#pragma unroll
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    v = max(v, __shfl_xor_sync(~0u, v, offset));
+  }
+  return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets
+// the result. `scratch` holds 32 values; the call ends with the block synchronized and
+// may be repeated with the same scratch.
+template <typename T>
+__device__ __forceinline__ T BlockSum(T v, T* scratch) {
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+  v = WarpSum(v);
+  __syncthreads();  // earlier readers of scratch are done
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : T(0);
+  return WarpSum(v);
+}
+
+template <typename T>
+__device__ __forceinline__ T BlockMax(T v, T* scratch, T lowest) {
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+  v = WarpMax(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : lowest;
+  return WarpMax(v);
+}
+
+}  // namespace strata::kernels::cuda

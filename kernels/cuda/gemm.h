@@ -1,0 +1,74 @@
+// y = x . W^T through cuBLASLt: bf16 activations and weights (W row-major [out, in], the
+// Hugging Face layout), float32 accumulation, bf16 or float32 output (e.g. logits), and an
+// optional bf16 bias fused as the epilogue (bf16 output only: cuBLASLt wants the bias in
+// the output's type).
+//
+// Gemm owns the cuBLASLt handle and a device workspace allocated once in Create(); Run()
+// allocates no device memory. The algorithm for each shape (m, n, k, strides, output type,
+// bias, pointer alignment) is chosen once by cublasLtMatmulAlgoGetHeuristic and cached
+// with its descriptors, so repeated shapes cost one cublasLtMatmul call.
+// Thread affinity: one Gemm per worker thread (the cache is unsynchronized).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "absl/status/statusor.h"
+#include "kernels/cuda/ops.h"
+
+namespace strata::kernels::cuda {
+
+struct GemmArgs {
+  const bf16* x = nullptr;  // [m, k], rows ldx apart (ldx >= k)
+  int64_t ldx = 0;
+  const bf16* w = nullptr;     // [n, k] contiguous
+  const bf16* bias = nullptr;  // [n] or null; requires y_float == false
+  void* y = nullptr;           // [m, n], rows ldy apart; bf16 or float per y_float
+  int64_t ldy = 0;
+  bool y_float = false;
+  int64_t m = 0, n = 0, k = 0;
+};
+
+class Gemm {
+ public:
+  static constexpr size_t kDefaultWorkspaceBytes = 32 << 20;  // cuBLAS's advice for Hopper
+
+  // Start-up only: creates the handle and allocates the workspace on the current device.
+  static absl::StatusOr<std::unique_ptr<Gemm>> Create(
+      size_t workspace_bytes = kDefaultWorkspaceBytes);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  // Enqueues y = x . W^T (+ bias). m == 0 is a no-op. Aborts when no algorithm exists for
+  // the shape (a broken invariant: the shapes are fixed by the model at start-up).
+  void Run(const GemmArgs& args, cudaStream_t stream);
+
+  size_t cached_shapes() const { return plans_.size(); }
+
+ private:
+  struct Key {
+    int64_t m, n, k, ldx, ldy;
+    uint32_t flags;  // y_float | bias << 1 | alignment classes << 2
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& key) const;
+  };
+  struct Plan;
+
+  Gemm(cublasLtHandle_t handle, void* workspace, size_t workspace_bytes);
+  Plan& PlanFor(const Key& key, const GemmArgs& args);
+
+  cublasLtHandle_t handle_;
+  void* workspace_;
+  size_t workspace_bytes_;
+  std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
+};
+
+}  // namespace strata::kernels::cuda
