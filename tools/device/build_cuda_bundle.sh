@@ -6,11 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build-cuda}
-# Until tests/kernels/CMakeLists.txt adds the cuda folder, the hook adds it.
-hook=()
-grep -q 'cuda' "$root/tests/kernels/CMakeLists.txt" ||
-  hook=(-DCMAKE_PROJECT_INCLUDE="$root/tools/device/cuda_tests_hook.cmake")
-cmake -S "$root" -B "$build" -G Ninja -DSTRATA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a "${hook[@]}"
+cmake -S "$root" -B "$build" -G Ninja -DSTRATA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a
 cmake --build "$build" --target strata-cuda-ops-test strata-cuda-attention-bench -j"$(nproc)"
 rm -rf "$root/.bundle/cuda"
 bundle=${STRATA_DEVICE_BUNDLE:-$root/../shared/tools/device-bundle}
