@@ -7,6 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "worker/cpu_worker.h"
+#ifdef STRATA_HAVE_CUDA
+#include "worker/cuda_worker.h"
+#endif
 
 namespace strata::server {
 namespace {
@@ -20,9 +23,25 @@ int64_t AvailableMemoryBytes() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<worker::Worker>> CreateWorker(const config::StrataConfig& config) {
+#ifdef STRATA_HAVE_CUDA
+  if (config.worker.backend == "cuda") {
+    worker::CudaWorkerOptions options;
+    options.device = config.worker.device;
+    options.gpu_memory_utilization = config.worker.gpu_memory_utilization;
+    options.block_size = config.cache.block_size;
+    options.num_blocks = config.cache.device_blocks;
+    options.max_batch_tokens = config.scheduler.max_batch_tokens;
+    options.max_num_seqs = config.scheduler.max_num_seqs;
+    options.logits_chunk_rows = config.worker.logits_chunk_tokens;
+    options.max_model_len = config.model.max_model_len;
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<worker::CudaWorker> worker,
+                            worker::CudaWorker::Create(config.model.path, options));
+    return std::unique_ptr<worker::Worker>(std::move(worker));
+  }
+#endif
   if (config.worker.backend != "cpu") {
-    return absl::UnimplementedError(absl::StrCat(
-        "worker.backend: '", config.worker.backend, "' is not available in this build"));
+    return absl::UnimplementedError(absl::StrCat("worker.backend: '", config.worker.backend,
+                                                 "' is not available in this build"));
   }
   STRATA_ASSIGN_OR_RETURN(worker::ModelConfig model, worker::LoadModelConfig(config.model.path));
   worker::CpuWorkerOptions options;

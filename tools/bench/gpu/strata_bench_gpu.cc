@@ -1,0 +1,284 @@
+// strata-bench-gpu: decode and prefill throughput of CudaWorker against the device's measured
+// ceilings. Weights are random bf16 generated on the device side by the worker (no checkpoint
+// is written or read); only config.json is written, into a temporary directory.
+//
+//   strata-bench-gpu [--shape llama-3.1-8b] [--batches 1,8,32,128,256] [--contexts 512,4096]
+//                    [--prefill 1024,8192] [--steps 10] [--utilization 0.9] [--no-graphs]
+//
+// Decode: one token per sequence per step over a KV cache filled with a constant (never
+// prefilled), greedy sampling included; each step's time is Execute's wall time, the median
+// of --steps after warm-up. Roofline: (weights read per step + KV read per step) over the
+// device-to-device copy bandwidth measured in the same run (bytes read + written).
+// Prefill: one prompt, logits and sampling for its last token. Roofline: FLOPs (2 per
+// multiply-add of every matrix product plus causal attention) over the measured rate of
+// an 8192^3 bf16 cuBLASLt GEMM.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "base/check.h"
+#include "base/dtype.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemm.h"
+#include "worker/cuda_worker.h"
+#include "worker/memory_plan.h"
+#include "worker/model_shapes.h"
+
+namespace strata {
+namespace {
+
+using worker::CudaWorker;
+using worker::SamplingParams;
+using worker::SequenceWork;
+
+struct Flags {
+  std::string shape = "llama-3.1-8b";
+  std::vector<int> batches = {1, 8, 32, 128, 256};
+  std::vector<int> contexts = {512, 4096};
+  std::vector<int> prefill = {1024, 8192};
+  int steps = 10;
+  double utilization = 0.9;
+  bool graphs = true;
+};
+
+std::vector<int> ParseList(const std::string& text) {
+  std::vector<int> out;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int v = 0;
+    if (absl::SimpleAtoi(part, &v)) out.push_back(v);
+  }
+  return out;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Device-to-device copy bandwidth, counting bytes read and written.
+double CopyBandwidth() {
+  const size_t bytes = size_t{2} << 30;
+  void *a = nullptr, *b = nullptr;
+  STRATA_CUDA_CHECK(cudaMalloc(&a, bytes));
+  STRATA_CUDA_CHECK(cudaMalloc(&b, bytes));
+  STRATA_CUDA_CHECK(cudaMemset(a, 1, bytes));
+  cudaEvent_t start, stop;
+  STRATA_CUDA_CHECK(cudaEventCreate(&start));
+  STRATA_CUDA_CHECK(cudaEventCreate(&stop));
+  std::vector<double> times;
+  for (int i = 0; i < 12; ++i) {
+    STRATA_CUDA_CHECK(cudaEventRecord(start));
+    STRATA_CUDA_CHECK(cudaMemcpy(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice));
+    STRATA_CUDA_CHECK(cudaEventRecord(stop));
+    STRATA_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    if (i >= 2) times.push_back(ms);
+  }
+  cudaFree(a), cudaFree(b);
+  return 2.0 * bytes / (Median(times) * 1e-3);
+}
+
+// bf16 GEMM rate of an n^3 product on random data, FLOP/s.
+double GemmRate() {
+  const int64_t n = 8192;
+  std::vector<uint16_t> host(n * n);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto& v : host) v = FloatToBF16(normal(rng));
+  kernels::cuda::bf16 *x = nullptr, *w = nullptr, *y = nullptr;
+  STRATA_CUDA_CHECK(cudaMalloc(&x, n * n * 2));
+  STRATA_CUDA_CHECK(cudaMalloc(&w, n * n * 2));
+  STRATA_CUDA_CHECK(cudaMalloc(&y, n * n * 2));
+  STRATA_CUDA_CHECK(cudaMemcpy(x, host.data(), n * n * 2, cudaMemcpyHostToDevice));
+  std::reverse(host.begin(), host.end());
+  STRATA_CUDA_CHECK(cudaMemcpy(w, host.data(), n * n * 2, cudaMemcpyHostToDevice));
+  std::vector<double> times;
+  {
+    auto gemm = kernels::cuda::Gemm::Create();
+    STRATA_CHECK(gemm.ok()) << gemm.status();
+    cudaEvent_t start, stop;
+    STRATA_CUDA_CHECK(cudaEventCreate(&start));
+    STRATA_CUDA_CHECK(cudaEventCreate(&stop));
+    for (int i = 0; i < 13; ++i) {
+      STRATA_CUDA_CHECK(cudaEventRecord(start));
+      (*gemm)->Run({.x = x, .ldx = n, .w = w, .y = y, .ldy = n, .m = n, .n = n, .k = n}, nullptr);
+      STRATA_CUDA_CHECK(cudaEventRecord(stop));
+      STRATA_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (i >= 3) times.push_back(ms);
+    }
+  }
+  cudaFree(x), cudaFree(w), cudaFree(y);
+  return 2.0 * n * n * n / (Median(times) * 1e-3);
+}
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+int Run(const Flags& flags) {
+  cudaDeviceProp prop;
+  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  const double copy_bw = CopyBandwidth();
+  const double gemm_rate = GemmRate();
+  auto shape = worker::NamedModelShape(flags.shape);
+  STRATA_CHECK(shape.ok()) << shape.status();
+  const worker::ModelConfig& c = shape->config;
+  char dir_template[] = "/tmp/strata-bench-gpu-XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  std::ofstream(dir + "/config.json") << worker::ModelConfigToJson(c);
+
+  const int max_batch = *std::max_element(flags.batches.begin(), flags.batches.end());
+  const int max_prefill = *std::max_element(flags.prefill.begin(), flags.prefill.end());
+  const int max_context = *std::max_element(flags.contexts.begin(), flags.contexts.end());
+  worker::CudaWorkerOptions options;
+  options.gpu_memory_utilization = flags.utilization;
+  options.max_num_seqs = max_batch;
+  options.max_batch_tokens = std::max(max_prefill, max_batch);
+  options.max_model_len = std::max(max_prefill, max_context) + flags.steps + 64;
+  options.random_weights = true;
+  options.cuda_graphs = flags.graphs;
+  auto created = CudaWorker::Create(dir, options);
+  STRATA_CHECK(created.ok()) << created.status();
+  CudaWorker& w = **created;
+  w.FillKvCache(FloatToBF16(0.01f));
+  const int64_t block_size = w.memory().block_size, num_blocks = w.memory().num_kv_blocks;
+  const int64_t kv_per_token = worker::KvBytesPerToken(c, 2);
+  const int64_t embed_bytes = c.vocab_size * c.hidden_size * 2;
+  // Per decode step every weight is read once, except the embedding table (a row per
+  // sequence) when it is not also the output projection.
+  const int64_t weights_read = w.memory().weight_bytes - (c.tie_word_embeddings ? 0 : embed_bytes);
+
+  std::printf("## strata-bench-gpu: %s on %s\n\n", flags.shape.c_str(), prop.name);
+  std::printf("weights %.2f GB (random bf16), KV cache %.1f GB (%lld blocks of %lld), graphs %s\n",
+              w.memory().weight_bytes / 1e9, w.memory().kv_cache_bytes / 1e9,
+              static_cast<long long>(num_blocks), static_cast<long long>(block_size),
+              flags.graphs ? "on" : "off");
+  std::printf(
+      "measured: device-to-device copy %.0f GB/s (read + write), bf16 GEMM 8192^3 %.0f "
+      "TFLOP/s\n\n",
+      copy_bw / 1e9, gemm_rate / 1e12);
+
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  std::printf(
+      "| decode batch | context | step ms | tokens/s | bytes/step GB | roofline ms | of "
+      "roofline |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (int context : flags.contexts) {
+    for (int batch : flags.batches) {
+      const int64_t per_seq = (context + flags.steps + 3 + block_size) / block_size;
+      if (per_seq * batch > num_blocks) {
+        std::printf("| %d | %d | n/a: needs %.0f GB of KV | | | | |\n", batch, context,
+                    double(per_seq) * batch * block_size * kv_per_token / 1e9);
+        continue;
+      }
+      std::vector<std::vector<int32_t>> tables(batch);
+      for (int i = 0; i < batch; ++i) {
+        for (int64_t b = 0; b < per_seq; ++b) tables[i].push_back(int32_t(i * per_seq + b));
+      }
+      std::vector<int32_t> token = {1};
+      std::vector<double> times;
+      double bytes = 0;
+      for (int step = 0; step < flags.steps + 3; ++step) {
+        std::vector<SequenceWork> work(batch);
+        for (int i = 0; i < batch; ++i) {
+          work[i].slice = {token, context + step, tables[i], worker::LogitsMode::kLast};
+          work[i].sample = true;
+          work[i].params = &greedy;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        auto out = w.Execute(work);
+        const auto t1 = std::chrono::steady_clock::now();
+        STRATA_CHECK(out.ok()) << out.status();
+        if (step >= 3) {
+          times.push_back(Seconds(t0, t1));
+          bytes = double(weights_read) + double(batch) * (context + step + 1) * kv_per_token;
+        }
+      }
+      const double t = Median(times), roofline = bytes / copy_bw;
+      std::printf("| %d | %d | %.3f | %.0f | %.2f | %.3f | %.0f%% |\n", batch, context, t * 1e3,
+                  batch / t, bytes / 1e9, roofline * 1e3, 100 * roofline / t);
+    }
+  }
+  std::printf("\n(%lld decode steps replayed CUDA graphs)\n\n",
+              static_cast<long long>(w.graph_replays()));
+
+  const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
+  const double matmul_params =
+      double(c.num_hidden_layers) *
+      (c.hidden_size * (q + 2 * kv) + q * c.hidden_size + 3 * c.hidden_size * c.intermediate_size);
+  std::printf(
+      "| prefill tokens | ms | tokens/s | TFLOP | TFLOP/s | of GEMM rate |\n"
+      "| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (int tokens : flags.prefill) {
+    std::vector<int32_t> prompt(tokens);
+    for (int i = 0; i < tokens; ++i) prompt[i] = int32_t((int64_t{i} * 7919) % c.vocab_size);
+    std::vector<int32_t> table;
+    for (int64_t b = 0; b < (tokens + block_size - 1) / block_size; ++b) table.push_back(b);
+    std::vector<double> times;
+    for (int rep = 0; rep < 4; ++rep) {
+      SequenceWork work;
+      work.slice = {prompt, 0, table, worker::LogitsMode::kLast};
+      work.sample = true;
+      work.params = &greedy;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto out = w.Execute(std::span(&work, 1));
+      const auto t1 = std::chrono::steady_clock::now();
+      STRATA_CHECK(out.ok()) << out.status();
+      if (rep >= 1) times.push_back(Seconds(t0, t1));
+    }
+    const double t = Median(times);
+    const double flops = 2.0 * tokens * matmul_params + 2.0 * c.hidden_size * c.vocab_size +
+                         double(c.num_hidden_layers) * 2 * 2 * c.num_attention_heads * c.head_dim *
+                             (double(tokens) * (tokens + 1) / 2);
+    std::printf("| %d | %.1f | %.0f | %.1f | %.0f | %.0f%% |\n", tokens, t * 1e3, tokens / t,
+                flops / 1e12, flops / t / 1e12, 100 * flops / t / gemm_rate);
+  }
+  std::remove((dir + "/config.json").c_str());
+  std::remove(dir.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace strata
+
+int main(int argc, char** argv) {
+  strata::Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const std::string value = i + 1 < argc ? argv[i + 1] : "";
+    if (arg == "--shape") {
+      flags.shape = value, ++i;
+    } else if (arg == "--batches") {
+      flags.batches = strata::ParseList(value), ++i;
+    } else if (arg == "--contexts") {
+      flags.contexts = strata::ParseList(value), ++i;
+    } else if (arg == "--prefill") {
+      flags.prefill = strata::ParseList(value), ++i;
+    } else if (arg == "--steps") {
+      flags.steps = std::max(1, std::atoi(value.c_str())), ++i;
+    } else if (arg == "--utilization") {
+      flags.utilization = std::atof(value.c_str()), ++i;
+    } else if (arg == "--no-graphs") {
+      flags.graphs = false;
+    } else {
+      std::fprintf(stderr,
+                   "usage: strata-bench-gpu [--shape NAME] [--batches 1,8,...] [--contexts "
+                   "512,...] [--prefill 1024,...] [--steps N] [--utilization F] [--no-graphs]\n");
+      return 2;
+    }
+  }
+  if (flags.batches.empty() || flags.contexts.empty() || flags.prefill.empty()) return 2;
+  return strata::Run(flags);
+}

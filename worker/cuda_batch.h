@@ -1,0 +1,111 @@
+// Host-side preparation of a CUDA worker batch: validation, the per-batch input arrays at
+// fixed device addresses (so CUDA graphs can read them), the sampling rows with their
+// penalty lists, and the fixed-shape decode attention items of a graph replay.
+// Thread affinity: the worker's thread.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/sampling.h"
+#include "worker/forward_batch.h"
+#include "worker/model_config.h"
+#include "worker/worker.h"
+
+namespace strata::worker {
+
+// A device region of typed arrays at fixed offsets, with a pinned host mirror of the same
+// layout: the host fills the mirror, Upload copies the used prefix of an array across.
+class CudaStaging {
+ public:
+  struct Limits {
+    int64_t max_tokens = 0;  // token rows of one forward pass
+    int32_t max_seqs = 0;    // sequences (and sampled rows) of one batch
+    int64_t max_penalties = 0;
+  };
+  template <typename T>
+  struct Array {
+    size_t offset = 0;
+    size_t capacity = 0;
+  };
+
+  static size_t DeviceBytes(const Limits& limits);
+  CudaStaging() = default;
+  ~CudaStaging();
+  CudaStaging(const CudaStaging&) = delete;
+  CudaStaging& operator=(const CudaStaging&) = delete;
+  // `device` is DeviceBytes(limits) long, 256-byte aligned. Allocates the pinned mirror.
+  absl::Status Init(const Limits& limits, char* device);
+
+  template <typename T>
+  T* host(Array<T> a) const {
+    return reinterpret_cast<T*>(host_ + a.offset);
+  }
+  template <typename T>
+  T* device(Array<T> a) const {
+    return reinterpret_cast<T*>(device_ + a.offset);
+  }
+  template <typename T>
+  void Upload(Array<T> a, size_t count, cudaStream_t stream) const {
+    Copy(a.offset, count * sizeof(T), a.capacity * sizeof(T), cudaMemcpyHostToDevice, stream);
+  }
+  template <typename T>
+  void Download(Array<T> a, size_t count, cudaStream_t stream) const {
+    Copy(a.offset, count * sizeof(T), a.capacity * sizeof(T), cudaMemcpyDeviceToHost, stream);
+  }
+
+  const Limits& limits() const { return limits_; }
+
+  // Inputs.
+  Array<int32_t> ids, positions, logit_rows;
+  Array<int64_t> slots;
+  Array<kernels::cuda::SamplingRow> sampling;
+  Array<int32_t> penalty_offsets;  // max_seqs + 1
+  Array<kernels::cuda::PenaltyToken> penalties;
+  // Outputs of the sampler.
+  Array<int32_t> tokens, top_tokens;  // top: [max_seqs, kMaxTopLogprobs]
+  Array<float> logprobs, top_logprobs;
+
+ private:
+  void Copy(size_t offset, size_t bytes, size_t capacity, cudaMemcpyKind kind,
+            cudaStream_t stream) const;
+  Limits limits_;
+  char* device_ = nullptr;
+  char* host_ = nullptr;
+};
+
+// The checks CpuModel applies (token ids in the vocabulary, block tables long enough, block
+// ids in range), plus the worker's limits (rows, sequences) and the sampling contract.
+absl::Status ValidateBatch(const ModelConfig& config, int64_t num_blocks, int32_t block_size,
+                           int64_t max_tokens, int32_t max_seqs,
+                           std::span<const SequenceWork> batch);
+
+// Fills one sampler row from a sequence's parameters; appends its distinct penalty tokens
+// (prompt and output; output counts) when a penalty is on. Returns the count appended.
+int64_t FillSamplingRow(const SequenceWork& work, kernels::cuda::SamplingRow* row,
+                        kernels::cuda::PenaltyToken* penalties, int64_t capacity);
+
+// The decode attention of a CUDA graph: `bucket` one-row sequences (the batch's, then
+// padding ones of one token in block 0), each cut into exactly `splits` equal chunks, so
+// that the launches have a fixed shape. Written into the plan layout's arrays of `host`
+// (a mirror of the attention workspace's metadata) and uploaded into `workspace`.
+struct DecodeGraphShape {
+  int32_t bucket = 0;
+  int32_t splits = 1;
+  bool operator==(const DecodeGraphShape&) const = default;
+};
+// Splits for this batch: the AttentionPlan's chunk choice, rounded up to a power of two
+// of splits for the longest sequence, no more than `max_partials` partial outputs.
+int32_t DecodeGraphSplits(const kernels::cuda::AttentionConfig& config, int32_t bucket,
+                          std::span<const int64_t> context_lens, int32_t max_partials);
+void UploadDecodeGraphPlan(const kernels::cuda::AttentionPlan::Layout& layout,
+                           const DecodeGraphShape& shape, std::span<const SequenceWork> batch,
+                           int32_t block_size, int32_t* host, void* workspace, cudaStream_t stream);
+
+}  // namespace strata::worker

@@ -1,0 +1,92 @@
+// The forward pass of Llama / Qwen2 / Qwen3 decoders on one CUDA device: the layer structure
+// of CpuModel in bf16 with a float32 residual stream, over a paged bf16 KV cache.
+//
+// CudaModel only enqueues work on its stream: it owns no memory (the worker carves every
+// buffer out of its plan's arenas and hands the pointers in) and never synchronizes, so a
+// sequence of its calls can be captured into a CUDA graph. One thread (the worker's) calls it.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/ops.h"
+#include "worker/device_weights.h"
+#include "worker/model_config.h"
+
+namespace strata::worker {
+
+// Per-token activations of one forward pass, each sized for max_batch_tokens rows.
+struct CudaActivations {
+  float* residual = nullptr;  // [rows, hidden] float32
+  bf16* normed = nullptr;     // [rows, hidden]
+  bf16* qkv = nullptr;        // [rows, (heads + 2 kv_heads) * head_dim]
+  bf16* attn = nullptr;       // [rows, heads * head_dim]
+  bf16* proj = nullptr;       // [rows, hidden]: o_proj, then down_proj output
+  bf16* gate_up = nullptr;    // [rows, 2 * intermediate]
+  bf16* act = nullptr;        // [rows, intermediate]
+  bf16* gathered = nullptr;   // [logits rows, hidden]: the rows that get logits
+};
+
+// Device arrays describing the batch's tokens, [rows] each.
+struct CudaTokenInputs {
+  const int32_t* ids = nullptr;
+  const int32_t* positions = nullptr;
+  const int64_t* slots = nullptr;  // KV cache slot per token; negative: not written
+};
+
+// How attention runs: through a plan uploaded into the workspace (any batch), or the
+// fixed-shape decode launches of a CUDA graph (one query row per sequence; the worker has
+// written the decode and reduce items into the workspace at the plan layout's offsets).
+struct AttentionDispatch {
+  const kernels::cuda::AttentionPlan* plan = nullptr;
+  int32_t decode_items = 0;
+  int32_t reduce_items = 0;
+};
+
+class CudaModel {
+ public:
+  CudaModel(const ModelConfig& config, DeviceWeights weights,
+            std::vector<kernels::cuda::PagedKvCache> kv_layers, kernels::cuda::Gemm* gemm,
+            const float* inv_freq, CudaActivations activations, void* attention_workspace,
+            const kernels::cuda::AttentionConfig& attention_config,
+            const kernels::cuda::AttentionLimits& attention_limits, cudaStream_t stream);
+
+  const ModelConfig& config() const { return config_; }
+  const DeviceWeights& weights() const { return weights_; }
+  const kernels::cuda::AttentionConfig& attention_config() const { return attention_config_; }
+  const kernels::cuda::AttentionPlan::Layout& attention_layout() const { return layout_; }
+  void* attention_workspace() const { return attention_workspace_; }
+  const CudaActivations& activations() const { return act_; }
+
+  // Embedding, every layer (writing each token's K/V into its slot) and the final norm over
+  // `rows` tokens; the normalized hidden states end in activations().normed.
+  void RunLayers(int64_t rows, const CudaTokenInputs& inputs, const AttentionDispatch& attention);
+
+  // out[i, :] = lm_head . normed[row_ids[i]] for i < rows (float32 [rows, vocab]); with
+  // row_ids null, the first `rows` rows of normed.
+  void Logits(const int32_t* row_ids, int64_t rows, float* out);
+
+ private:
+  void RunLayer(int layer, int64_t rows, const CudaTokenInputs& inputs,
+                const AttentionDispatch& attention);
+  void Attention(int layer, int64_t rows, const AttentionDispatch& attention);
+
+  ModelConfig config_;
+  DeviceWeights weights_;
+  std::vector<kernels::cuda::PagedKvCache> kv_;
+  kernels::cuda::Gemm* gemm_;
+  const float* inv_freq_;
+  CudaActivations act_;
+  void* attention_workspace_;
+  kernels::cuda::AttentionConfig attention_config_;
+  kernels::cuda::AttentionPlan::Layout layout_;
+  cudaStream_t stream_;
+  int64_t q_width_, kv_width_, qkv_width_;
+  float eps_, scale_;
+};
+
+}  // namespace strata::worker

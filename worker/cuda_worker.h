@@ -1,0 +1,124 @@
+// The CUDA backend: CudaModel plus GPU sampling on one device, behind the Worker interface.
+//
+// At start-up the worker measures the device (cudaMemGetInfo), builds the MemoryPlan
+// (weights, activations with the kernels' workspaces, logits, KV cache), logs it and
+// allocates one arena per plan part; every later device buffer is carved from those
+// arenas, and nothing is allocated on the device after Create() returns (cuBLASLt's
+// workspace is the Gemm's own start-up allocation, counted in the activations part).
+// Weights are uploaded as bf16; the KV cache is bf16 [num_blocks, block_size, kv_heads,
+// head_dim] per layer for K and for V.
+//
+// Execute runs on one stream the worker owns and returns after the sampled tokens are back
+// on the host. Batches of one-token decodes that are all sampled replay a CUDA graph
+// captured per batch-size bucket (and decode split count), inputs updated by copies into
+// fixed device addresses before the replay.
+// Thread affinity: Execute and Forward are called from one thread at a time (the engine's).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/gemm.h"
+#include "worker/cuda_batch.h"
+#include "worker/cuda_model.h"
+#include "worker/device_weights.h"
+#include "worker/memory_plan.h"
+#include "worker/worker.h"
+
+namespace strata::worker {
+
+struct CudaWorkerOptions {
+  int device = 0;
+  double gpu_memory_utilization = 0.9;
+  int32_t block_size = 16;
+  int64_t num_blocks = 0;  // 0: as many as the memory plan leaves room for
+  int64_t max_batch_tokens = 4096;
+  int32_t max_num_seqs = 64;
+  int32_t logits_chunk_rows = 256;
+  int64_t max_model_len = 0;  // 0: the model's max_position_embeddings
+  // Distinct penalty tokens staged for the GPU sampler per batch; a batch needing more is
+  // sampled on the host instead. 0: max(65536, 2048 * max_num_seqs).
+  int64_t max_penalty_tokens = 0;
+  bool cuda_graphs = true;
+  // Benchmarks: random bf16 weights of the config.json's shape; no checkpoint is read.
+  bool random_weights = false;
+  std::vector<int32_t> graph_batch_sizes = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+};
+
+class CudaWorker : public Worker {
+ public:
+  static absl::StatusOr<std::unique_ptr<CudaWorker>> Create(const std::string& model_dir,
+                                                            const CudaWorkerOptions& options);
+  ~CudaWorker() override;
+
+  const ModelConfig& model_config() const override { return config_; }
+  MemoryReport memory() const override { return memory_; }
+  absl::StatusOr<std::vector<SampledToken>> Execute(std::span<const SequenceWork> batch) override;
+
+  // Runs the batch like CpuModel::Forward: writes K/V and fills `logits` with
+  // LogitsRows(sequences) float32 rows of vocab_size (for tests and reference checks).
+  absl::Status Forward(std::span<const SequenceSlice> sequences, std::vector<float>* logits);
+
+  const MemoryPlan& memory_plan() const { return plan_; }
+  // Decode steps served by graph replays, and graphs captured so far.
+  int64_t graph_replays() const { return graph_replays_; }
+  size_t graphs_captured() const { return graphs_.size(); }
+  // Turns graph replays on or off (e.g. to compare both paths in tests).
+  void set_cuda_graphs(bool on) { options_.cuda_graphs = on; }
+  // Sets every K and V element of the cache to `bf16_bits` (benchmarks that decode over
+  // contexts they never prefilled). Synchronous.
+  void FillKvCache(uint16_t bf16_bits);
+
+ private:
+  CudaWorker() = default;
+  absl::Status Init(const std::string& model_dir);
+
+  // Stages tokens, positions and slots of `batch` and builds + uploads the attention plan.
+  absl::Status PrepareEager(std::span<const SequenceWork> batch, int64_t* rows);
+  absl::StatusOr<std::vector<SampledToken>> ExecuteEager(std::span<const SequenceWork> batch);
+  absl::StatusOr<std::vector<SampledToken>> ExecuteGraph(std::span<const SequenceWork> batch,
+                                                         int32_t bucket);
+  int32_t GraphBucket(std::span<const SequenceWork> batch) const;
+  // Fills the sampler rows of `sampled` (indices into batch); false when the penalty lists
+  // do not fit the staging area.
+  bool StageSampling(std::span<const SequenceWork> batch, std::span<const int32_t> sampled,
+                     int32_t padded_rows, int64_t* num_penalties);
+  void RunSampler(int32_t row_begin, int32_t rows);
+  std::vector<SampledToken> CollectSampled(std::span<const SequenceWork> batch,
+                                           std::span<const int32_t> sampled);
+  void RunGraphBody(const DecodeGraphShape& shape);
+
+  CudaWorkerOptions options_;
+  ModelConfig config_;
+  MemoryPlan plan_;
+  MemoryReport memory_;
+  cudaStream_t stream_ = nullptr;
+  int sm_count_ = 0;
+  int32_t logits_rows_ = 0;  // rows of the logits buffer (and sampler workspace)
+  kernels::cuda::AttentionConfig attention_config_;
+  kernels::cuda::AttentionLimits attention_limits_;
+  // Arenas, one per plan part, and what is carved from them.
+  DeviceArena weights_arena_, activations_arena_, logits_arena_, kv_arena_;
+  std::unique_ptr<kernels::cuda::Gemm> gemm_;
+  std::unique_ptr<CudaModel> model_;
+  CudaStaging staging_;
+  float* logits_ = nullptr;
+  void* sampling_workspace_ = nullptr;
+  // Host state reused across batches.
+  kernels::cuda::AttentionPlan attention_plan_;
+  std::vector<kernels::cuda::AttentionSequence> attention_seqs_;
+  std::vector<int32_t> sampled_;
+  std::vector<float> host_logits_;
+  int32_t* graph_plan_host_ = nullptr;  // pinned mirror of the attention metadata
+  std::map<std::pair<int32_t, int32_t>, cudaGraphExec_t> graphs_;
+  int64_t graph_replays_ = 0;
+};
+
+}  // namespace strata::worker
