@@ -10,8 +10,10 @@
 
 namespace strata::server {
 
-// The CPU backend sizes its KV cache from cache.device_blocks, or (0) from the smaller of
-// what max_num_seqs full-length sequences need and a quarter of the available memory.
+// worker.backend picks the CPU worker or (in builds with CUDA) the CUDA worker. The CPU
+// backend sizes its KV cache from cache.device_blocks, or (0) from the smaller of what
+// max_num_seqs full-length sequences need and a quarter of the available memory; the CUDA
+// backend from its device memory plan (worker/memory_plan.h).
 absl::StatusOr<std::unique_ptr<worker::Worker>> CreateWorker(const config::StrataConfig& config);
 
 scheduler::EngineOptions EngineOptionsFrom(const config::StrataConfig& config);
