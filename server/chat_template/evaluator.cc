@@ -168,6 +168,7 @@ class Evaluator {
     const auto n = static_cast<int64_t>(items.size());
     const auto idx = static_cast<int64_t>(i);
     auto d = std::make_shared<DictData>();
+    d->entries.reserve(13);
     d->Set("index", Value::Int(idx + 1));
     d->Set("index0", Value::Int(idx));
     d->Set("revindex", Value::Int(n - idx));

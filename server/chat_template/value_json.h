@@ -38,6 +38,7 @@ Value FromJson(const Json& j) {
     }
     case Json::value_t::object: {
       auto d = std::make_shared<DictData>();
+      d->entries.reserve(j.size());
       for (auto it = j.begin(); it != j.end(); ++it) d->Set(it.key(), FromJson(it.value()));
       return Value::Dict(std::move(d));
     }

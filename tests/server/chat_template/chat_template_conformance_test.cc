@@ -5,6 +5,8 @@
 //  - Python transformers' apply_chat_template (tests/fixtures/chat/<template>.jsonl, written by
 //    tools/reference/chat_fixtures.py), which is authoritative.
 // Runs from the repository root (or STRATA_SOURCE_DIR).
+#include <sys/wait.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -58,7 +60,7 @@ struct Result {
   std::string text;  // output, or the error message
 };
 
-class ConformanceTest : public ::testing::Test {
+class ChatTemplateConformanceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const std::string path = Root() + "/tests/server/chat_template/testdata/chat_cases.json";
@@ -143,11 +145,11 @@ class ConformanceTest : public ::testing::Test {
   static std::string compile_errors_;
 };
 
-Json* ConformanceTest::spec_ = nullptr;
-std::vector<TemplateUnderTest>* ConformanceTest::templates_ = nullptr;
-std::string ConformanceTest::compile_errors_;
+Json* ChatTemplateConformanceTest::spec_ = nullptr;
+std::vector<TemplateUnderTest>* ChatTemplateConformanceTest::templates_ = nullptr;
+std::string ChatTemplateConformanceTest::compile_errors_;
 
-TEST_F(ConformanceTest, RealTemplatesCompileAndCasesCoverTheGround) {
+TEST_F(ChatTemplateConformanceTest, RealTemplatesCompileAndCasesCoverTheGround) {
   EXPECT_EQ(compile_errors_, "");
   EXPECT_EQ(templates_->size(), 4u);
   EXPECT_GE(Cases().size(), 40u);
@@ -160,7 +162,7 @@ TEST_F(ConformanceTest, RealTemplatesCompileAndCasesCoverTheGround) {
   }
 }
 
-TEST_F(ConformanceTest, MatchesJavaScriptReference) {
+TEST_F(ChatTemplateConformanceTest, MatchesJavaScriptReference) {
   const std::string command =
       "node " + Root() + "/tests/server/chat_template/render_reference.js " + Root() + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
@@ -172,7 +174,8 @@ TEST_F(ConformanceTest, MatchesJavaScriptReference) {
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   if (code == 127 || code == 3) {
     GTEST_SKIP() << "JavaScript reference unavailable (" << output
-                 << "); needs node and @huggingface/jinja, e.g. `npm install --no-save "
+                 << "); needs node and @huggingface/jinja: `npm install --prefix "
+                    "tests/server/chat_template --no-save --no-package-lock "
                     "@huggingface/jinja@0.5.11`";
   }
   ASSERT_EQ(code, 0) << output;
@@ -210,7 +213,7 @@ TEST_F(ConformanceTest, MatchesJavaScriptReference) {
   EXPECT_GE(compared, 150);
 }
 
-TEST_F(ConformanceTest, MatchesTransformersFixtures) {
+TEST_F(ChatTemplateConformanceTest, MatchesTransformersFixtures) {
   const std::string dir = Root() + "/tests/fixtures/chat";
   int compared = 0, matched = 0, files = 0;
   std::string engines;
@@ -231,9 +234,9 @@ TEST_F(ConformanceTest, MatchesTransformersFixtures) {
         continue;
       }
       seen[case_name] = true;
-      if (engines.find(record.value("engine", "?")) == std::string::npos) {
-        engines += record.value("engine", "?") + " ";
-      }
+      const std::string engine = record.value("engine", "?");
+      if (engines.find(engine) == std::string::npos)
+        engines += (engines.empty() ? "" : ", ") + engine;
       const std::string bos = record["bos_token"].is_string() ? record["bos_token"] : "";
       const std::string eos = record["eos_token"].is_string() ? record["eos_token"] : "";
       const Result r = RenderCase(t, *c, bos, eos);

@@ -16,7 +16,7 @@ std::vector<Token> Lex(const std::string& source) {
   return tokens.ok() ? *tokens : std::vector<Token>{};
 }
 
-TEST(LexerTest, TokenKindsAndLocations) {
+TEST(ChatTemplateLexerTest, TokenKindsAndLocations) {
   std::vector<Token> t = Lex("hi\n  {{ x.y[0] | f('s', 1.5) }}");
   ASSERT_EQ(t.size(), 17u);
   EXPECT_EQ(t[0].kind, TokenKind::kText);
@@ -39,13 +39,13 @@ TEST(LexerTest, TokenKindsAndLocations) {
   EXPECT_EQ(t[16].kind, TokenKind::kEnd);
 }
 
-TEST(LexerTest, ColumnsCountCodePoints) {
+TEST(ChatTemplateLexerTest, ColumnsCountCodePoints) {
   std::vector<Token> t = Lex("héllo {{ x }}");
   ASSERT_GE(t.size(), 3u);
   EXPECT_EQ(t[1].column, 7);
 }
 
-TEST(LexerTest, TrimBlocksAndLstripBlocks) {
+TEST(ChatTemplateLexerTest, TrimBlocksAndLstripBlocks) {
   // lstrip_blocks removes the indentation before a block tag, trim_blocks the newline after.
   std::vector<Token> t = Lex("a\n    {% if x %}\nb");
   ASSERT_EQ(t.size(), 7u);
@@ -54,7 +54,7 @@ TEST(LexerTest, TrimBlocksAndLstripBlocks) {
   EXPECT_EQ(t[5].value, "b");
 }
 
-TEST(LexerTest, WhitespaceControlMarkers) {
+TEST(ChatTemplateLexerTest, WhitespaceControlMarkers) {
   std::vector<Token> t = Lex("a \n {{- x -}} \n b");
   ASSERT_EQ(t.size(), 6u);
   EXPECT_EQ(t[0].value, "a");
@@ -64,13 +64,13 @@ TEST(LexerTest, WhitespaceControlMarkers) {
   EXPECT_EQ(t[0].value, "  ");
 }
 
-TEST(LexerTest, BracesInsideExpressionsDoNotEndTheTag) {
+TEST(ChatTemplateLexerTest, BracesInsideExpressionsDoNotEndTheTag) {
   std::vector<Token> t = Lex("{{ {'a': {'b': 1}} }}");
   ASSERT_EQ(t.back().kind, TokenKind::kEnd);
   EXPECT_EQ(t[t.size() - 2].kind, TokenKind::kVariableEnd);
 }
 
-TEST(LexerTest, StringEscapes) {
+TEST(ChatTemplateLexerTest, StringEscapes) {
   std::vector<Token> t = Lex(R"({{ 'a\n\t\\\'\u00e9\x41\101' "d\"q" }})");
   EXPECT_EQ(t[1].value,
             "a\n\t\\'\xc3\xa9"
@@ -78,7 +78,7 @@ TEST(LexerTest, StringEscapes) {
   EXPECT_EQ(t[2].value, "d\"q");
 }
 
-TEST(LexerTest, CommentsAndRawBlocks) {
+TEST(ChatTemplateLexerTest, CommentsAndRawBlocks) {
   std::vector<Token> t = Lex("x{# note #}y{% raw %}{{ z }}{% endraw %}");
   ASSERT_EQ(t.size(), 4u);
   EXPECT_EQ(t[0].value, "x");
@@ -86,7 +86,7 @@ TEST(LexerTest, CommentsAndRawBlocks) {
   EXPECT_EQ(t[2].value, "{{ z }}");
 }
 
-TEST(LexerTest, ErrorsNameLineAndColumn) {
+TEST(ChatTemplateLexerTest, ErrorsNameLineAndColumn) {
   absl::StatusOr<std::vector<Token>> t = Tokenize("ok\n{{ x @ y }}");
   ASSERT_FALSE(t.ok());
   EXPECT_THAT(t.status().message(), ::testing::HasSubstr("line 2, column 6"));

@@ -10,7 +10,7 @@
 namespace strata::server::jinja {
 namespace {
 
-TEST(TextTest, FloatReprMatchesPython) {
+TEST(ChatTemplateTextTest, FloatReprMatchesPython) {
   EXPECT_EQ(PyFloatRepr(1.0), "1.0");
   EXPECT_EQ(PyFloatRepr(-0.0), "-0.0");
   EXPECT_EQ(PyFloatRepr(0.1 + 0.2), "0.30000000000000004");
@@ -26,7 +26,7 @@ TEST(TextTest, FloatReprMatchesPython) {
   EXPECT_EQ(PyFloatRepr(std::nan("")), "nan");
 }
 
-TEST(TextTest, StrReprMatchesPython) {
+TEST(ChatTemplateTextTest, StrReprMatchesPython) {
   EXPECT_EQ(PyStrRepr("abc"), "'abc'");
   EXPECT_EQ(PyStrRepr("it's"), "\"it's\"");
   EXPECT_EQ(PyStrRepr("a'b\"c"), "'a\\'b\"c'");
@@ -36,7 +36,7 @@ TEST(TextTest, StrReprMatchesPython) {
   EXPECT_EQ(PyStrRepr("\xc2\xa0\xe2\x80\xa8"), "'\\xa0\\u2028'");
 }
 
-TEST(TextTest, JsonStringMatchesPythonJsonDumps) {
+TEST(ChatTemplateTextTest, JsonStringMatchesPythonJsonDumps) {
   std::string out;
   AppendJsonString("q\"b\\\n\r\t\b\f\x01\x1f\x7f é😀", false, &out);
   EXPECT_EQ(out, "\"q\\\"b\\\\\\n\\r\\t\\b\\f\\u0001\\u001f\x7f é😀\"");
@@ -45,7 +45,7 @@ TEST(TextTest, JsonStringMatchesPythonJsonDumps) {
   EXPECT_EQ(out, "\"\\u00e9\\ud83d\\ude00\\u007f\"");
 }
 
-TEST(TextTest, StripUsesPythonWhitespace) {
+TEST(ChatTemplateTextTest, StripUsesPythonWhitespace) {
   EXPECT_EQ(PyStrip(" \t\n\x1f x \xe3\x80\x80", nullptr, true, true), "x");
   EXPECT_EQ(PyStrip("\n\nx\n", nullptr, true, false), "x\n");
   EXPECT_EQ(PyStrip("\n\nx\n", nullptr, false, true), "\n\nx");
@@ -53,7 +53,7 @@ TEST(TextTest, StripUsesPythonWhitespace) {
   EXPECT_EQ(PyStrip("éxaxé", &chars, true, true), "a");
 }
 
-TEST(TextTest, Utf8RoundTrip) {
+TEST(ChatTemplateTextTest, Utf8RoundTrip) {
   const std::string s = "a\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80";
   EXPECT_EQ(CodePointCount(s), 4u);
   EXPECT_EQ(DecodeUtf8(s).size(), 4u);
