@@ -29,9 +29,9 @@ struct Voidify {
 
 }  // namespace strata::internal
 
-#define STRATA_CHECK(condition)                   \
-  (condition) ? (void)0                           \
-              : ::strata::internal::Voidify() &   \
+#define STRATA_CHECK(condition)                 \
+  (condition) ? (void)0                         \
+              : ::strata::internal::Voidify() & \
                     ::strata::internal::CheckFailure(__FILE__, __LINE__, #condition)
 
 #define STRATA_CHECK_OP(a, op, b) STRATA_CHECK((a)op(b)) << "(" << (a) << " vs " << (b) << ") "

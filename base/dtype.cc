@@ -59,7 +59,7 @@ uint16_t FloatToF16(float value) {
   float magnitude = std::fabs(value);
   if (std::isnan(value)) return sign | 0x7e00u;
   if (magnitude >= 65520.0f) return sign | 0x7c00u;  // rounds to infinity
-  if (magnitude < 6.103515625e-05f) {                 // subnormal: multiples of 2^-24
+  if (magnitude < 6.103515625e-05f) {                // subnormal: multiples of 2^-24
     return sign | static_cast<uint16_t>(std::nearbyint(magnitude * 16777216.0f));
   }
   int exponent;

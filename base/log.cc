@@ -35,8 +35,8 @@ absl::StatusOr<LogLevel> ParseLogLevel(std::string_view name) {
   if (name == "info") return LogLevel::kInfo;
   if (name == "warning") return LogLevel::kWarning;
   if (name == "error") return LogLevel::kError;
-  return absl::InvalidArgumentError(absl::StrCat("unknown log level '", std::string(name),
-                                                 "' (debug, info, warning, error)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown log level '", std::string(name), "' (debug, info, warning, error)"));
 }
 
 namespace internal {
@@ -45,15 +45,13 @@ LogLine::~LogLine() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
   const int millis = static_cast<int>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-      1000);
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
   std::tm utc;
   gmtime_r(&seconds, &utc);
   char stamp[32];
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
-  const std::string line =
-      absl::StrCat(stamp, ".", absl::Dec(millis, absl::kZeroPad3), "Z ", LevelName(level_), " ",
-                   stream_.str(), "\n");
+  const std::string line = absl::StrCat(stamp, ".", absl::Dec(millis, absl::kZeroPad3), "Z ",
+                                        LevelName(level_), " ", stream_.str(), "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

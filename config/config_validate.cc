@@ -62,9 +62,6 @@ void CheckServer(const ServerOptions& s, Checker& c) {
     c.Add(absl::StrCat("server.shutdown_timeout_seconds: must be at least 0, got ",
                        s.shutdown_timeout_seconds));
   }
-  if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
-    c.Add("server.tls_cert_file: TLS needs both server.tls_cert_file and server.tls_key_file");
-  }
   c.OneOf("server.log_level", s.log_level, {"debug", "info", "warning", "error"});
 }
 

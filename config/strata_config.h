@@ -15,18 +15,15 @@ namespace strata::config {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int http_port = 8000;    // 0: any free port (the bound port is logged)
-  int grpc_port = 50051;   // 0: any free port
-  std::string api_key;                    // empty: no authentication
-  std::string api_key_file;               // more accepted keys, one per line ('#' comments)
-  std::string tls_cert_file;              // PEM; both set: both listeners use TLS
-  std::string tls_key_file;
+  int http_port = 8000;   // 0: any free port (the bound port is logged)
+  int grpc_port = 50051;  // 0: any free port
+  std::string api_key;    // empty: no authentication
   int64_t max_request_body_bytes = 8 << 20;
-  int max_queued_requests = 1024;         // beyond this, 429 / RESOURCE_EXHAUSTED
-  int http_threads = 2;                   // I/O threads of the HTTP server
-  double idle_timeout_seconds = 60.0;     // an idle keep-alive connection is closed
-  double shutdown_timeout_seconds = 30.0; // SIGTERM: in-flight requests get this long
-  std::string log_level = "info";         // debug | info | warning | error
+  int max_queued_requests = 1024;          // beyond this, 429 / RESOURCE_EXHAUSTED
+  int http_threads = 2;                    // I/O threads of the HTTP server
+  double idle_timeout_seconds = 60.0;      // an idle keep-alive connection is closed
+  double shutdown_timeout_seconds = 30.0;  // SIGTERM: in-flight requests get this long
+  std::string log_level = "info";          // debug | info | warning | error
 };
 
 struct ModelOptions {
@@ -45,9 +42,9 @@ struct WorkerOptions {
 };
 
 struct CacheOptions {
-  int block_size = 16;             // tokens per KV block, power of two in [8, 256]
-  int64_t device_blocks = 0;       // 0: sized by the memory plan
-  double host_gib = 0.0;           // the pinned CPU tier
+  int block_size = 16;                   // tokens per KV block, power of two in [8, 256]
+  int64_t device_blocks = 0;             // 0: sized by the memory plan
+  double host_gib = 0.0;                 // the pinned CPU tier
   std::string eviction_policy = "none";  // none | streaming | heavy_hitter | adaptive_precision
   int64_t default_kv_budget_tokens = 0;  // 0: unlimited
   bool prefix_caching = false;

@@ -48,15 +48,15 @@ absl::Status Engine::AddRequest(Request request) {
     }
   }
   if (prompt + request.max_tokens > max_model_len_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the prompt (", prompt, " tokens) plus max_tokens (", request.max_tokens,
-        ") exceeds the model's context length of ", max_model_len_, " tokens"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the prompt (", prompt, " tokens) plus max_tokens (", request.max_tokens,
+                     ") exceeds the model's context length of ", max_model_len_, " tokens"));
   }
   const int64_t blocks = kv_.BlocksFor(prompt + request.max_tokens);
   if (blocks > kv_.pool().num_blocks()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the request needs ", blocks, " KV blocks but the cache has only ",
-        kv_.pool().num_blocks(), "; it can never be served"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the request needs ", blocks, " KV blocks but the cache has only ",
+                     kv_.pool().num_blocks(), "; it can never be served"));
   }
   auto seq = std::make_unique<Sequence>();
   seq->tokens = request.prompt_tokens;
@@ -103,12 +103,10 @@ FinishReason Engine::CheckFinished(const Sequence& seq, int32_t token) const {
 absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   auto state = [&](RequestId id) {
     const Sequence& s = *sequences_.at(id);
-    return SequenceState{id,
-                         s.request.priority,
-                         s.arrival,
-                         static_cast<int64_t>(s.tokens.size()),
-                         s.computed,
-                         kv_.Contains(id) ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0};
+    return SequenceState{
+        id,         s.request.priority,
+        s.arrival,  static_cast<int64_t>(s.tokens.size()),
+        s.computed, kv_.Contains(id) ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0};
   };
   std::vector<SequenceState> running, waiting;
   for (RequestId id : running_) running.push_back(state(id));
@@ -130,18 +128,21 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   std::vector<worker::SequenceWork> batch;
   for (const ScheduledChunk& chunk : plan.chunks) {
     Sequence& seq = *sequences_.at(chunk.id);
-    const bool completes = seq.computed + chunk.num_tokens == static_cast<int64_t>(seq.tokens.size());
+    const bool completes =
+        seq.computed + chunk.num_tokens == static_cast<int64_t>(seq.tokens.size());
     STRATA_CHECK(kv_.Append(chunk.id, chunk.num_tokens, nullptr))
         << "planner scheduled more blocks than are free";
     worker::SequenceWork work;
-    work.slice.tokens = std::span<const int32_t>(seq.tokens).subspan(seq.computed, chunk.num_tokens);
+    work.slice.tokens =
+        std::span<const int32_t>(seq.tokens).subspan(seq.computed, chunk.num_tokens);
     work.slice.start_position = seq.computed;
     work.slice.block_table = kv_.BlockTable(chunk.id);
     work.slice.logits = completes ? worker::LogitsMode::kLast : worker::LogitsMode::kNone;
     work.sample = completes;
     work.params = &seq.request.sampling;
     work.prompt_tokens = seq.request.prompt_tokens;
-    work.output_tokens = std::span<const int32_t>(seq.tokens).subspan(seq.request.prompt_tokens.size());
+    work.output_tokens =
+        std::span<const int32_t>(seq.tokens).subspan(seq.request.prompt_tokens.size());
     work.sample_step = seq.generated();
     batch.push_back(work);
   }

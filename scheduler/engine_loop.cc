@@ -19,8 +19,8 @@ double SecondsBetween(Clock::time_point a, Clock::time_point b) {
 
 }  // namespace
 
-EngineLoop::EngineLoop(std::unique_ptr<worker::Worker> worker,
-                       const EngineOptions& engine_options, const EngineLoopOptions& options)
+EngineLoop::EngineLoop(std::unique_ptr<worker::Worker> worker, const EngineOptions& engine_options,
+                       const EngineLoopOptions& options)
     : worker_(std::move(worker)),
       engine_(worker_.get(), engine_options),
       model_config_(worker_->model_config()),
@@ -68,8 +68,8 @@ absl::Status EngineLoop::Submit(Request request, StreamCallback callback) {
     std::lock_guard lock(mutex_);
     if (stop_ || draining_) return absl::UnavailableError("the server is draining");
     if (queued_ >= options_.max_queued_requests) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the request queue is full (", options_.max_queued_requests, " requests)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the request queue is full (", options_.max_queued_requests, " requests)"));
     }
     ++queued_;
     inbound_.emplace_back(std::move(request), std::move(callback));

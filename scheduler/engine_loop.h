@@ -27,8 +27,8 @@
 namespace strata::scheduler {
 
 struct StreamEvent {
-  RequestOutput output;        // tokens of this step; output.finish set on the last event
-  absl::Status status;         // not OK: the request failed; this is its last event
+  RequestOutput output;  // tokens of this step; output.finish set on the last event
+  absl::Status status;   // not OK: the request failed; this is its last event
 };
 using StreamCallback = std::function<void(const StreamEvent&)>;
 

@@ -16,10 +16,10 @@ struct Request {
   RequestId id = 0;
   std::vector<int32_t> prompt_tokens;
   worker::SamplingParams sampling;
-  int32_t max_tokens = 16;               // new tokens at most
-  std::vector<int32_t> stop_token_ids;   // besides the model's EOS tokens
+  int32_t max_tokens = 16;              // new tokens at most
+  std::vector<int32_t> stop_token_ids;  // besides the model's EOS tokens
   bool ignore_eos = false;
-  int32_t priority = 0;                  // lower runs first (as vLLM); ties by arrival
+  int32_t priority = 0;  // lower runs first (as vLLM); ties by arrival
 };
 
 enum class FinishReason { kNone, kStop, kLength, kAborted };

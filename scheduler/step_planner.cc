@@ -48,12 +48,13 @@ StepPlan PlanStep(std::vector<SequenceState> running, std::vector<SequenceState>
     const SequenceState& seq = running[i];
     const int64_t remaining = seq.total_tokens - seq.computed_tokens;
     if (remaining <= 1) continue;
-    const int64_t room = int64_t{seq.held_blocks + static_cast<int32_t>(free_blocks)} *
-                             limits.block_size - seq.computed_tokens;
+    const int64_t room =
+        int64_t{seq.held_blocks + static_cast<int32_t>(free_blocks)} * limits.block_size -
+        seq.computed_tokens;
     const int64_t take = std::min({remaining, budget, room});
     if (take <= 0) continue;
-    free_blocks -= std::max(
-        BlocksFor(seq.computed_tokens + take, limits.block_size) - seq.held_blocks, 0);
+    free_blocks -=
+        std::max(BlocksFor(seq.computed_tokens + take, limits.block_size) - seq.held_blocks, 0);
     budget -= take;
     plan.chunks.push_back({seq.id, take});
   }
@@ -67,8 +68,8 @@ StepPlan PlanStep(std::vector<SequenceState> running, std::vector<SequenceState>
     if (budget <= 0 || active >= limits.max_num_seqs) break;
     const int64_t remaining = seq.total_tokens - seq.computed_tokens;
     const int64_t take = std::min(remaining, budget);
-    const int32_t needed = BlocksFor(seq.computed_tokens + take, limits.block_size) -
-                           seq.held_blocks;
+    const int32_t needed =
+        BlocksFor(seq.computed_tokens + take, limits.block_size) - seq.held_blocks;
     if (needed > free_blocks) break;  // first-come order: nobody overtakes a stuck head
     free_blocks -= needed;
     budget -= take;

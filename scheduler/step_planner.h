@@ -17,9 +17,9 @@ namespace strata::scheduler {
 struct SequenceState {
   int64_t id = 0;
   int32_t priority = 0;
-  int64_t arrival = 0;         // admission order; smaller is older
-  int64_t total_tokens = 0;    // prompt + generated so far
-  int64_t computed_tokens = 0; // tokens whose K/V are cached
+  int64_t arrival = 0;          // admission order; smaller is older
+  int64_t total_tokens = 0;     // prompt + generated so far
+  int64_t computed_tokens = 0;  // tokens whose K/V are cached
   int32_t held_blocks = 0;
 };
 
@@ -36,9 +36,9 @@ struct ScheduledChunk {
 };
 
 struct StepPlan {
-  std::vector<ScheduledChunk> chunks;   // running first, then admitted, in run order
-  std::vector<int64_t> admitted;        // waiting ids that start running
-  std::vector<int64_t> preempted;       // running ids that lose their blocks
+  std::vector<ScheduledChunk> chunks;  // running first, then admitted, in run order
+  std::vector<int64_t> admitted;       // waiting ids that start running
+  std::vector<int64_t> preempted;      // running ids that lose their blocks
 };
 
 // `running` and `waiting` are in any order; the planner sorts by (priority, arrival).

@@ -1,8 +1,9 @@
 #include "server/daemon.h"
 
+#include <pthread.h>
+
 #include <csignal>
 #include <filesystem>
-#include <pthread.h>
 #include <thread>
 
 #include "base/log.h"
@@ -82,8 +83,8 @@ int RunDaemon(const config::StrataConfig& config) {
   };
   http::HttpServerOptions http_options;
   http_options.io_threads = config.server.http_threads;
-  http_options.idle_timeout = std::chrono::milliseconds(
-      static_cast<int64_t>(config.server.idle_timeout_seconds * 1000));
+  http_options.idle_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(config.server.idle_timeout_seconds * 1000));
   auto http_server = http::HttpServer::Start(config.server, std::move(services), http_options);
   if (!http_server.ok()) return Fail(http_server.status());
   auto grpc_server = GrpcServer::Start(config.server, &generation, served_name);

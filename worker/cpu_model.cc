@@ -57,8 +57,8 @@ absl::Status CpuModel::Validate(std::span<const SequenceSlice> sequences) const 
     const int64_t blocks = (total + kv_shape_.block_size - 1) / kv_shape_.block_size;
     if (static_cast<int64_t>(seq.block_table.size()) < blocks) {
       return absl::InvalidArgumentError(absl::StrCat("sequence ", s, ": block table holds ",
-                                                     seq.block_table.size(), " blocks, ",
-                                                     blocks, " needed for ", total, " tokens"));
+                                                     seq.block_table.size(), " blocks, ", blocks,
+                                                     " needed for ", total, " tokens"));
     }
     for (int32_t block : seq.block_table) {
       if (block < 0 || block >= kv_shape_.num_blocks) {
@@ -120,8 +120,8 @@ absl::Status CpuModel::Forward(std::span<const SequenceSlice> sequences,
       std::memcpy(gathered.data() + i * hidden, normed_.data() + wanted[begin + i] * hidden,
                   hidden * sizeof(float));
     }
-    cpu::Linear(gathered.data(), count, hidden, weights_.output_projection().data(), vocab,
-                nullptr, logits->data() + begin * vocab);
+    cpu::Linear(gathered.data(), count, hidden, weights_.output_projection().data(), vocab, nullptr,
+                logits->data() + begin * vocab);
   }
   return absl::OkStatus();
 }

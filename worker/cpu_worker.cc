@@ -33,24 +33,23 @@ absl::StatusOr<std::unique_ptr<CpuWorker>> CpuWorker::Create(const std::string& 
   int64_t num_blocks = options.num_blocks;
   if (num_blocks == 0) num_blocks = options.kv_cache_bytes / bytes_per_block;
   if (num_blocks <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "KV cache too small: ", options.kv_cache_bytes, " bytes hold no block of ",
-        bytes_per_block, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat("KV cache too small: ", options.kv_cache_bytes,
+                                                   " bytes hold no block of ", bytes_per_block,
+                                                   " bytes"));
   }
   if (num_blocks > INT32_MAX) num_blocks = INT32_MAX;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(model_dir));
   STRATA_ASSIGN_OR_RETURN(ModelWeights weights, LoadModelWeights(*checkpoint, config));
   MemoryReport memory{WeightBytes(weights), num_blocks * bytes_per_block,
                       static_cast<int32_t>(num_blocks), options.block_size};
-  auto model = std::make_unique<CpuModel>(
-      std::move(config), std::move(weights),
-      KvCacheShape{static_cast<int32_t>(num_blocks), options.block_size},
-      options.logits_chunk_rows);
+  auto model =
+      std::make_unique<CpuModel>(std::move(config), std::move(weights),
+                                 KvCacheShape{static_cast<int32_t>(num_blocks), options.block_size},
+                                 options.logits_chunk_rows);
   return std::unique_ptr<CpuWorker>(new CpuWorker(std::move(model), memory));
 }
 
-absl::StatusOr<std::vector<SampledToken>> CpuWorker::Execute(
-    std::span<const SequenceWork> batch) {
+absl::StatusOr<std::vector<SampledToken>> CpuWorker::Execute(std::span<const SequenceWork> batch) {
   slices_.clear();
   for (const SequenceWork& work : batch) {
     if (work.sample && (work.slice.logits != LogitsMode::kLast || work.params == nullptr)) {

@@ -13,10 +13,10 @@ namespace strata::worker {
 
 struct CpuWorkerOptions {
   int32_t block_size = 16;
-  int32_t num_blocks = 0;         // 0: as many as kv_cache_bytes allows
-  int64_t kv_cache_bytes = 0;     // used when num_blocks is 0
+  int32_t num_blocks = 0;      // 0: as many as kv_cache_bytes allows
+  int64_t kv_cache_bytes = 0;  // used when num_blocks is 0
   int32_t logits_chunk_rows = 256;
-  int num_threads = 0;            // 0: every core
+  int num_threads = 0;  // 0: every core
 };
 
 class CpuWorker : public Worker {

@@ -33,8 +33,8 @@ std::string MemoryPlan::ToString() const {
 int64_t WeightBytes(const ModelConfig& c, int32_t bytes_per_element) {
   const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
   int64_t per_layer = c.hidden_size * (q + 2 * kv) + q * c.hidden_size +  // attention
-                      3 * c.hidden_size * c.intermediate_size +            // MLP
-                      2 * c.hidden_size;                                   // norms
+                      3 * c.hidden_size * c.intermediate_size +           // MLP
+                      2 * c.hidden_size;                                  // norms
   if (c.qkv_bias) per_layer += q + 2 * kv;
   if (c.o_bias) per_layer += c.hidden_size;
   if (c.mlp_bias) per_layer += 2 * c.intermediate_size + c.hidden_size;
@@ -53,17 +53,17 @@ absl::StatusOr<MemoryPlan> BuildMemoryPlan(const ModelConfig& c, const MemoryPla
   plan.usable_bytes = static_cast<int64_t>(in.device_total_bytes * in.utilization);
   const int64_t others = in.device_total_bytes - in.device_free_bytes;
   if (plan.usable_bytes > in.device_free_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "worker.gpu_memory_utilization asks for ", plan.usable_bytes >> 20, " MiB but only ",
-        in.device_free_bytes >> 20, " MiB are free (", others >> 20,
-        " MiB held by other processes); lower worker.gpu_memory_utilization"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("worker.gpu_memory_utilization asks for ", plan.usable_bytes >> 20,
+                     " MiB but only ", in.device_free_bytes >> 20, " MiB are free (", others >> 20,
+                     " MiB held by other processes); lower worker.gpu_memory_utilization"));
   }
   const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
   // The widest activations of one forward pass, alive together: the residual stream (fp32),
   // the normed input, q/k/v, the attention output and the MLP's gate/up and activation.
-  const int64_t per_token = 4 * c.hidden_size +
-                            in.activation_bytes_per_element *
-                                (2 * c.hidden_size + q + 2 * kv + q + 3 * c.intermediate_size);
+  const int64_t per_token =
+      4 * c.hidden_size + in.activation_bytes_per_element *
+                              (2 * c.hidden_size + q + 2 * kv + q + 3 * c.intermediate_size);
   const int64_t activations = in.max_batch_tokens * per_token + in.extra_workspace_bytes;
   // fp32 logits of one chunk plus the sampler's per-row scratch (a sorted copy).
   const int64_t logits = std::max(in.logits_chunk_rows, in.max_num_seqs) * c.vocab_size * 4 * 2;
@@ -78,10 +78,10 @@ absl::StatusOr<MemoryPlan> BuildMemoryPlan(const ModelConfig& c, const MemoryPla
   const int64_t fit = left > 0 ? left / plan.kv_block_bytes : 0;
   plan.num_kv_blocks = in.requested_blocks > 0 ? in.requested_blocks : fit;
   if (plan.num_kv_blocks < 1 || plan.num_kv_blocks > fit) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "no room for ", std::max<int64_t>(plan.num_kv_blocks, 1), " KV blocks of ",
-        plan.kv_block_bytes, " bytes: ", std::max<int64_t>(left, 0) >> 20, " MiB left after:\n",
-        plan.ToString()));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no room for ", std::max<int64_t>(plan.num_kv_blocks, 1), " KV blocks of ",
+                     plan.kv_block_bytes, " bytes: ", std::max<int64_t>(left, 0) >> 20,
+                     " MiB left after:\n", plan.ToString()));
   }
   plan.parts.push_back({"kv_cache", plan.num_kv_blocks * plan.kv_block_bytes});
   STRATA_CHECK_LE(plan.TotalBytes(), plan.usable_bytes);

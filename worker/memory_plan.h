@@ -15,14 +15,14 @@
 namespace strata::worker {
 
 struct MemoryPlanInputs {
-  int64_t device_total_bytes = 0;   // the device's memory
-  int64_t device_free_bytes = 0;    // free before the plan (other processes hold the rest)
-  double utilization = 0.9;         // share of device_total_bytes the plan may use
-  int64_t max_batch_tokens = 0;     // tokens per forward pass
+  int64_t device_total_bytes = 0;  // the device's memory
+  int64_t device_free_bytes = 0;   // free before the plan (other processes hold the rest)
+  double utilization = 0.9;        // share of device_total_bytes the plan may use
+  int64_t max_batch_tokens = 0;    // tokens per forward pass
   int64_t max_num_seqs = 0;
-  int64_t logits_chunk_rows = 0;    // logits rows computed at once
+  int64_t logits_chunk_rows = 0;  // logits rows computed at once
   int32_t block_size = 16;
-  int64_t requested_blocks = 0;     // 0: as many as fit
+  int64_t requested_blocks = 0;        // 0: as many as fit
   int64_t carried_prefill_tokens = 0;  // hidden states kept between layered-prefill steps
   int64_t speculative_reserve_bytes = 0;
   int32_t weight_bytes_per_element = 2;  // bf16

@@ -68,8 +68,7 @@ absl::StatusOr<ModelWeights> LoadModelWeights(const Checkpoint& checkpoint,
   STRATA_RETURN_IF_ERROR(Append(checkpoint, "model.norm.weight", {hidden}, &weights.final_norm));
   // Tied checkpoints may still carry an lm_head copy; the embedding is authoritative then.
   if (!config.tie_word_embeddings) {
-    STRATA_RETURN_IF_ERROR(
-        Append(checkpoint, "lm_head.weight", {vocab, hidden}, &weights.lm_head));
+    STRATA_RETURN_IF_ERROR(Append(checkpoint, "lm_head.weight", {vocab, hidden}, &weights.lm_head));
   }
   return weights;
 }

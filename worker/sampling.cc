@@ -117,7 +117,8 @@ SampledToken SampleToken(std::span<float> logits, const SamplingParams& params,
   const int32_t vocab = static_cast<int32_t>(logits.size());
   const float log_normalizer = kernels::cpu::LogSumExp(logits.data(), vocab);
   SampledToken result;
-  if (params.top_logprobs > 0) result.top = TopLogprobs(logits, log_normalizer, params.top_logprobs);
+  if (params.top_logprobs > 0)
+    result.top = TopLogprobs(logits, log_normalizer, params.top_logprobs);
   std::vector<float> raw(logits.begin(), logits.end());
   ApplyPenalties(logits, params, prompt_tokens, output_tokens);
   if (params.temperature <= 0.0f) {

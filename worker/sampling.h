@@ -28,8 +28,8 @@ struct TokenLogprob {
 
 struct SampledToken {
   int32_t token = 0;
-  float logprob = 0.0f;              // of the chosen token under the model's distribution
-  std::vector<TokenLogprob> top;     // the `top_logprobs` most likely tokens, descending
+  float logprob = 0.0f;           // of the chosen token under the model's distribution
+  std::vector<TokenLogprob> top;  // the `top_logprobs` most likely tokens, descending
 };
 
 // A uniform number in [0, 1) determined by (seed, step): the step-th draw of a request.
@@ -39,8 +39,7 @@ double SeededUniform(uint64_t seed, uint64_t step);
 // logits of every token seen in prompt or output; presence and frequency subtract from
 // tokens seen in the output. Modifies `logits` in place.
 void ApplyPenalties(std::span<float> logits, const SamplingParams& params,
-                    std::span<const int32_t> prompt_tokens,
-                    std::span<const int32_t> output_tokens);
+                    std::span<const int32_t> prompt_tokens, std::span<const int32_t> output_tokens);
 
 // Samples the next token. `logits` are the raw model logits (modified in place: penalties,
 // temperature). Log-probabilities are those of the raw logits (before penalties and

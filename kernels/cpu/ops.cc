@@ -12,8 +12,8 @@ void Linear(const float* x, int64_t m, int64_t k, const float* w, int64_t n, con
             float* y) {
   if (m == 0) return;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, x, static_cast<blasint>(k),
-              w, static_cast<blasint>(k), 0.0f, y, static_cast<blasint>(n));
+              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, x, static_cast<blasint>(k), w,
+              static_cast<blasint>(k), 0.0f, y, static_cast<blasint>(n));
   if (bias != nullptr) {
     for (int64_t i = 0; i < m; ++i) {
       float* row = y + i * n;
@@ -35,7 +35,8 @@ static void RmsNormRow(const float* x, const float* weight, int64_t dim, float e
   for (int64_t j = 0; j < dim; ++j) out[j] = x[j] * scale * weight[j];
 }
 
-void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* out) {
+void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps,
+             float* out) {
   for (int64_t i = 0; i < rows; ++i) RmsNormRow(x + i * dim, weight, dim, eps, out + i * dim);
 }
 

@@ -47,13 +47,13 @@ struct TokenInfo {
 };
 
 struct GenerationEvent {
-  std::string text_delta;            // new text since the previous event
-  std::vector<TokenInfo> tokens;     // the tokens generated since the previous event
+  std::string text_delta;                    // new text since the previous event
+  std::vector<TokenInfo> tokens;             // the tokens generated since the previous event
   std::optional<std::string> finish_reason;  // "stop" | "length" | "abort" on the last event
   std::optional<std::string> stop_reason;    // the stop string matched, if any
   int32_t prompt_tokens = 0;
-  int32_t completion_tokens = 0;     // tokens generated so far (incl. a stop token)
-  absl::Status status;               // not OK: failed; this is the last event
+  int32_t completion_tokens = 0;  // tokens generated so far (incl. a stop token)
+  absl::Status status;            // not OK: failed; this is the last event
 };
 using GenerationCallback = std::function<void(GenerationEvent)>;
 

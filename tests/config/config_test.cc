@@ -25,7 +25,6 @@ constexpr char kMinimal[] = "model:\n  path: /models/m\n";
 // Every field, for exact comparisons.
 auto Tie(const StrataConfig& c) {
   return std::tie(c.server.host, c.server.http_port, c.server.grpc_port, c.server.api_key,
-                  c.server.api_key_file, c.server.tls_cert_file, c.server.tls_key_file,
                   c.server.max_request_body_bytes, c.server.max_queued_requests,
                   c.server.http_threads, c.server.idle_timeout_seconds,
                   c.server.shutdown_timeout_seconds, c.server.log_level, c.model.path,
@@ -116,8 +115,6 @@ INSTANTIATE_TEST_SUITE_P(
                  "server.idle_timeout_seconds: must be positive, got 0"},
         RuleCase{"server.shutdown_timeout_seconds=-1",
                  "server.shutdown_timeout_seconds: must be at least 0, got -1"},
-        RuleCase{"server.tls_cert_file=cert.pem",
-                 "server.tls_cert_file: TLS needs both server.tls_cert_file and server.tls_key_file"},
         RuleCase{"server.log_level=loud",
                  "server.log_level: must be one of debug, info, warning, error, got \"loud\""},
         RuleCase{"server.grpc_port=8000",
@@ -368,7 +365,7 @@ TEST(ConfigYaml, DefaultsRoundTrip) {
 
 TEST(ConfigYaml, EveryFieldRoundTrips) {
   StrataConfig config;
-  config.server = {"0.0.0.0", 8080,         9090, "k\"ey: #1 \\ 'x'", "keys.txt", "c.pem", "k.pem",
+  config.server = {"0.0.0.0", 8080,         9090, "k\"ey: #1 \\ 'x'",
                    12345,     7,            3,    12.5,              0.25,       "debug"};
   config.model = {"/models/My Model", "true", "123", 4096};
   config.worker = {"cuda", 3, 2, 0.1 + 0.2, 33};

@@ -21,7 +21,8 @@ Outcome RunCommand(const std::string& command) {
   if (pipe == nullptr) return outcome;
   std::array<char, 4096> buffer;
   size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) outcome.output.append(buffer.data(), n);
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    outcome.output.append(buffer.data(), n);
   const int status = pclose(pipe);
   outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return outcome;
@@ -34,7 +35,8 @@ class StratadCliTest : public testing::Test {
     bin_ = new std::string(std::string(bin ? bin : "build") + "/bin");
     model_ = new std::string(std::filesystem::temp_directory_path() /
                              ("strata-cli-" + std::to_string(getpid())));
-    Outcome made = RunCommand(*bin_ + "/strata-mkmodel --shape tiny --seed 1 --force --out " + *model_);
+    Outcome made =
+        RunCommand(*bin_ + "/strata-mkmodel --shape tiny --seed 1 --force --out " + *model_);
     ASSERT_EQ(made.exit_code, 0) << made.output;
   }
   static void TearDownTestSuite() { std::filesystem::remove_all(*model_); }
@@ -50,12 +52,15 @@ std::string* StratadCliTest::bin_ = nullptr;
 std::string* StratadCliTest::model_ = nullptr;
 
 TEST_F(StratadCliTest, PromptPrintsADeterministicGreedyCompletion) {
-  Outcome a = RunCommand(Stratad("--prompt 'The capital of France is' --max-tokens 12 2>/dev/null"));
+  Outcome a =
+      RunCommand(Stratad("--prompt 'The capital of France is' --max-tokens 12 2>/dev/null"));
   ASSERT_EQ(a.exit_code, 0) << a.output;
   EXPECT_FALSE(a.output.empty());
-  Outcome b = RunCommand(Stratad("--prompt 'The capital of France is' --max-tokens 12 2>/dev/null"));
+  Outcome b =
+      RunCommand(Stratad("--prompt 'The capital of France is' --max-tokens 12 2>/dev/null"));
   EXPECT_EQ(a.output, b.output);
-  Outcome usage = RunCommand(Stratad("--prompt 'The capital of France is' --max-tokens 12 >/dev/null"));
+  Outcome usage =
+      RunCommand(Stratad("--prompt 'The capital of France is' --max-tokens 12 >/dev/null"));
   EXPECT_NE(usage.output.find("12 completion tokens, finish_reason length"), std::string::npos)
       << usage.output;
 }
@@ -82,8 +87,9 @@ TEST_F(StratadCliTest, ConfigErrorsNameTheKey) {
 }
 
 TEST_F(StratadCliTest, MissingModelIsAClearError) {
-  Outcome missing = RunCommand(*bin_ + "/stratad --config config/cpu-demo.yaml --set "
-                                "model.path=/nonexistent/model --prompt hi");
+  Outcome missing = RunCommand(*bin_ +
+                               "/stratad --config config/cpu-demo.yaml --set "
+                               "model.path=/nonexistent/model --prompt hi");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("/nonexistent/model"), std::string::npos) << missing.output;
 }

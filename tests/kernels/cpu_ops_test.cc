@@ -120,7 +120,9 @@ TEST_P(PagedAttentionTest, MatchesDenseAttentionOnShuffledBlocks) {
   std::mt19937 rng(4 + block_size);
   const int64_t heads = 4, kv_heads = 2, dim = 16, num_blocks = 64;
   // Three sequences: a prefill from scratch, a chunk continuing a prefill, a decode.
-  struct Case { int64_t cached, new_tokens; };
+  struct Case {
+    int64_t cached, new_tokens;
+  };
   const std::vector<Case> cases = {{0, 37}, {20, 13}, {70, 1}};
   std::vector<int32_t> free_blocks(num_blocks);
   std::iota(free_blocks.begin(), free_blocks.end(), 0);
@@ -161,8 +163,8 @@ TEST_P(PagedAttentionTest, MatchesDenseAttentionOnShuffledBlocks) {
   for (size_t s = 0; s < seqs.size(); ++s) {
     std::vector<float> expected(seqs[s].query_len * heads * dim);
     DenseAttention(q.data() + seqs[s].query_begin * heads * dim, dense_k[s].data(),
-                   dense_v[s].data(), seqs[s].query_len, seqs[s].context_len, heads, kv_heads,
-                   dim, scale, causal, expected.data());
+                   dense_v[s].data(), seqs[s].query_len, seqs[s].context_len, heads, kv_heads, dim,
+                   scale, causal, expected.data());
     for (size_t i = 0; i < expected.size(); ++i) {
       ASSERT_NEAR(out[seqs[s].query_begin * heads * dim + i], expected[i], 1e-5)
           << "sequence " << s << " element " << i;

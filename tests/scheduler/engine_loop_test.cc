@@ -63,9 +63,8 @@ TEST(EngineLoopTest, ConcurrentSubmittersGetTheSameTokensAsAloneAndMetricsAddUp)
   for (int i = 0; i < 16; ++i) collectors.push_back(std::make_unique<Collector>());
   std::vector<std::thread> threads;
   for (int i = 0; i < 16; ++i) {
-    threads.emplace_back([&, i] {
-      ASSERT_TRUE(loop->Submit(MakeRequest(i, 12), collectors[i]->Callback()).ok());
-    });
+    threads.emplace_back(
+        [&, i] { ASSERT_TRUE(loop->Submit(MakeRequest(i, 12), collectors[i]->Callback()).ok()); });
   }
   for (auto& t : threads) t.join();
   for (auto& c : collectors) {

@@ -25,10 +25,10 @@ std::vector<std::pair<int64_t, int64_t>> Chunks(const StepPlan& plan) {
 
 TEST(StepPlannerTest, DecodesFirstThenPrefillsWithinTheTokenBudget) {
   // Two decodes, then a waiting prompt of 100 tokens chunked by the budget of 50.
-  PlannerLimits limits{.block_size = 16, .free_blocks = 100, .max_num_seqs = 8,
-                       .max_batch_tokens = 50};
-  StepPlan plan = PlanStep({Running(1, 11, 10, 1), Running(2, 21, 20, 2)}, {Waiting(3, 100)},
-                           limits);
+  PlannerLimits limits{
+      .block_size = 16, .free_blocks = 100, .max_num_seqs = 8, .max_batch_tokens = 50};
+  StepPlan plan =
+      PlanStep({Running(1, 11, 10, 1), Running(2, 21, 20, 2)}, {Waiting(3, 100)}, limits);
   EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 1}, std::pair{2L, 1L},
                                         std::pair{3L, 48L}));
   EXPECT_THAT(plan.admitted, ElementsAre(3));
@@ -36,15 +36,15 @@ TEST(StepPlannerTest, DecodesFirstThenPrefillsWithinTheTokenBudget) {
 }
 
 TEST(StepPlannerTest, ContinuingPrefillIsLimitedByFreeBlocks) {
-  PlannerLimits limits{.block_size = 16, .free_blocks = 2, .max_num_seqs = 8,
-                       .max_batch_tokens = 1000};
+  PlannerLimits limits{
+      .block_size = 16, .free_blocks = 2, .max_num_seqs = 8, .max_batch_tokens = 1000};
   StepPlan plan = PlanStep({Running(1, 200, 16, 1)}, {}, limits);
   EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 32}));
 }
 
 TEST(StepPlannerTest, AdmissionRespectsSequenceCapAndBlocks) {
-  PlannerLimits limits{.block_size = 16, .free_blocks = 3, .max_num_seqs = 2,
-                       .max_batch_tokens = 1000};
+  PlannerLimits limits{
+      .block_size = 16, .free_blocks = 3, .max_num_seqs = 2, .max_batch_tokens = 1000};
   StepPlan plan = PlanStep({Running(1, 11, 10, 1)}, {Waiting(2, 20), Waiting(3, 5)}, limits);
   EXPECT_THAT(plan.admitted, ElementsAre(2)) << "the cap of 2 sequences stops request 3";
   limits.max_num_seqs = 8;
@@ -58,16 +58,16 @@ TEST(StepPlannerTest, AdmissionRespectsSequenceCapAndBlocks) {
 }
 
 TEST(StepPlannerTest, PriorityOrdersAdmission) {
-  PlannerLimits limits{.block_size = 16, .free_blocks = 1, .max_num_seqs = 8,
-                       .max_batch_tokens = 1000};
+  PlannerLimits limits{
+      .block_size = 16, .free_blocks = 1, .max_num_seqs = 8, .max_batch_tokens = 1000};
   StepPlan plan = PlanStep({}, {Waiting(1, 10, /*priority=*/5), Waiting(2, 10, 0)}, limits);
   EXPECT_THAT(plan.admitted, ElementsAre(2));
 }
 
 TEST(StepPlannerTest, DecodeWithoutBlocksPreemptsTheNewestLowestPriority) {
   // Each running decode needs a fresh block (16 tokens computed, 17th pending); one free.
-  PlannerLimits limits{.block_size = 16, .free_blocks = 1, .max_num_seqs = 8,
-                       .max_batch_tokens = 1000};
+  PlannerLimits limits{
+      .block_size = 16, .free_blocks = 1, .max_num_seqs = 8, .max_batch_tokens = 1000};
   StepPlan plan = PlanStep({Running(1, 17, 16, 1), Running(2, 17, 16, 1), Running(3, 17, 16, 1)},
                            {Waiting(4, 3)}, limits);
   EXPECT_THAT(plan.preempted, ElementsAre(3));
@@ -76,8 +76,8 @@ TEST(StepPlannerTest, DecodeWithoutBlocksPreemptsTheNewestLowestPriority) {
 }
 
 TEST(StepPlannerTest, ALoneSequenceThatCannotGrowPreemptsItself) {
-  PlannerLimits limits{.block_size = 16, .free_blocks = 0, .max_num_seqs = 8,
-                       .max_batch_tokens = 1000};
+  PlannerLimits limits{
+      .block_size = 16, .free_blocks = 0, .max_num_seqs = 8, .max_batch_tokens = 1000};
   StepPlan plan = PlanStep({Running(1, 17, 16, 1)}, {}, limits);
   EXPECT_THAT(plan.preempted, ElementsAre(1));
   EXPECT_THAT(plan.chunks, IsEmpty());

@@ -43,10 +43,10 @@ TEST(SamplingTest, PenaltiesFollowTheOpenAiDefinitions) {
   params.frequency_penalty = 0.25f;
   std::vector<int32_t> prompt = {0, 1}, output = {2, 2};
   ApplyPenalties(logits, params, prompt, output);
-  EXPECT_FLOAT_EQ(logits[0], 1.0f);                       // positive / 2
-  EXPECT_FLOAT_EQ(logits[1], -4.0f);                      // negative * 2
+  EXPECT_FLOAT_EQ(logits[0], 1.0f);                         // positive / 2
+  EXPECT_FLOAT_EQ(logits[1], -4.0f);                        // negative * 2
   EXPECT_FLOAT_EQ(logits[2], 1.0f / 2 - 0.25f * 2 - 0.5f);  // repetition, then presence/frequency
-  EXPECT_FLOAT_EQ(logits[3], 1.0f);                       // unseen
+  EXPECT_FLOAT_EQ(logits[3], 1.0f);                         // unseen
 }
 
 TEST(SamplingTest, SameSeedSameTokensDifferentSeedsDiffer) {

@@ -52,7 +52,8 @@ int Run(const Options& o) {
   constexpr int kBlock = 16;
   int max_batch = 1;
   for (int b : o.batches) max_batch = std::max(max_batch, b);
-  const int blocks_per_seq = (std::max(o.prompt_len, o.context + o.decode_steps) + kBlock - 1) / kBlock;
+  const int blocks_per_seq =
+      (std::max(o.prompt_len, o.context + o.decode_steps) + kBlock - 1) / kBlock;
   auto model = worker::CpuModel::Load(o.model, {max_batch * blocks_per_seq, kBlock}, 256);
   if (!model.ok()) {
     std::fprintf(stderr, "strata-bench: %s\n", std::string(model.status().message()).c_str());
@@ -81,7 +82,8 @@ int Run(const Options& o) {
     std::vector<std::vector<int32_t>> contexts;
     for (int s = 0; s < batch; ++s) contexts.push_back(RandomTokens(o.context, vocab, rng));
     for (int s = 0; s < batch; ++s) {
-      std::vector<worker::SequenceSlice> fill = {{contexts[s], 0, tables[s], worker::LogitsMode::kNone}};
+      std::vector<worker::SequenceSlice> fill = {
+          {contexts[s], 0, tables[s], worker::LogitsMode::kNone}};
       if (!(*model)->Forward(fill, &logits).ok()) return 1;
     }
     std::vector<std::vector<int32_t>> next(batch, std::vector<int32_t>{1});

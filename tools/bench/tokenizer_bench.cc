@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
   for (const std::string& d : documents) tokens += (*tokenizer)->Encode(d).size();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("| encode | %.1f MB | %zu documents | %zu tokens | %.2f s | %.2f MB/s | %.0f tokens/s |\n",
-              bytes / 1e6, documents.size(), tokens, seconds, bytes / 1e6 / seconds,
-              tokens / seconds);
+  std::printf(
+      "| encode | %.1f MB | %zu documents | %zu tokens | %.2f s | %.2f MB/s | %.0f tokens/s |\n",
+      bytes / 1e6, documents.size(), tokens, seconds, bytes / 1e6 / seconds, tokens / seconds);
   return 0;
 }

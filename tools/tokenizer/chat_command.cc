@@ -48,12 +48,11 @@ int RunChat(const CommandContext& ctx) {
     auto rendered = server::ApplyChatTemplate(*compiled, request["messages"], flag.get<bool>(),
                                               extra, bos, eos);
     if (!rendered.ok()) {
-      ctx.err << "strata-tokenizer: line " << number << ": " << rendered.status().message()
-              << "\n";
+      ctx.err << "strata-tokenizer: line " << number << ": " << rendered.status().message() << "\n";
       return 1;
     }
     ctx.out << nlohmann::json(*rendered).dump(-1, ' ', false,
-                                             nlohmann::json::error_handler_t::replace)
+                                              nlohmann::json::error_handler_t::replace)
             << "\n";
   }
   return 0;

@@ -35,9 +35,9 @@ class GenerationServiceTest : public testing::Test {
     tokenizer_ = std::move(*tokenizer);
     auto worker = worker::CpuWorker::Create(*model_dir_, {.block_size = 16, .num_blocks = 64});
     ASSERT_TRUE(worker.ok()) << worker.status();
-    loop_ = std::make_unique<scheduler::EngineLoop>(
-        std::move(*worker), scheduler::EngineOptions{.max_model_len = 256},
-        scheduler::EngineLoopOptions{});
+    loop_ = std::make_unique<scheduler::EngineLoop>(std::move(*worker),
+                                                    scheduler::EngineOptions{.max_model_len = 256},
+                                                    scheduler::EngineLoopOptions{});
     loop_->Start();
     service_ = std::make_unique<GenerationService>(loop_.get(), tokenizer_.get());
   }

@@ -26,8 +26,8 @@ std::string BinaryDir() {
 std::string RunChat(const std::string& tokenizer_dir, const std::string& input, int* exit_code) {
   const std::string in_path = testing::TempDir() + "/chat_cli_input.jsonl";
   std::ofstream(in_path) << input;
-  const std::string command = BinaryDir() + "/bin/strata-tokenizer --tokenizer " +
-                              tokenizer_dir + " chat < " + in_path + " 2>/dev/null";
+  const std::string command = BinaryDir() + "/bin/strata-tokenizer --tokenizer " + tokenizer_dir +
+                              " chat < " + in_path + " 2>/dev/null";
   FILE* pipe = popen(command.c_str(), "r");
   std::string out;
   std::array<char, 4096> buffer;
