@@ -54,7 +54,8 @@ class HttpServerTest : public ::testing::Test {
 
   bool EngineIdle() {
     const auto m = stack_->loop().Metrics();
-    return m.num_requests_running == 0 && m.num_requests_waiting == 0 && m.kv_blocks_used == 0;
+    return stack_->loop().InFlight() == 0 && m.num_requests_running == 0 &&
+           m.num_requests_waiting == 0 && m.kv_blocks_used == 0;
   }
 
   static json Completion(json extra = json::object()) {
