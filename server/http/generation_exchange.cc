@@ -12,7 +12,7 @@
 namespace strata::server::http {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 using openai::ApiError;
 using openai::ApiOr;
 

@@ -19,8 +19,8 @@ ApiError Make(int status, std::string type, std::string message,
 
 }  // namespace
 
-nlohmann::json ApiError::ToJson() const {
-  nlohmann::json error = {
+nlohmann::ordered_json ApiError::ToJson() const {
+  nlohmann::ordered_json error = {
       {"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}};
   if (param) error["param"] = *param;
   if (code) error["code"] = *code;

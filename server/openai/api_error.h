@@ -19,8 +19,8 @@ struct ApiError {
   std::optional<std::string> param;  // the request parameter at fault, if any
   std::optional<std::string> code;
 
-  nlohmann::json ToJson() const;  // {"error": {...}}
-  std::string Body() const;       // ToJson() serialized
+  nlohmann::ordered_json ToJson() const;  // {"error": {...}}
+  std::string Body() const;               // ToJson() serialized
 };
 
 // 400 invalid_request_error naming `param` (empty: none).

@@ -9,7 +9,7 @@
 namespace strata::server::openai {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr char kReplacement[] = "\xEF\xBF\xBD";
 constexpr double kMinLogprob = -9999.0;  // JSON has no -inf; vLLM clamps likewise

@@ -48,42 +48,45 @@ int64_t UnixSeconds();
 // Valid UTF-8 for any bytes: each maximal ill-formed subsequence becomes U+FFFD.
 std::string Utf8Lossy(std::string_view bytes);
 
-nlohmann::json UsageJson(const Usage& usage);
+nlohmann::ordered_json UsageJson(const Usage& usage);
 
 // Chat: {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}]}.
-nlohmann::json ChatLogprobsJson(const std::vector<TokenInfo>& tokens, int32_t top);
+nlohmann::ordered_json ChatLogprobsJson(const std::vector<TokenInfo>& tokens, int32_t top);
 // Completions: {tokens, token_logprobs, top_logprobs: [{text: logprob}], text_offset}.
 // `text_offset` is the offset (in characters) of the first token; advanced past the last.
-nlohmann::json CompletionLogprobsJson(const std::vector<TokenInfo>& tokens, int32_t top,
-                                      int64_t* text_offset);
+nlohmann::ordered_json CompletionLogprobsJson(const std::vector<TokenInfo>& tokens, int32_t top,
+                                              int64_t* text_offset);
 
-nlohmann::json ChatCompletionJson(const ResponseMeta& meta,
-                                  const std::vector<ChoiceOutput>& choices, const Usage& usage,
-                                  const LogprobsSpec& logprobs);
-nlohmann::json CompletionJson(const ResponseMeta& meta, const std::vector<ChoiceOutput>& choices,
-                              const Usage& usage, const LogprobsSpec& logprobs);
+nlohmann::ordered_json ChatCompletionJson(const ResponseMeta& meta,
+                                          const std::vector<ChoiceOutput>& choices,
+                                          const Usage& usage, const LogprobsSpec& logprobs);
+nlohmann::ordered_json CompletionJson(const ResponseMeta& meta,
+                                      const std::vector<ChoiceOutput>& choices, const Usage& usage,
+                                      const LogprobsSpec& logprobs);
 
 // A chat.completion.chunk for one choice. `delta` is e.g. {"role": "assistant",
 // "content": ""} or {"content": "..."} or {}; `logprobs` null or ChatLogprobsJson(...).
 // With `include_usage` the chunk carries "usage": null.
-nlohmann::json ChatChunkJson(const ResponseMeta& meta, int index, nlohmann::json delta,
-                             nlohmann::json logprobs,
-                             const std::optional<std::string>& finish_reason, bool include_usage);
+nlohmann::ordered_json ChatChunkJson(const ResponseMeta& meta, int index,
+                                     nlohmann::ordered_json delta, nlohmann::ordered_json logprobs,
+                                     const std::optional<std::string>& finish_reason,
+                                     bool include_usage);
 // A text_completion chunk for one choice.
-nlohmann::json CompletionChunkJson(const ResponseMeta& meta, int index, const std::string& text,
-                                   nlohmann::json logprobs,
-                                   const std::optional<std::string>& finish_reason,
-                                   bool include_usage);
+nlohmann::ordered_json CompletionChunkJson(const ResponseMeta& meta, int index,
+                                           const std::string& text, nlohmann::ordered_json logprobs,
+                                           const std::optional<std::string>& finish_reason,
+                                           bool include_usage);
 // The final usage chunk: "choices": [] and the request's usage. `object` is
 // "chat.completion.chunk" or "text_completion".
-nlohmann::json UsageChunkJson(const ResponseMeta& meta, std::string_view object,
-                              const Usage& usage);
+nlohmann::ordered_json UsageChunkJson(const ResponseMeta& meta, std::string_view object,
+                                      const Usage& usage);
 
 // "data: <json>\n\n".
-std::string SseData(const nlohmann::json& value);
+std::string SseData(const nlohmann::ordered_json& value);
 
 // GET /v1/models and GET /v1/models/{id}.
-nlohmann::json ModelJson(const std::string& name, int64_t created, int64_t max_model_len);
-nlohmann::json ModelListJson(const std::string& name, int64_t created, int64_t max_model_len);
+nlohmann::ordered_json ModelJson(const std::string& name, int64_t created, int64_t max_model_len);
+nlohmann::ordered_json ModelListJson(const std::string& name, int64_t created,
+                                     int64_t max_model_len);
 
 }  // namespace strata::server::openai

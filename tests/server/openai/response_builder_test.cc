@@ -7,7 +7,7 @@
 namespace strata::server::openai {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 TokenInfo Token(int32_t id, std::string text, float logprob, std::vector<TopLogprob> top = {}) {
   return TokenInfo{id, std::move(text), logprob, std::move(top)};
