@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "scheduler/engine.h"
+#include "tests/worker/greedy_generate.h"
 #include "worker/cpu_model.h"
 #include "worker/cpu_worker.h"
 #include "worker/safetensors.h"
@@ -86,36 +86,14 @@ TEST_P(ReferenceModelTest, LogitsMatchTransformersAtEveryPosition) {
               worst);
 }
 
-// Greedy generation through the engine; all prompts together or one at a time.
+// Greedy generation on a fresh CPU worker with the given block size.
 std::vector<std::vector<int32_t>> Generate(const std::string& dir, int32_t block_size,
                                            const std::vector<std::vector<int32_t>>& prompts,
                                            bool batched, int32_t max_tokens) {
   auto worker = CpuWorker::Create(dir, {.block_size = block_size, .num_blocks = 4096 / block_size});
   EXPECT_TRUE(worker.ok()) << worker.status();
-  scheduler::Engine engine(worker->get(), {.max_num_seqs = 16, .max_batch_tokens = 256});
-  std::vector<std::vector<int32_t>> outputs(prompts.size());
-  auto run = [&] {
-    while (engine.HasWork()) {
-      auto step = engine.Step();
-      EXPECT_TRUE(step.ok()) << step.status();
-      if (!step.ok()) return;
-      for (const auto& out : *step) {
-        for (const auto& t : out.tokens) outputs[out.id].push_back(t.token);
-      }
-    }
-  };
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    scheduler::Request r;
-    r.id = static_cast<int64_t>(i);
-    r.prompt_tokens = prompts[i];
-    r.max_tokens = max_tokens;
-    r.ignore_eos = true;
-    r.sampling.temperature = 0.0f;
-    EXPECT_TRUE(engine.AddRequest(r).ok());
-    if (!batched) run();
-  }
-  run();
-  return outputs;
+  if (!worker.ok()) return {};
+  return GreedyGenerate(worker->get(), prompts, batched, max_tokens, 16, 256);
 }
 
 TEST_P(ReferenceModelTest, GreedyContinuationMatchesTransformers) {

@@ -168,7 +168,7 @@ TEST_P(CudaFixtureTest, GreedyContinuationMatchesTransformers) {
   const Reference ref = LoadReference(dir);
   auto gpu = CudaWorker::Create(dir, SmallOptions());
   ASSERT_TRUE(gpu.ok()) << gpu.status();
-  const auto outputs = testing::Generate(gpu->get(), ref.prompts, true, 32, 16, 512);
+  const auto outputs = GreedyGenerate(gpu->get(), ref.prompts, true, 32, 16, 512);
   int checked = 0, total = 0;
   for (size_t i = 0; i < ref.prompts.size(); ++i) {
     checked += testing::CompareUntilNearTie(outputs[i], ref.greedy[i], ref.margins[i], kNearTie,
@@ -187,7 +187,7 @@ TEST_P(CudaFixtureTest, BatchingAndBlockSizeNeverChangeTokens) {
   auto run = [&](int32_t block_size, bool batched) {
     auto gpu = CudaWorker::Create(dir, SmallOptions(block_size));
     EXPECT_TRUE(gpu.ok()) << gpu.status();
-    return testing::Generate(gpu->get(), ref.prompts, batched, 24, 16, 512);
+    return GreedyGenerate(gpu->get(), ref.prompts, batched, 24, 16, 512);
   };
   const auto batched = run(16, true);
   EXPECT_EQ(run(32, true), batched) << "block size 32";

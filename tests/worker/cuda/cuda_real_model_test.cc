@@ -100,7 +100,7 @@ TEST(CudaRealModelTest, LogitsAndGreedyMatchTransformers) {
 
   // Greedy continuations through the engine: prefill, then decode steps replaying graphs.
   const int32_t new_tokens = static_cast<int32_t>(greedy[0].size());
-  const auto outputs = testing::Generate(gpu->get(), prompts, true, new_tokens, 16, 2048);
+  const auto outputs = GreedyGenerate(gpu->get(), prompts, true, new_tokens, 16, 2048);
   int checked = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
     checked += testing::CompareUntilNearTie(outputs[i], greedy[i], margins[i], 2 * worst_abs,

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/worker/greedy_generate.h"
 #include "worker/cuda_worker.h"
 #include "worker/worker.h"
 
@@ -36,13 +37,6 @@ struct RowError {
 RowError CompareRow(const float* got, const float* ref, int64_t vocab);
 
 CudaWorkerOptions SmallOptions(int32_t block_size = 16);
-
-// Greedy continuations of `prompts` through scheduler::Engine (ignore_eos), all at once or
-// one request at a time.
-std::vector<std::vector<int32_t>> Generate(Worker* worker,
-                                           const std::vector<std::vector<int32_t>>& prompts,
-                                           bool batched, int32_t max_tokens, int32_t max_num_seqs,
-                                           int32_t max_batch_tokens);
 
 // Compares `got` with `want` token by token until the first position whose reference
 // top-2 margin is below `near_tie` (where bf16 noise may legitimately flip the choice).
