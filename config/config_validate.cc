@@ -58,6 +58,25 @@ void CheckServer(const ServerOptions& s, Checker& c) {
     c.Add(absl::StrCat("server.idle_timeout_seconds: must be positive, got ",
                        s.idle_timeout_seconds));
   }
+  if (!(s.header_timeout_seconds > 0.0)) {
+    c.Add(absl::StrCat("server.header_timeout_seconds: must be positive, got ",
+                       s.header_timeout_seconds));
+  }
+  if (!(s.body_timeout_seconds > 0.0)) {
+    c.Add(absl::StrCat("server.body_timeout_seconds: must be positive, got ",
+                       s.body_timeout_seconds));
+  }
+  if (!s.tls_cert_file.empty() && s.tls_key_file.empty()) {
+    c.Add("server.tls_key_file: required when server.tls_cert_file is set");
+  }
+  if (s.tls_cert_file.empty() && !s.tls_key_file.empty()) {
+    c.Add("server.tls_cert_file: required when server.tls_key_file is set");
+  }
+  if (!s.tls_client_ca_file.empty() && s.tls_cert_file.empty()) {
+    c.Add(
+        "server.tls_client_ca_file: mutual TLS needs server.tls_cert_file and "
+        "server.tls_key_file too");
+  }
   if (!(s.shutdown_timeout_seconds >= 0.0)) {
     c.Add(absl::StrCat("server.shutdown_timeout_seconds: must be at least 0, got ",
                        s.shutdown_timeout_seconds));

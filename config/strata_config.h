@@ -24,6 +24,14 @@ struct ServerOptions {
   double idle_timeout_seconds = 60.0;      // an idle keep-alive connection is closed
   double shutdown_timeout_seconds = 30.0;  // SIGTERM: in-flight requests get this long
   std::string log_level = "info";          // debug | info | warning | error
+  // Authentication, TLS and per-connection timeouts (kept last so that positional
+  // initializers of the fields above stay valid).
+  std::string api_key_file;              // more accepted keys, one per line, '#' comments
+  std::string tls_cert_file;             // PEM chain; with tls_key_file both listeners use TLS
+  std::string tls_key_file;              // PEM private key
+  std::string tls_client_ca_file;        // PEM CAs; set: clients must present a certificate
+  double header_timeout_seconds = 10.0;  // first byte of a request to the end of its header
+  double body_timeout_seconds = 60.0;    // end of the header to the end of the body
 };
 
 struct ModelOptions {

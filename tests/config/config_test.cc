@@ -27,7 +27,9 @@ auto Tie(const StrataConfig& c) {
   return std::tie(c.server.host, c.server.http_port, c.server.grpc_port, c.server.api_key,
                   c.server.max_request_body_bytes, c.server.max_queued_requests,
                   c.server.http_threads, c.server.idle_timeout_seconds,
-                  c.server.shutdown_timeout_seconds, c.server.log_level, c.model.path,
+                  c.server.shutdown_timeout_seconds, c.server.log_level, c.server.api_key_file,
+                  c.server.tls_cert_file, c.server.tls_key_file, c.server.tls_client_ca_file,
+                  c.server.header_timeout_seconds, c.server.body_timeout_seconds, c.model.path,
                   c.model.served_name, c.model.tokenizer_path, c.model.max_model_len,
                   c.worker.backend, c.worker.num_threads, c.worker.device,
                   c.worker.gpu_memory_utilization, c.worker.logits_chunk_tokens, c.cache.block_size,
@@ -122,6 +124,17 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"server.max_request_body_bytes=0",
                  "server.max_request_body_bytes: must be > 0, got 0"},
         RuleCase{"server.max_queued_requests=0", "server.max_queued_requests: must be >= 1, got 0"},
+        RuleCase{"server.header_timeout_seconds=0",
+                 "server.header_timeout_seconds: must be positive, got 0"},
+        RuleCase{"server.body_timeout_seconds=-1",
+                 "server.body_timeout_seconds: must be positive, got -1"},
+        RuleCase{"server.tls_cert_file=/c.pem",
+                 "server.tls_key_file: required when server.tls_cert_file is set"},
+        RuleCase{"server.tls_key_file=/k.pem",
+                 "server.tls_cert_file: required when server.tls_key_file is set"},
+        RuleCase{"server.tls_client_ca_file=/ca.pem",
+                 "server.tls_client_ca_file: mutual TLS needs server.tls_cert_file and "
+                 "server.tls_key_file too"},
         RuleCase{"model.max_model_len=-1", "model.max_model_len: must be >= 0, got -1"},
         RuleCase{"worker.backend=tpu", "worker.backend: must be one of cpu, cuda, got \"tpu\""},
         RuleCase{"worker.num_threads=-2", "worker.num_threads: must be >= 0, got -2"},
@@ -367,6 +380,12 @@ TEST(ConfigYaml, EveryFieldRoundTrips) {
   StrataConfig config;
   config.server = {"0.0.0.0", 8080,         9090, "k\"ey: #1 \\ 'x'",
                    12345,     7,            3,    12.5,              0.25,       "debug"};
+  config.server.api_key_file = "/etc/strata/keys";
+  config.server.tls_cert_file = "/etc/strata/cert.pem";
+  config.server.tls_key_file = "/etc/strata/key.pem";
+  config.server.tls_client_ca_file = "/etc/strata/ca.pem";
+  config.server.header_timeout_seconds = 2.5;
+  config.server.body_timeout_seconds = 7;
   config.model = {"/models/My Model", "true", "123", 4096};
   config.worker = {"cuda", 3, 2, 0.1 + 0.2, 33};
   config.cache = {32, 10000000000, 0.3, "heavy_hitter", 777, true};
