@@ -1,63 +1,305 @@
 #include "cache/kv_cache_manager.h"
 
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
 #include "base/check.h"
 
 namespace strata::cache {
 
-KvCacheManager::KvCacheManager(int32_t num_blocks, int32_t block_size)
-    : block_size_(block_size), pool_(num_blocks) {
-  STRATA_CHECK_GT(block_size, 0);
+KvCacheManager::KvCacheManager(const KvCacheOptions& options)
+    : block_size_(options.block_size),
+      prefix_caching_(options.prefix_caching),
+      device_(options.device_blocks),
+      host_(options.host_blocks),
+      device_index_(options.device_blocks),
+      host_index_(options.host_blocks) {
+  STRATA_CHECK_GT(block_size_, 0);
 }
 
 int32_t KvCacheManager::BlocksFor(int64_t tokens) const {
   return static_cast<int32_t>((tokens + block_size_ - 1) / block_size_);
 }
 
-int32_t KvCacheManager::BlocksNeeded(SequenceId sequence, int64_t new_tokens) const {
+const KvCacheManager::Table& KvCacheManager::table(SequenceId sequence) const {
   auto it = tables_.find(sequence);
-  const int64_t held_tokens = it == tables_.end() ? 0 : it->second.num_tokens;
-  const int32_t held_blocks = it == tables_.end() ? 0 : it->second.blocks.size();
-  return BlocksFor(held_tokens + new_tokens) - held_blocks;
+  STRATA_CHECK(it != tables_.end()) << "unknown sequence " << sequence;
+  return it->second;
 }
 
-bool KvCacheManager::CanAppend(SequenceId sequence, int64_t new_tokens) const {
-  return BlocksNeeded(sequence, new_tokens) <= pool_.free_count();
-}
-
-bool KvCacheManager::Append(SequenceId sequence, int64_t new_tokens, std::vector<int64_t>* slots) {
-  STRATA_CHECK_GE(new_tokens, 0);
-  const int32_t needed = BlocksNeeded(sequence, new_tokens);
-  auto fresh = pool_.Allocate(needed);
-  if (!fresh) return false;
-  Table& table = tables_[sequence];
-  table.blocks.insert(table.blocks.end(), fresh->begin(), fresh->end());
-  if (slots != nullptr) {
-    slots->clear();
-    for (int64_t t = table.num_tokens; t < table.num_tokens + new_tokens; ++t) {
-      slots->push_back(static_cast<int64_t>(table.blocks[t / block_size_]) * block_size_ +
-                       t % block_size_);
-    }
-  }
-  table.num_tokens += new_tokens;
-  return true;
-}
-
-void KvCacheManager::Free(SequenceId sequence) {
-  auto it = tables_.find(sequence);
-  if (it == tables_.end()) return;
-  for (BlockId b : it->second.blocks) pool_.Release(b);
-  tables_.erase(it);
-}
+Tier KvCacheManager::residence(SequenceId sequence) const { return table(sequence).tier; }
 
 int64_t KvCacheManager::NumTokens(SequenceId sequence) const {
   auto it = tables_.find(sequence);
   return it == tables_.end() ? 0 : it->second.num_tokens;
 }
 
+int64_t KvCacheManager::DroppedTokens(SequenceId sequence) const {
+  auto it = tables_.find(sequence);
+  return it == tables_.end() ? 0 : it->second.dropped_tokens;
+}
+
 std::span<const BlockId> KvCacheManager::BlockTable(SequenceId sequence) const {
+  return table(sequence).blocks;
+}
+
+int32_t KvCacheManager::BlocksNeeded(SequenceId sequence, int64_t new_tokens) const {
+  auto it = tables_.find(sequence);
+  if (it == tables_.end()) return BlocksFor(new_tokens);
+  const Table& t = it->second;
+  const int32_t device_held = t.tier == Tier::kDevice ? static_cast<int32_t>(t.blocks.size()) : 0;
+  return BlocksFor(t.num_tokens + new_tokens) - device_held;
+}
+
+bool KvCacheManager::CanAppend(SequenceId sequence, int64_t new_tokens) const {
+  return BlocksNeeded(sequence, new_tokens) <= device_.available();
+}
+
+int32_t KvCacheManager::FreeableBlocks(SequenceId sequence) const {
+  auto it = tables_.find(sequence);
+  if (it == tables_.end() || it->second.tier != Tier::kDevice) return 0;
+  return static_cast<int32_t>(std::ranges::count_if(it->second.blocks, [&](BlockId b) {
+    return device_.RefCount(b) == 1 && device_.state(b) == BlockState::kOwned;
+  }));
+}
+
+void KvCacheManager::QueueCopy(Tier from, BlockId src, BlockId dst, bool before_compute,
+                               bool pin_src) {
+  const Tier to = from == Tier::kDevice ? Tier::kHost : Tier::kDevice;
+  if (pin_src) {
+    mutable_pool(from).Pin(src);
+    pins_.emplace_back(from, src);
+  }
+  mutable_pool(to).Pin(dst);
+  pins_.emplace_back(to, dst);
+  (before_compute ? copies_.before_compute : copies_.overlapped).push_back({from, src, dst});
+}
+
+BlockId KvCacheManager::TakeOne(Tier tier) {
+  auto block = mutable_pool(tier).Allocate(1);
+  STRATA_CHECK(block.has_value()) << "no free block in the reserved room";
+  return block->front();
+}
+
+void KvCacheManager::FreeUpHost(int32_t count) {
+  STRATA_CHECK_LE(count, host_.available());
+  while (host_.free_count() < count) {
+    const std::optional<BlockId> victim = host_.ReclaimLeastRecent();
+    STRATA_CHECK(victim.has_value());
+    host_index_.Erase(*victim);
+    ++stats_.cached_blocks_reclaimed;
+  }
+}
+
+void KvCacheManager::FreeUpDevice(int32_t count) {
+  STRATA_CHECK_LE(count, device_.available());
+  while (device_.free_count() < count) {
+    const std::optional<BlockId> victim = device_.ReclaimLeastRecent();
+    STRATA_CHECK(victim.has_value());
+    const std::optional<BlockKey> key = device_index_.KeyOf(*victim);
+    device_index_.Erase(*victim);
+    // Demote: keep the prefix in the host tier when it has room. The device block is
+    // reused at once, so the copy must land before the next forward pass.
+    if (key && host_.available() > 0 && !host_index_.Find(*key)) {
+      FreeUpHost(1);
+      const BlockId h = TakeOne(Tier::kHost);
+      host_index_.Insert(*key, h);
+      host_.SetCached(h, true);
+      QueueCopy(Tier::kDevice, *victim, h, /*before_compute=*/true, /*pin_src=*/false);
+      host_.Release(h);  // unreferenced: cached once the copy lands
+      ++stats_.blocks_demoted;
+    } else {
+      ++stats_.cached_blocks_reclaimed;
+    }
+  }
+}
+
+bool KvCacheManager::Append(SequenceId sequence, int64_t new_tokens, std::vector<int64_t>* slots) {
+  STRATA_CHECK_GE(new_tokens, 0);
+  auto it = tables_.find(sequence);
+  STRATA_CHECK(it == tables_.end() || it->second.tier == Tier::kDevice)
+      << "Append to swapped-out sequence " << sequence;
+  const int32_t needed = BlocksNeeded(sequence, new_tokens);
+  if (needed > device_.available()) return false;
+  FreeUpDevice(needed);
+  auto fresh = device_.Allocate(needed);
+  STRATA_CHECK(fresh.has_value());
+  Table& t = tables_[sequence];
+  t.blocks.insert(t.blocks.end(), fresh->begin(), fresh->end());
+  if (slots != nullptr) {
+    slots->clear();
+    for (int64_t i = t.num_tokens; i < t.num_tokens + new_tokens; ++i) {
+      slots->push_back(int64_t{t.blocks[i / block_size_]} * block_size_ + i % block_size_);
+    }
+  }
+  t.num_tokens += new_tokens;
+  return true;
+}
+
+int64_t KvCacheManager::MatchPrefix(SequenceId sequence, std::span<const int32_t> tokens,
+                                    const BlockKey& root, int64_t max_tokens) {
+  STRATA_CHECK(!tables_.contains(sequence)) << "MatchPrefix on a sequence with blocks";
+  Table& t = tables_[sequence];
+  t.keyed = prefix_caching_;
+  t.root = root;
+  if (!prefix_caching_) return 0;
+  const int64_t limit = std::min<int64_t>(max_tokens, tokens.size());
+  BlockKey parent = root;
+  for (int64_t begin = 0; begin + block_size_ <= limit; begin += block_size_) {
+    const BlockKey key = ChainKey(parent, tokens.subspan(begin, block_size_));
+    ++stats_.prefix_queries;
+    if (const std::optional<BlockId> d = device_index_.Find(key)) {
+      device_.AddRef(*d);
+      t.blocks.push_back(*d);
+    } else if (const std::optional<BlockId> h = host_index_.Find(key);
+               h && host_.state(*h) == BlockState::kCached && device_.available() > 0) {
+      // Promote: the entry moves to a fresh device block; the host block is freed once
+      // the copy has read it. Pinned first, so making device room cannot reclaim it.
+      host_.Pin(*h);
+      pins_.emplace_back(Tier::kHost, *h);
+      FreeUpDevice(1);
+      const BlockId d = TakeOne(Tier::kDevice);
+      QueueCopy(Tier::kHost, *h, d, /*before_compute=*/true, /*pin_src=*/false);
+      host_index_.Erase(*h);
+      host_.SetCached(*h, false);
+      device_index_.Insert(key, d);
+      device_.SetCached(d, true);
+      t.blocks.push_back(d);
+      ++stats_.prefix_host_hits;
+    } else {
+      break;
+    }
+    ++stats_.prefix_hits;
+    t.keys.push_back(key);
+    t.num_tokens += block_size_;
+    parent = key;
+  }
+  return t.num_tokens;
+}
+
+void KvCacheManager::IndexFullBlocks(SequenceId sequence, std::span<const int32_t> tokens) {
+  auto it = tables_.find(sequence);
+  if (it == tables_.end()) return;
+  Table& t = it->second;
+  if (!t.keyed || t.tier != Tier::kDevice) return;
+  STRATA_CHECK_GE(static_cast<int64_t>(tokens.size()), t.num_tokens);
+  const size_t full = t.num_tokens / block_size_;
+  while (t.keys.size() < full) {
+    const size_t i = t.keys.size();
+    const BlockKey parent = i == 0 ? t.root : t.keys.back();
+    const BlockKey key = ChainKey(parent, tokens.subspan(i * block_size_, block_size_));
+    t.keys.push_back(key);
+    const BlockId block = t.blocks[i];
+    if (device_index_.Find(key) || device_index_.KeyOf(block)) continue;  // a twin is indexed
+    if (const std::optional<BlockId> h = host_index_.Find(key)) {
+      host_index_.Erase(*h);  // the device copy supersedes the demoted one
+      host_.SetCached(*h, false);
+    }
+    device_index_.Insert(key, block);
+    device_.SetCached(block, true);
+  }
+}
+
+void KvCacheManager::DropBlocks(SequenceId sequence, int32_t first, int32_t count) {
   auto it = tables_.find(sequence);
   STRATA_CHECK(it != tables_.end()) << "unknown sequence " << sequence;
-  return it->second.blocks;
+  Table& t = it->second;
+  STRATA_CHECK(t.tier == Tier::kDevice);
+  STRATA_CHECK(first >= 0 && count >= 0 && first + count < static_cast<int32_t>(t.blocks.size()))
+      << "DropBlocks [" << first << ", +" << count << ") of " << t.blocks.size();
+  for (int32_t i = first; i < first + count; ++i) device_.Release(t.blocks[i]);
+  t.blocks.erase(t.blocks.begin() + first, t.blocks.begin() + first + count);
+  t.num_tokens -= int64_t{count} * block_size_;
+  t.dropped_tokens += int64_t{count} * block_size_;
+  t.keyed = false;  // later blocks no longer hold a plain prefix
+  stats_.blocks_dropped += count;
+}
+
+bool KvCacheManager::SwapOut(SequenceId sequence) {
+  auto it = tables_.find(sequence);
+  STRATA_CHECK(it != tables_.end() && it->second.tier == Tier::kDevice);
+  Table& t = it->second;
+  const int32_t n = static_cast<int32_t>(t.blocks.size());
+  if (n > host_.available()) return false;
+  FreeUpHost(n);
+  for (BlockId& block : t.blocks) {
+    const BlockId h = TakeOne(Tier::kHost);
+    QueueCopy(Tier::kDevice, block, h, /*before_compute=*/false, /*pin_src=*/true);
+    device_.Release(block);
+    block = h;
+  }
+  t.tier = Tier::kHost;
+  stats_.blocks_swapped_out += n;
+  return true;
+}
+
+bool KvCacheManager::SwapIn(SequenceId sequence) {
+  auto it = tables_.find(sequence);
+  STRATA_CHECK(it != tables_.end() && it->second.tier == Tier::kHost);
+  Table& t = it->second;
+  const int32_t n = static_cast<int32_t>(t.blocks.size());
+  if (n > device_.available()) return false;
+  // Swapped out in this very step: its host copies have not landed yet.
+  for (BlockId h : t.blocks) {
+    if (host_.state(h) == BlockState::kInFlight) return false;
+  }
+  FreeUpDevice(n);
+  for (BlockId& block : t.blocks) {
+    const BlockId d = TakeOne(Tier::kDevice);
+    QueueCopy(Tier::kHost, block, d, /*before_compute=*/true, /*pin_src=*/true);
+    host_.Release(block);
+    block = d;
+  }
+  t.tier = Tier::kDevice;
+  stats_.blocks_swapped_in += n;
+  return true;
+}
+
+void KvCacheManager::Free(SequenceId sequence) {
+  auto it = tables_.find(sequence);
+  if (it == tables_.end()) return;
+  for (BlockId b : it->second.blocks) mutable_pool(it->second.tier).Release(b);
+  tables_.erase(it);
+}
+
+CopyBatch KvCacheManager::TakeCopies() { return std::exchange(copies_, CopyBatch{}); }
+
+void KvCacheManager::CopiesLanded() {
+  STRATA_CHECK(copies_.empty()) << "CopiesLanded with copies not yet taken";
+  for (const auto& [tier, block] : pins_) mutable_pool(tier).Unpin(block);
+  pins_.clear();
+}
+
+std::string KvCacheManager::CheckInvariants() const {
+  for (Tier tier : {Tier::kDevice, Tier::kHost}) {
+    const char* name = tier == Tier::kDevice ? "device" : "host";
+    const BlockPool& p = pool(tier);
+    if (std::string e = p.CheckInvariants(); !e.empty()) return absl::StrCat(name, ": ", e);
+    std::vector<int32_t> refs(p.num_blocks(), 0);
+    for (const auto& [id, t] : tables_) {
+      if (t.tier != tier) continue;
+      if (static_cast<int32_t>(t.blocks.size()) != BlocksFor(t.num_tokens)) {
+        return absl::StrCat("sequence ", id, " holds ", t.blocks.size(), " blocks for ",
+                            t.num_tokens, " tokens");
+      }
+      for (BlockId b : t.blocks) ++refs[b];
+    }
+    const PrefixIndex& idx = tier == Tier::kDevice ? device_index_ : host_index_;
+    size_t keyed = 0;
+    for (BlockId b = 0; b < p.num_blocks(); ++b) {
+      if (refs[b] != p.RefCount(b)) {
+        return absl::StrCat(name, " block ", b, " has ref count ", p.RefCount(b), " but ",
+                            refs[b], " tables list it");
+      }
+      if (p.cached(b) != idx.KeyOf(b).has_value()) {
+        return absl::StrCat(name, " block ", b, " cached mark disagrees with the index");
+      }
+      keyed += idx.KeyOf(b).has_value();
+    }
+    if (keyed != idx.size()) return absl::StrCat(name, " prefix index has stale keys");
+  }
+  return "";
 }
 
 }  // namespace strata::cache

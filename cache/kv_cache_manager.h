@@ -1,54 +1,162 @@
-// Which KV blocks each sequence owns, and the slot every new token goes to. Bookkeeping
-// only (no tensors, no CUDA); owned by the engine thread; not thread-safe.
+// Which KV blocks each sequence owns, in which tier, and which blocks move between tiers.
+// Bookkeeping only (no tensors, no CUDA): the worker performs the copies this class
+// decides. Owned by the engine thread; not thread-safe.
 //
-// Invariant: a sequence holding n tokens owns exactly ceil(n / block_size) blocks, listed in
-// token order in its block table.
+// Tiers: the device pool (where attention reads) and an optional host pool (pinned CPU
+// memory) for swapped-out sequences and demoted prefix blocks.
+// Invariants (CheckInvariants):
+//  - a sequence lives in one tier; holding n resident tokens it owns ceil(n / block_size)
+//    blocks of that tier, in token order;
+//  - a block's ref count equals the number of block tables listing it;
+//  - a block is marked cached exactly when the tier's prefix index holds a key for it;
+//  - a block that a queued copy reads or writes stays pinned (in flight) until
+//    CopiesLanded().
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "cache/block_key.h"
 #include "cache/block_pool.h"
+#include "cache/prefix_index.h"
 
 namespace strata::cache {
 
 using SequenceId = int64_t;
 
+enum class Tier : uint8_t { kDevice, kHost };
+
+// One block copied between tiers: `src` in tier `from`, `dst` in the other tier.
+struct BlockCopy {
+  Tier from = Tier::kDevice;
+  BlockId src = 0;
+  BlockId dst = 0;
+};
+
+struct CopyBatch {
+  // Must land, in this order, before the next forward pass starts: their destinations are
+  // read by it, or their device sources are reused by it.
+  std::vector<BlockCopy> before_compute;
+  // May overlap the next forward pass: they only touch blocks pinned until they land.
+  std::vector<BlockCopy> overlapped;
+  bool empty() const { return before_compute.empty() && overlapped.empty(); }
+};
+
+struct KvCacheOptions {
+  int32_t block_size = 16;
+  int32_t device_blocks = 0;
+  int32_t host_blocks = 0;
+  bool prefix_caching = false;
+};
+
+struct KvCacheStats {
+  int64_t prefix_queries = 0;     // full blocks looked up
+  int64_t prefix_hits = 0;        // of those, found (device or host)
+  int64_t prefix_host_hits = 0;   // found in the host tier and promoted
+  int64_t blocks_swapped_out = 0;
+  int64_t blocks_swapped_in = 0;
+  int64_t blocks_demoted = 0;     // cached prefix blocks moved device -> host
+  int64_t blocks_dropped = 0;     // evicted from a sequence by its budget policy
+  int64_t cached_blocks_reclaimed = 0;  // prefix entries lost to make room
+};
+
 class KvCacheManager {
  public:
-  KvCacheManager(int32_t num_blocks, int32_t block_size);
+  explicit KvCacheManager(const KvCacheOptions& options);
+  KvCacheManager(int32_t device_blocks, int32_t block_size)
+      : KvCacheManager(KvCacheOptions{block_size, device_blocks, 0, false}) {}
 
   int32_t block_size() const { return block_size_; }
-  const BlockPool& pool() const { return pool_; }
+  bool prefix_caching() const { return prefix_caching_; }
+  const BlockPool& pool() const { return device_; }
+  const BlockPool& pool(Tier tier) const { return tier == Tier::kDevice ? device_ : host_; }
+  const KvCacheStats& stats() const { return stats_; }
 
   // Blocks a sequence holding `tokens` tokens needs.
   int32_t BlocksFor(int64_t tokens) const;
-  // Extra blocks `sequence` (absent: a new one) needs to grow by `new_tokens`.
+
+  bool Contains(SequenceId sequence) const { return tables_.contains(sequence); }
+  Tier residence(SequenceId sequence) const;
+  int64_t NumTokens(SequenceId sequence) const;  // resident K/V entries
+  int64_t DroppedTokens(SequenceId sequence) const;  // evicted by DropBlocks, before them
+  std::span<const BlockId> BlockTable(SequenceId sequence) const;
+
+  // Extra device blocks `sequence` (absent: a new one) needs to grow by `new_tokens`.
   int32_t BlocksNeeded(SequenceId sequence, int64_t new_tokens) const;
   bool CanAppend(SequenceId sequence, int64_t new_tokens) const;
+  // Device blocks that become available if the sequence releases its blocks now.
+  int32_t FreeableBlocks(SequenceId sequence) const;
 
-  // Reserves room for `new_tokens` more tokens of `sequence` (created if absent) and
-  // returns their slots (block * block_size + offset), or false when blocks ran out, in
-  // which case nothing changed.
+  // Reserves room for `new_tokens` more tokens of a device-resident (or new) sequence and
+  // returns their slots (block * block_size + offset). May reclaim cached prefix blocks
+  // (demoting them to the host tier when it has room). False, with nothing changed, when
+  // the device tier lacks blocks.
   bool Append(SequenceId sequence, int64_t new_tokens, std::vector<int64_t>* slots);
 
+  // For a sequence without blocks: shares the longest run of cached full blocks that
+  // prefixes `tokens` (at most `max_tokens` tokens) and returns the tokens matched. Device
+  // hits are shared by reference; host hits are promoted (copied back before compute).
+  // Stops early when the device tier has no block left for a promotion.
+  int64_t MatchPrefix(SequenceId sequence, std::span<const int32_t> tokens,
+                      const BlockKey& root, int64_t max_tokens);
+  // After a forward pass: indexes the sequence's newly completed full blocks. `tokens`
+  // are the sequence's ids; those below NumTokens() have cached K/V. Only for sequences
+  // started by MatchPrefix that never dropped a block.
+  void IndexFullBlocks(SequenceId sequence, std::span<const int32_t> tokens);
+
+  // Budget eviction: drops `count` full blocks starting at table index `first` (never the
+  // last block). Later tokens keep their positions; the table is compacted in order.
+  void DropBlocks(SequenceId sequence, int32_t first, int32_t count);
+
+  // Moves a device-resident sequence's blocks to the host tier (overlapped copies). False,
+  // with nothing changed, when the host tier cannot take them.
+  bool SwapOut(SequenceId sequence);
+  // Moves a host-resident sequence back (copies before compute). False when the device
+  // tier lacks blocks or the sequence's swap-out has not landed yet.
+  bool SwapIn(SequenceId sequence);
   // Frees all of a sequence's blocks. No-op for an unknown sequence.
   void Free(SequenceId sequence);
 
-  bool Contains(SequenceId sequence) const { return tables_.contains(sequence); }
-  int64_t NumTokens(SequenceId sequence) const;
-  std::span<const BlockId> BlockTable(SequenceId sequence) const;
+  // The copies decided since the last call, for the worker to start.
+  CopyBatch TakeCopies();
+  // Every copy taken so far has landed: their blocks are unpinned.
+  void CopiesLanded();
+  bool copies_pending() const { return !pins_.empty(); }
+
+  // Empty when every invariant holds; otherwise the first violation (O(blocks + tables)).
+  std::string CheckInvariants() const;
 
  private:
   struct Table {
+    Tier tier = Tier::kDevice;
     std::vector<BlockId> blocks;
     int64_t num_tokens = 0;
+    int64_t dropped_tokens = 0;
+    bool keyed = false;          // full blocks are indexed as they complete
+    BlockKey root;
+    std::vector<BlockKey> keys;  // keys of the first keys.size() blocks
   };
+  BlockPool& mutable_pool(Tier tier) { return tier == Tier::kDevice ? device_ : host_; }
+  const Table& table(SequenceId sequence) const;
+  // Makes `count` device blocks free, reclaiming cached ones (and demoting them).
+  // Requires device_.available() >= count.
+  void FreeUpDevice(int32_t count);
+  void FreeUpHost(int32_t count);
+  BlockId TakeOne(Tier tier);
+  void QueueCopy(Tier from, BlockId src, BlockId dst, bool before_compute, bool pin_src);
+
   int32_t block_size_;
-  BlockPool pool_;
+  bool prefix_caching_;
+  BlockPool device_, host_;
+  PrefixIndex device_index_, host_index_;
   std::unordered_map<SequenceId, Table> tables_;
+  CopyBatch copies_;
+  std::vector<std::pair<Tier, BlockId>> pins_;
+  KvCacheStats stats_;
 };
 
 }  // namespace strata::cache

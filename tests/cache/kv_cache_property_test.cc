@@ -1,0 +1,248 @@
+// Long random sequences of allocate / grow / prefix hit / index / drop / swap out / swap in /
+// free against KvCacheManager, with a simulated storage that performs the copies it
+// decides. After every step: the bookkeeping invariants hold (no block leaked or owned
+// twice, counts add up) and every resident token of every sequence reads back the content
+// it was written with, whichever tier or shared block it now lives in.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "cache/kv_cache_manager.h"
+
+namespace strata::cache {
+namespace {
+
+constexpr int32_t kBlockSize = 4;
+using Content = uint64_t;  // hash of (salt, tokens[0..position]): what a K/V slot holds
+
+struct Sim {
+  std::vector<int32_t> tokens;  // all tokens; the first `computed` have K/V
+  int64_t computed = 0;
+  std::string salt;
+  bool dropped = false;  // contents no longer a plain prefix once blocks were dropped
+};
+
+Content ContentAt(const Sim& s, int64_t position) {
+  Content h = std::hash<std::string>{}(s.salt);
+  for (int64_t i = 0; i <= position; ++i) h = h * 1000003 + static_cast<uint32_t>(s.tokens[i]);
+  return h;
+}
+
+class Harness {
+ public:
+  Harness(int32_t device, int32_t host, bool prefix, uint32_t seed)
+      : kv_({kBlockSize, device, host, prefix}),
+        device_store_(device * kBlockSize, 0),
+        host_store_(host * kBlockSize, 0),
+        rng_(seed) {}
+
+  void Run(int steps) {
+    for (int step = 0; step < steps; ++step) {
+      // Several decisions per step, as the engine makes them, then the worker's side.
+      for (int ops = Uniform(1, 4); ops > 0; --ops) {
+        const int op = Uniform(0, 9);
+        if (op <= 2) NewSequence();
+        else if (op <= 5) Grow();
+        else if (op == 6) Swap();
+        else if (op == 7) Free();
+        else if (op == 8) Drop();
+        else SwapIn();
+      }
+      Land();
+      const std::string violation = kv_.CheckInvariants();
+      ASSERT_EQ(violation, "") << "after step " << step;
+      CheckContents(step);
+      if (HasFailure()) return;
+    }
+    for (auto& [id, sim] : sims_) kv_.Free(id);
+    Land();
+    EXPECT_EQ(kv_.CheckInvariants(), "");
+    EXPECT_EQ(kv_.pool(Tier::kDevice).Count(BlockState::kOwned), 0);
+    EXPECT_EQ(kv_.pool(Tier::kDevice).Count(BlockState::kInFlight), 0);
+    EXPECT_EQ(kv_.pool(Tier::kHost).Count(BlockState::kOwned), 0);
+    EXPECT_EQ(kv_.pool(Tier::kDevice).available(), kv_.pool(Tier::kDevice).num_blocks());
+  }
+
+  const KvCacheStats& stats() const { return kv_.stats(); }
+
+ private:
+  static bool HasFailure() { return testing::Test::HasFatalFailure() || testing::Test::HasFailure(); }
+  int Uniform(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+
+  std::vector<Content>& store(Tier t) { return t == Tier::kDevice ? device_store_ : host_store_; }
+
+  // Writes the K/V of tokens [computed, computed + n) through the block table.
+  void Compute(SequenceId id, int64_t n) {
+    Sim& s = sims_.at(id);
+    std::vector<int64_t> slots;
+    ASSERT_TRUE(kv_.Append(id, n, &slots));
+    pending_writes_.emplace_back(id, s.computed, slots);
+    busy_.insert(id);
+    s.computed += n;
+  }
+
+  void NewSequence() {
+    const SequenceId id = next_id_++;
+    Sim s;
+    s.salt = Uniform(0, 4) == 0 ? "tenant-b" : "";
+    const int shared = Uniform(0, 2);  // one of three shared system prompts, or none
+    const int prefix_len = Uniform(0, 3) * kBlockSize + Uniform(0, 3);
+    for (int i = 0; i < prefix_len; ++i) s.tokens.push_back(shared * 100 + i);
+    const int own = Uniform(1, 9);
+    for (int i = 0; i < own; ++i) s.tokens.push_back(Uniform(0, 3));
+    const int64_t matched =
+        kv_.MatchPrefix(id, s.tokens, RootKey(s.salt), static_cast<int64_t>(s.tokens.size()) - 1);
+    s.computed = matched;
+    sims_.emplace(id, std::move(s));
+    const int64_t rest = static_cast<int64_t>(sims_.at(id).tokens.size()) - matched;
+    if (!kv_.CanAppend(id, rest)) {  // does not fit now: give the hits back
+      kv_.Free(id);
+      sims_.erase(id);
+      return;
+    }
+    Compute(id, rest);
+  }
+
+  // A sequence computing in this step is not preempted or grown again before it lands.
+  SequenceId Pick(Tier tier) {
+    std::vector<SequenceId> ids;
+    for (auto& [id, s] : sims_) {
+      if (kv_.residence(id) == tier && !busy_.contains(id)) ids.push_back(id);
+    }
+    return ids.empty() ? -1 : ids[Uniform(0, static_cast<int>(ids.size()) - 1)];
+  }
+
+  void Grow() {
+    const SequenceId id = Pick(Tier::kDevice);
+    if (id < 0) return;
+    Sim& s = sims_.at(id);
+    const int n = Uniform(1, 6);
+    for (int i = 0; i < n; ++i) s.tokens.push_back(Uniform(0, 3));
+    if (kv_.CanAppend(id, n)) Compute(id, n);
+    else s.tokens.resize(s.tokens.size() - n);
+  }
+
+  void Swap() {
+    const SequenceId id = Pick(Tier::kDevice);
+    if (id >= 0) kv_.SwapOut(id);
+  }
+  void SwapIn() {
+    const SequenceId id = Pick(Tier::kHost);
+    if (id >= 0) kv_.SwapIn(id);
+  }
+  void Free() {
+    const SequenceId id = Pick(Uniform(0, 1) ? Tier::kDevice : Tier::kHost);
+    if (id < 0) return;
+    kv_.Free(id);
+    sims_.erase(id);
+  }
+  void Drop() {
+    const SequenceId id = Pick(Tier::kDevice);
+    if (id < 0) return;
+    const int32_t held = static_cast<int32_t>(kv_.BlockTable(id).size());
+    if (held < 3) return;
+    kv_.DropBlocks(id, 1, Uniform(1, held - 2));
+    sims_.at(id).dropped = true;
+  }
+
+  // The worker's side of a step: copies before compute in order, the forward pass's
+  // writes, then the overlapped copies (whose sources the forward pass must not touch).
+  void Land() {
+    CopyBatch copies = kv_.TakeCopies();
+    auto apply = [&](const BlockCopy& c) {
+      std::vector<Content>& from = store(c.from);
+      std::vector<Content>& to = store(c.from == Tier::kDevice ? Tier::kHost : Tier::kDevice);
+      for (int i = 0; i < kBlockSize; ++i) {
+        to[c.dst * kBlockSize + i] = from[c.src * kBlockSize + i];
+      }
+    };
+    for (const BlockCopy& c : copies.before_compute) apply(c);
+    std::vector<std::vector<Content>> overlapped_sources;
+    for (const BlockCopy& c : copies.overlapped) {
+      const auto& from = store(c.from);
+      overlapped_sources.emplace_back(from.begin() + c.src * kBlockSize,
+                                      from.begin() + (c.src + 1) * kBlockSize);
+    }
+    for (auto& [id, first, slots] : pending_writes_) {
+      if (!sims_.contains(id)) continue;
+      // Attention reads the context already resident: it must be in place now.
+      CheckSequence(id, kv_.NumTokens(id) - static_cast<int64_t>(slots.size()), -1);
+      const Sim& s = sims_.at(id);
+      for (size_t i = 0; i < slots.size(); ++i) device_store_[slots[i]] = ContentAt(s, first + i);
+      kv_.IndexFullBlocks(id, s.tokens);
+    }
+    pending_writes_.clear();
+    busy_.clear();
+    for (size_t k = 0; k < copies.overlapped.size(); ++k) {
+      const BlockCopy& c = copies.overlapped[k];
+      const auto& from = store(c.from);
+      ASSERT_TRUE(std::equal(overlapped_sources[k].begin(), overlapped_sources[k].end(),
+                             from.begin() + c.src * kBlockSize))
+          << "the forward pass wrote a block an overlapped copy was reading";
+      apply(c);
+    }
+    kv_.CopiesLanded();
+  }
+
+  void CheckContents(int step) {
+    for (const auto& [id, s] : sims_) {
+      ASSERT_EQ(kv_.NumTokens(id) + kv_.DroppedTokens(id), s.computed) << "sequence " << id;
+      CheckSequence(id, kv_.NumTokens(id), step);
+    }
+  }
+
+  // The first `resident` K/V entries of the sequence hold what was written for them.
+  void CheckSequence(SequenceId id, int64_t resident, int step) {
+    const Sim& s = sims_.at(id);
+    const std::span<const BlockId> table = kv_.BlockTable(id);
+    const std::vector<Content>& st = store(kv_.residence(id));
+    const int64_t offset = kv_.DroppedTokens(id);
+    {
+      for (int64_t t = 0; t < resident; ++t) {
+        // Dropped blocks sit after the first one (Drop above keeps block 0).
+        const int64_t position = t < kBlockSize ? t : t + offset;
+        const Content want = ContentAt(s, position);
+        const Content got = st[table[t / kBlockSize] * kBlockSize + t % kBlockSize];
+        ASSERT_EQ(got, want) << "step " << step << " (-1: before compute) sequence " << id
+                             << " token " << t;
+      }
+    }
+  }
+
+  KvCacheManager kv_;
+  std::vector<Content> device_store_, host_store_;
+  std::mt19937 rng_;
+  std::map<SequenceId, Sim> sims_;
+  std::set<SequenceId> busy_;
+  std::vector<std::tuple<SequenceId, int64_t, std::vector<int64_t>>> pending_writes_;
+  SequenceId next_id_ = 1;
+};
+
+class KvCachePropertyTest : public testing::TestWithParam<std::tuple<int, int, bool>> {};
+
+TEST_P(KvCachePropertyTest, RandomOperationsKeepBookkeepingAndContentsExact) {
+  const auto [device, host, prefix] = GetParam();
+  int64_t hits = 0, swaps = 0, demotions = 0;
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    Harness h(device, host, prefix, seed);
+    h.Run(3000);
+    if (testing::Test::HasFailure()) FAIL() << "seed " << seed;
+    hits += h.stats().prefix_hits;
+    swaps += h.stats().blocks_swapped_out;
+    demotions += h.stats().blocks_demoted;
+  }
+  // The runs exercise what they claim to.
+  if (prefix) EXPECT_GT(hits, 0);
+  if (host > 0) EXPECT_GT(swaps, 0);
+  if (prefix && host > 0) EXPECT_GT(demotions, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiers, KvCachePropertyTest,
+                         testing::Values(std::make_tuple(24, 0, true), std::make_tuple(24, 16, true),
+                                         std::make_tuple(12, 40, true),
+                                         std::make_tuple(24, 24, false)));
+
+}  // namespace
+}  // namespace strata::cache
