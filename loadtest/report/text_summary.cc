@@ -1,0 +1,69 @@
+#include "loadtest/report/text_summary.h"
+
+#include "absl/strings/str_format.h"
+
+namespace strata::loadtest {
+
+using json = nlohmann::json;
+
+namespace {
+
+double Num(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+}  // namespace
+
+std::string TextSummary(const json& r) {
+  std::string out;
+  const json& config = r.value("config", json::object());
+  absl::StrAppendFormat(&out, "============ strata-loadtest result ============\n");
+  if (config.contains("target")) {
+    absl::StrAppendFormat(&out, "%-28s %s\n", "Target:", config["target"].get<std::string>());
+  }
+  if (config.contains("model")) {
+    absl::StrAppendFormat(&out, "%-28s %s\n", "Model:", config["model"].get<std::string>());
+  }
+  absl::StrAppendFormat(&out, "%-28s %d\n", "Completed requests:", r.value("completed", 0));
+  absl::StrAppendFormat(&out, "%-28s %d\n", "Failed requests:", r.value("failed", 0));
+  if (r.value("not_sent", 0) > 0) {
+    absl::StrAppendFormat(&out, "%-28s %d (time limit reached)\n", "Not sent:",
+                          r.value("not_sent", 0));
+  }
+  if (r.contains("errors") && r["errors"].is_object()) {
+    for (const auto& [kind, count] : r["errors"].items()) {
+      absl::StrAppendFormat(&out, "  %-26s %d\n", kind + ":", count.get<int64_t>());
+    }
+  }
+  absl::StrAppendFormat(&out, "%-28s %.3f\n", "Duration (s):", Num(r, "duration_s"));
+  absl::StrAppendFormat(&out, "%-28s %d\n", "Input tokens:", r.value("total_input_tokens", 0));
+  absl::StrAppendFormat(&out, "%-28s %d\n", "Output tokens:", r.value("total_output_tokens", 0));
+  absl::StrAppendFormat(&out, "%-28s %.3f\n", "Request throughput (req/s):",
+                        Num(r, "request_throughput_req_s"));
+  absl::StrAppendFormat(&out, "%-28s %.2f\n", "Output throughput (tok/s):",
+                        Num(r, "output_throughput_tok_s"));
+  absl::StrAppendFormat(&out, "%-28s %.2f\n", "Total throughput (tok/s):",
+                        Num(r, "total_throughput_tok_s"));
+  absl::StrAppendFormat(&out, "%-28s %d\n", "Max requests in flight:", r.value("max_in_flight", 0));
+  if (r.contains("slo")) {
+    absl::StrAppendFormat(&out, "%-28s %.3f req/s (%d good, %.1f%%)\n", "Goodput:",
+                          Num(r, "goodput_req_s"), r.value("good_requests", 0),
+                          100 * Num(r, "goodput_fraction"));
+  }
+  absl::StrAppendFormat(&out, "%-8s %10s %10s %10s %10s %10s %10s\n", "(ms)", "mean", "p50", "p90",
+                        "p99", "p99.9", "max");
+  for (const char* key : {"ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"}) {
+    if (!r.contains(key)) continue;
+    const json& s = r[key];
+    std::string name(key);
+    name = name.substr(0, name.size() - 3);
+    absl::StrAppendFormat(&out, "%-8s %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f\n", name,
+                          Num(s, "mean"), Num(s, "p50"), Num(s, "p90"), Num(s, "p99"),
+                          Num(s, "p99.9"), Num(s, "max"));
+  }
+  absl::StrAppendFormat(&out, "================================================\n");
+  return out;
+}
+
+}  // namespace strata::loadtest
