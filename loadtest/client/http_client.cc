@@ -2,6 +2,7 @@
 
 #include <array>
 #include <chrono>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "boost/asio/connect.hpp"
@@ -90,7 +91,7 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
 
   void ReadHeader() {
     parser_.emplace();
-    parser_->body_limit(boost::none);
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     http::async_read_header(socket_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
                               if (self->finished_) return;

@@ -11,9 +11,10 @@ Summary InMs(std::vector<double> seconds) {
   return Summarize(std::move(seconds));
 }
 
-// A bin width of 1, 2 or 5 times a power of ten giving at most ~240 bins.
+// A bin width of 1, 2 or 5 times a power of ten giving at most ~50 bins (finer bins show
+// the engine's step rhythm rather than throughput).
 double BinWidth(double duration) {
-  const double raw = std::max(duration / 240.0, 0.01);
+  const double raw = std::max(duration / 50.0, 0.01);
   const double decade = std::pow(10.0, std::floor(std::log10(raw)));
   for (double m : {1.0, 2.0, 5.0, 10.0}) {
     if (m * decade >= raw) return m * decade;
