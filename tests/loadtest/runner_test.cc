@@ -1,0 +1,169 @@
+// The runner with a scripted client: the concurrency cap, warm-up, arrival times, the time
+// limit, and the records and summary it produces.
+#include "loadtest/run/runner.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+
+#include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
+
+namespace strata::loadtest {
+namespace {
+
+// Answers every request after `latency` with `tokens` chunks spread over it.
+class FakeClient : public Client {
+ public:
+  FakeClient(boost::asio::io_context& io, double latency_s, int tokens)
+      : io_(io), latency_s_(latency_s), tokens_(tokens) {}
+
+  void Send(const RequestSpec& spec, std::function<void(Outcome)> done) override {
+    ++in_flight_;
+    max_in_flight_ = std::max(max_in_flight_, in_flight_);
+    sent_order_.push_back(spec.index);
+    auto timer = std::make_shared<boost::asio::steady_timer>(io_);
+    const int id = next_id_++;
+    pending_[id] = {timer, std::move(done), Clock::now(), spec};
+    timer->expires_after(std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(latency_s_)));
+    timer->async_wait([this, id](boost::system::error_code ec) {
+      if (!ec) Complete(id, "");
+    });
+  }
+
+  void CancelAll() override {
+    std::vector<int> ids;
+    for (auto& [id, p] : pending_) ids.push_back(id);
+    for (int id : ids) Complete(id, "deadline");
+  }
+
+  int max_in_flight() const { return max_in_flight_; }
+  const std::vector<int64_t>& sent_order() const { return sent_order_; }
+
+ private:
+  struct Pending {
+    std::shared_ptr<boost::asio::steady_timer> timer;
+    std::function<void(Outcome)> done;
+    Clock::time_point sent;
+    RequestSpec spec;
+  };
+
+  void Complete(int id, const std::string& error) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    p.timer->cancel();
+    --in_flight_;
+    Outcome o;
+    o.sent = p.sent;
+    o.finished = Clock::now();
+    o.error_kind = error;
+    if (error.empty()) {
+      for (int i = 0; i < tokens_; ++i) {
+        o.chunk_times.push_back(p.sent + (o.finished - p.sent) * (i + 1) / tokens_);
+      }
+      o.prompt_tokens = p.spec.prompt_len;
+      o.completion_tokens = tokens_;
+    }
+    boost::asio::post(io_, [done = std::move(p.done), o = std::move(o)]() mutable {
+      done(std::move(o));
+    });
+  }
+
+  boost::asio::io_context& io_;
+  double latency_s_;
+  int tokens_;
+  int in_flight_ = 0, max_in_flight_ = 0, next_id_ = 0;
+  std::map<int, Pending> pending_;
+  std::vector<int64_t> sent_order_;
+};
+
+std::vector<RequestSpec> Specs(int n, int first_index = 0) {
+  std::vector<RequestSpec> specs(n);
+  for (int i = 0; i < n; ++i) {
+    specs[i].index = first_index + i;
+    specs[i].prompt_len = 10;
+    specs[i].output_len = 4;
+  }
+  return specs;
+}
+
+TEST(RunnerTest, ConcurrencyCapHoldsRequestsInOrder) {
+  boost::asio::io_context io;
+  FakeClient client(io, 0.02, 4);
+  RunnerOptions options;
+  options.max_concurrency = 3;
+  Runner runner(io, client, options, nullptr);
+  const std::vector<RequestSpec> specs = Specs(12);
+  const RunOutput out = runner.Run({}, specs, std::vector<double>(12, 0.0));
+  EXPECT_EQ(client.max_in_flight(), 3);
+  ASSERT_EQ(out.records.size(), 12u);
+  for (size_t i = 0; i < 12; ++i) {
+    EXPECT_EQ(client.sent_order()[i], static_cast<int64_t>(i));
+    EXPECT_EQ(out.records[i].index, static_cast<int64_t>(i));
+    EXPECT_TRUE(out.records[i].ok());
+    EXPECT_EQ(out.records[i].itl_s.size(), 3u);
+  }
+  // Four waves of three: the last ones start about 60 ms after they were due.
+  EXPECT_GT(out.records[11].start_s - out.records[11].scheduled_s, 0.05);
+  const RunSummary s = SummarizeRun(out.records, out.not_sent, out.concurrency, std::nullopt);
+  EXPECT_EQ(s.max_in_flight, 3);
+  EXPECT_EQ(s.completed, 12);
+  EXPECT_EQ(s.total_output_tokens, 48);
+  EXPECT_EQ(s.total_input_tokens, 120);
+  EXPECT_NEAR(s.ttft_ms.p50, 5, 4);  // the first of four chunks of 20 ms
+  double timeline_tokens = 0;
+  for (double v : s.timeline.output_tok_s) timeline_tokens += v * s.timeline.bin_s;
+  EXPECT_NEAR(timeline_tokens, 48, 1e-6);
+}
+
+TEST(RunnerTest, WarmupIsAwaitedAndNotMeasured) {
+  boost::asio::io_context io;
+  FakeClient client(io, 0.03, 2);
+  Runner runner(io, client, {}, nullptr);
+  const std::vector<RequestSpec> warmup = Specs(2);
+  const std::vector<RequestSpec> measured = Specs(3, 2);
+  const RunOutput out = runner.Run(warmup, measured, {0, 0, 0});
+  EXPECT_EQ(out.warmup_records.size(), 2u);
+  ASSERT_EQ(out.records.size(), 3u);
+  EXPECT_EQ(out.records[0].index, 2);
+  // Measured times count from the measured start, after the warm-up finished.
+  EXPECT_LT(out.records[0].start_s, 0.01);
+  EXPECT_EQ(client.max_in_flight(), 3);  // the warm-up was done before
+}
+
+TEST(RunnerTest, ArrivalsFollowTheOffsets) {
+  boost::asio::io_context io;
+  FakeClient client(io, 0.001, 1);
+  Runner runner(io, client, {}, nullptr);
+  const RunOutput out = runner.Run({}, Specs(3), {0, 0.05, 0.12});
+  ASSERT_EQ(out.records.size(), 3u);
+  EXPECT_NEAR(out.records[1].start_s, 0.05, 0.01);
+  EXPECT_NEAR(out.records[2].start_s, 0.12, 0.01);
+  EXPECT_GE(out.records[2].start_s, 0.12);
+}
+
+TEST(RunnerTest, TimeLimitCancelsAndCountsTheRest) {
+  boost::asio::io_context io;
+  FakeClient client(io, 10.0, 1);
+  RunnerOptions options;
+  options.max_duration_s = 0.1;
+  options.max_concurrency = 2;
+  Runner runner(io, client, options, nullptr);
+  const auto start = Clock::now();
+  const RunOutput out = runner.Run({}, Specs(10), std::vector<double>(10, 0.0));
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 2.0);
+  EXPECT_TRUE(out.deadline_reached);
+  ASSERT_EQ(out.records.size(), 2u);
+  EXPECT_EQ(out.records[0].error_kind, "deadline");
+  EXPECT_EQ(out.not_sent, 8);
+  const RunSummary s = SummarizeRun(out.records, out.not_sent, out.concurrency, std::nullopt);
+  EXPECT_EQ(s.failed, 2);
+  EXPECT_EQ(s.errors.at("deadline"), 2);
+}
+
+}  // namespace
+}  // namespace strata::loadtest
