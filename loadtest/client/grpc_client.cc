@@ -125,11 +125,12 @@ class GenerateCall : public grpc::ClientReadReactor<strata::v1::GenerateResponse
       outcome_.error_kind = "aborted";
       outcome_.error_message = "the server aborted the request";
     }
-    client_->Forget(this);
+    // Post before Forget: once forgotten, the client may be destroyed at any moment.
     boost::asio::post(client_->io_,
                       [done = std::move(done_), outcome = std::move(outcome_)]() mutable {
                         done(std::move(outcome));
                       });
+    client_->Forget(this);
     delete this;
   }
 
