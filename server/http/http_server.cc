@@ -9,10 +9,12 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/post.hpp"
+#include "boost/asio/ssl/context.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "server/http/http_session.h"
 #include "server/http/server_context.h"
+#include "server/http/tls_context.h"
 #include "server/openai/response_builder.h"
 
 namespace strata::server::http {
@@ -33,7 +35,8 @@ struct HttpServer::Io {
   net::strand<net::io_context::executor_type> accept_strand{net::make_strand(context)};
   tcp::acceptor acceptor{accept_strand};
   net::steady_timer accept_retry{accept_strand};
-  bool accepting = true;  // accept_strand only
+  bool accepting = true;                   // accept_strand only
+  std::unique_ptr<net::ssl::context> tls;  // null: plain TCP
 };
 
 HttpServer::HttpServer() = default;
@@ -47,8 +50,19 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const config::Serv
     return absl::InvalidArgumentError(
         absl::StrCat("http io_threads must be at least 1, got ", http_options.io_threads));
   }
+  absl::StatusOr<security::ApiKeys> api_keys = security::ApiKeys::Load(options);
+  if (!api_keys.ok()) return api_keys.status();
+  absl::StatusOr<std::optional<security::TlsFiles>> tls_files = security::LoadTlsFiles(options);
+  if (!tls_files.ok()) return tls_files.status();
+  std::unique_ptr<net::ssl::context> tls;
+  if (tls_files->has_value()) {
+    absl::StatusOr<std::unique_ptr<net::ssl::context>> made = MakeTlsContext(**tls_files);
+    if (!made.ok()) return made.status();
+    tls = std::move(*made);
+  }
   std::unique_ptr<HttpServer> server(new HttpServer());
   auto context = std::make_shared<ServerContext>();
+  context->api_keys = std::move(*api_keys);
   context->server_options = options;
   context->options = http_options;
   context->created = openai::UnixSeconds();
@@ -66,6 +80,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const config::Serv
   context->services = std::move(services);
   server->context_ = context;
   server->io_ = std::make_unique<Io>();
+  server->io_->tls = std::move(tls);
+  server->tls_ = server->io_->tls != nullptr;
 
   Io& io = *server->io_;
   error_code ec;
@@ -107,7 +123,7 @@ void HttpServer::Accept() {
       });
       return;
     }
-    auto session = std::make_shared<HttpSession>(std::move(socket), context_);
+    auto session = std::make_shared<HttpSession>(std::move(socket), io.tls.get(), context_);
     {
       std::lock_guard lock(context_->sessions_mutex);
       context_->sessions.emplace(session.get(), session);

@@ -1,7 +1,9 @@
 // The OpenAI-compatible HTTP/1.1 server: POST /v1/chat/completions and /v1/completions
 // (JSON or SSE streaming), GET /v1/models[/{id}], /health, /ready and /metrics. Boost.Beast
-// over Asio with a pool of io threads; each connection runs on its own strand, keep-alive
-// and pipelining safe, with idle / header / body timeouts. Engine events reach a connection
+// over Asio with a pool of io threads, plain TCP or TLS (server.tls_*); each connection runs
+// on its own strand, keep-alive and pipelining safe, with idle / header / body timeouts.
+// With server.api_key / server.api_key_file, /v1/* needs "Authorization: Bearer <key>";
+// /health, /ready and /metrics stay open. Engine events reach a connection
 // by a post to its strand (event_gate.h); a client that goes away cancels its generations.
 //
 // Thread-safety: Start, port, BeginDrain and Shutdown may be called from any thread.
@@ -36,9 +38,9 @@ struct HttpServices {
 // Settings beyond config::ServerOptions (candidates for the server section of the config).
 struct HttpServerOptions {
   int io_threads = 2;
-  std::chrono::milliseconds idle_timeout{60'000};        // keep-alive: between requests
-  std::chrono::milliseconds header_timeout{10'000};      // first byte to end of the header
-  std::chrono::milliseconds body_timeout{60'000};        // end of the header to end of the body
+  std::chrono::milliseconds idle_timeout{60'000};    // keep-alive: between requests
+  std::chrono::milliseconds header_timeout{10'000};  // first byte (TLS: connect) to end of header
+  std::chrono::milliseconds body_timeout{60'000};    // end of the header to end of the body
   std::chrono::milliseconds engine_stall_limit{30'000};  // /ready: EngineLoop::Healthy
   std::chrono::milliseconds shutdown_grace{2'000};       // Shutdown waits this long for sessions
 };
@@ -47,13 +49,15 @@ struct ServerContext;
 
 class HttpServer {
  public:
-  // Binds server.host:server.http_port (port 0: a free port) and starts serving.
+  // Loads the API keys and TLS files (errors name the config key), binds
+  // server.host:server.http_port (port 0: a free port) and starts serving.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const config::ServerOptions& options,
                                                            HttpServices services,
                                                            HttpServerOptions http_options = {});
   ~HttpServer();  // Shutdown()
 
   int port() const { return port_; }
+  bool tls() const { return tls_; }
   // New generation requests get 503 and /ready turns 503; running requests finish and
   // connections close after their current response. (The engine loop is drained by its
   // owner, which also serves gRPC.)
@@ -71,6 +75,7 @@ class HttpServer {
   std::unique_ptr<Io> io_;
   std::vector<std::thread> threads_;
   int port_ = 0;
+  bool tls_ = false;
   std::atomic<bool> shut_down_{false};
 };
 

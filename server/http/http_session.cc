@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/post.hpp"
+#include "boost/asio/ssl/error.hpp"
 #include "boost/asio/write.hpp"
 #include "boost/beast/http/error.hpp"
 #include "boost/beast/http/read.hpp"
@@ -31,15 +32,38 @@ bool IsDisconnect(const error_code& ec) {
          ec == net::error::eof || ec == net::error::operation_aborted ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
          ec == net::error::bad_descriptor || ec == net::error::not_connected ||
-         ec == beast::error::timeout;
+         ec == beast::error::timeout || ec == net::ssl::error::stream_truncated;
+}
+
+double Seconds(std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+
+// 408 with the OpenAI error shape.
+openai::ApiError RequestTimeout(const char* what, std::chrono::milliseconds limit) {
+  openai::ApiError error =
+      openai::InvalidRequest("", absl::StrCat("Request timed out: the ", what,
+                                              " did not arrive within ", Seconds(limit), " s."));
+  error.http_status = 408;
+  error.code = "request_timeout";
+  return error;
 }
 
 }  // namespace
 
-HttpSession::HttpSession(net::ip::tcp::socket socket, std::shared_ptr<ServerContext> context)
-    : socket_(std::move(socket)), context_(std::move(context)), deadline_(socket_.get_executor()) {
+HttpSession::HttpSession(net::ip::tcp::socket socket, net::ssl::context* tls,
+                         std::shared_ptr<ServerContext> context)
+    : stream_(tls != nullptr ? std::variant<TcpStream, TlsStream>(std::in_place_type<TlsStream>,
+                                                                  std::move(socket), *tls)
+                             : std::variant<TcpStream, TlsStream>(std::in_place_type<TcpStream>,
+                                                                  std::move(socket))),
+      context_(std::move(context)),
+      deadline_(this->socket().get_executor()) {
   error_code ignored;
-  socket_.set_option(net::ip::tcp::no_delay(true), ignored);
+  this->socket().set_option(net::ip::tcp::no_delay(true), ignored);
+}
+
+net::ip::tcp::socket& HttpSession::socket() {
+  if (auto* tls = std::get_if<TlsStream>(&stream_)) return tls->next_layer();
+  return std::get<TcpStream>(stream_);
 }
 
 HttpSession::~HttpSession() {
@@ -50,11 +74,28 @@ HttpSession::~HttpSession() {
 }
 
 void HttpSession::Run() {
-  net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->ReadNext(); });
+  net::dispatch(socket().get_executor(), [self = shared_from_this()] {
+    auto* tls = std::get_if<TlsStream>(&self->stream_);
+    if (tls == nullptr) return self->ReadNext();
+    // A client that stalls in the handshake is closed like one that stalls in a header.
+    self->SetDeadline(self->context_->options.header_timeout);
+    tls->async_handshake(net::ssl::stream_base::server,
+                         [self](error_code ec) { self->OnHandshake(ec); });
+  });
 }
 
 void HttpSession::Close() {
-  net::post(socket_.get_executor(), [self = shared_from_this()] { self->CloseNow(); });
+  net::post(socket().get_executor(), [self = shared_from_this()] { self->CloseNow(); });
+}
+
+void HttpSession::OnHandshake(error_code ec) {
+  if (closed_) return;
+  if (ec) {
+    // Not TLS (e.g. plain HTTP), no acceptable client certificate, or gone: nothing to answer.
+    CloseNow();
+    return;
+  }
+  ReadNext();
 }
 
 void HttpSession::ReadNext() {
@@ -68,34 +109,39 @@ void HttpSession::ReadNext() {
     StartRawRead();
     return;
   }
-  SetDeadline(context_->options.header_timeout);
+  SetDeadline(context_->options.header_timeout, OnDeadline::kRequestTimeout);
   reading_ = true;
-  bhttp::async_read_header(
-      socket_, buffer_, *parser_,
-      [self = shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); });
+  std::visit(
+      [this](auto& stream) {
+        bhttp::async_read_header(
+            stream, buffer_, *parser_,
+            [self = shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); });
+      },
+      stream_);
 }
 
 void HttpSession::StartRawRead() {
   reading_ = true;
-  socket_.async_read_some(
-      buffer_.prepare(kReadChunk),
-      [self = shared_from_this()](error_code ec, size_t bytes) { self->OnRawRead(ec, bytes); });
+  std::visit(
+      [this](auto& stream) {
+        stream.async_read_some(buffer_.prepare(kReadChunk),
+                               [self = shared_from_this()](error_code ec, size_t bytes) {
+                                 self->OnRawRead(ec, bytes);
+                               });
+      },
+      stream_);
 }
 
 void HttpSession::OnRawRead(error_code ec, size_t bytes) {
   reading_ = false;
   if (closed_) return;
+  if (lingering_) return ContinueLinger(ec, bytes);
   if (ec) {
     // The peer closed or reset the connection: whatever it asked for is cancelled.
     CloseNow();
     return;
   }
   buffer_.commit(bytes);
-  if (lingering_) {
-    buffer_.consume(buffer_.size());
-    StartRawRead();
-    return;
-  }
   // While answering, bytes are the start of a pipelined request: keep them for later.
   if (!responding_) ReadNext();
 }
@@ -109,10 +155,14 @@ void HttpSession::OnHeader(error_code ec) {
   if (request.version() >= 11 && beast::iequals(request[bhttp::field::expect], "100-continue")) {
     QueueWrite("HTTP/1.1 100 Continue\r\n\r\n");
   }
-  SetDeadline(context_->options.body_timeout);
+  SetDeadline(context_->options.body_timeout, OnDeadline::kRequestTimeout);
   reading_ = true;
-  bhttp::async_read(socket_, buffer_, *parser_,
-                    [self = shared_from_this()](error_code ec, size_t) { self->OnBody(ec); });
+  std::visit(
+      [this](auto& stream) {
+        bhttp::async_read(stream, buffer_, *parser_,
+                          [self = shared_from_this()](error_code ec, size_t) { self->OnBody(ec); });
+      },
+      stream_);
 }
 
 void HttpSession::OnBody(error_code ec) {
@@ -123,15 +173,20 @@ void HttpSession::OnBody(error_code ec) {
 }
 
 void HttpSession::HandleReadError(error_code ec) {
-  if (IsDisconnect(ec)) {
+  const bool timed_out = timed_out_ && ec == net::error::operation_aborted;
+  if (!timed_out && IsDisconnect(ec)) {
     CloseNow();
     return;
   }
+  const bool in_body = parser_->is_header_done();
   ClearDeadline();
   responding_ = true;
   close_after_response_ = true;  // the rest of the stream cannot be trusted
   version_ = 11;
-  if (ec == bhttp::error::body_limit) {
+  if (timed_out) {
+    SendError(in_body ? RequestTimeout("request body", context_->options.body_timeout)
+                      : RequestTimeout("request header", context_->options.header_timeout));
+  } else if (ec == bhttp::error::body_limit) {
     SendError(openai::BodyTooLarge(context_->server_options.max_request_body_bytes));
   } else if (ec == bhttp::error::header_limit) {
     openai::ApiError error = openai::InvalidRequest("", "Request header fields too large.");
@@ -230,8 +285,12 @@ void HttpSession::MaybeWrite() {
   writing_ = true;
   write_current_.swap(write_pending_);
   write_pending_.clear();
-  net::async_write(socket_, net::buffer(write_current_),
-                   [self = shared_from_this()](error_code ec, size_t) { self->OnWrite(ec); });
+  std::visit(
+      [this](auto& stream) {
+        net::async_write(stream, net::buffer(write_current_),
+                         [self = shared_from_this()](error_code ec, size_t) { self->OnWrite(ec); });
+      },
+      stream_);
 }
 
 void HttpSession::OnWrite(error_code ec) {
@@ -249,14 +308,7 @@ void HttpSession::OnResponseComplete() {
   responding_ = false;
   exchange_.reset();
   if (close_after_response_) {
-    // Half-close and drain what the client still sends, so it sees the response rather
-    // than a reset.
-    error_code ignored;
-    socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-    lingering_ = true;
-    buffer_.consume(buffer_.size());
-    SetDeadline(kLingerTimeout);
-    if (!reading_) StartRawRead();
+    BeginLinger();
     return;
   }
   if (reading_) {
@@ -267,12 +319,63 @@ void HttpSession::OnResponseComplete() {
   ReadNext();
 }
 
-void HttpSession::SetDeadline(std::chrono::milliseconds timeout) {
+void HttpSession::BeginLinger() {
+  lingering_ = true;
+  buffer_.consume(buffer_.size());
+  SetDeadline(kLingerTimeout);
+  if (tls()) {
+    // Send close_notify and wait for the client's. A TLS shutdown cannot overlap a read:
+    // cancel the one posted (ContinueLinger goes on from there).
+    error_code ignored;
+    if (reading_) {
+      socket().cancel(ignored);
+    } else {
+      ContinueLinger({}, 0);
+    }
+    return;
+  }
+  // Half-close and drain what the client still sends, so that it sees the response rather
+  // than a reset.
+  error_code ignored;
+  socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  if (!reading_) StartRawRead();
+}
+
+void HttpSession::ContinueLinger(error_code ec, size_t bytes) {
+  if (auto* tls = std::get_if<TlsStream>(&stream_)) {
+    tls->async_shutdown([self = shared_from_this()](error_code) { self->CloseNow(); });
+    return;
+  }
+  if (ec) {
+    CloseNow();
+    return;
+  }
+  buffer_.commit(bytes);
+  buffer_.consume(buffer_.size());
+  StartRawRead();
+}
+
+void HttpSession::SetDeadline(std::chrono::milliseconds timeout, OnDeadline action) {
   const uint64_t serial = ++deadline_serial_;
+  deadline_action_ = action;
+  timed_out_ = false;
   deadline_.expires_after(timeout);
   deadline_.async_wait([self = shared_from_this(), serial](error_code ec) {
-    if (!ec && serial == self->deadline_serial_) self->CloseNow();
+    if (!ec && serial == self->deadline_serial_) self->OnDeadlineExpired();
   });
+}
+
+void HttpSession::OnDeadlineExpired() {
+  if (closed_) return;
+  if (deadline_action_ == OnDeadline::kRequestTimeout && reading_ && !timed_out_) {
+    // Cancel the request's read; its handler answers 408 (HandleReadError). A handler that
+    // had already completed simply goes on.
+    timed_out_ = true;
+    error_code ignored;
+    socket().cancel(ignored);
+    return;
+  }
+  CloseNow();
 }
 
 void HttpSession::ClearDeadline() {
@@ -289,8 +392,8 @@ void HttpSession::CloseNow() {
     exchange_.reset();
   }
   error_code ignored;
-  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  socket().close(ignored);
 }
 
 }  // namespace strata::server::http

@@ -1,16 +1,25 @@
-// One HTTP/1.1 connection. Runs on its own strand: reads one request at a time (pipelined
-// requests wait in the buffer), answers it with a full response or an SSE stream (chunked
-// transfer encoding), then reads the next while keep-alive holds. While a response is
-// pending it keeps a read posted on the socket, so a client that disconnects is noticed
-// and its generations are cancelled. Internal to server/http.
+// One HTTP/1.1 connection, over plain TCP or TLS (the same code: the stream is a variant).
+// Runs on its own strand: (TLS handshake,) reads one request at a time (pipelined requests
+// wait in the buffer), answers it with a full response or an SSE stream (chunked transfer
+// encoding), then reads the next while keep-alive holds. While a response is pending it
+// keeps a read posted on the socket, so a client that disconnects is noticed and its
+// generations are cancelled.
+//
+// Deadlines: the TLS handshake and a request's header (from its first byte) get
+// header_timeout, its body body_timeout, the wait for a next request idle_timeout. A request
+// that misses its deadline is answered 408 and the connection closed; an idle connection or
+// a stalled handshake is just closed. Internal to server/http.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/ssl/context.hpp"
+#include "boost/asio/ssl/stream.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/beast/http/parser.hpp"
@@ -38,7 +47,9 @@ class GenerationExchange;
 
 class HttpSession : public ResponseSink, public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<ServerContext> context);
+  // `tls`: the listener's TLS context (not owned; outlives the session), or null for TCP.
+  HttpSession(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context* tls,
+              std::shared_ptr<ServerContext> context);
   ~HttpSession() override;
 
   void Run();    // starts reading; call once after construction
@@ -50,7 +61,7 @@ class HttpSession : public ResponseSink, public std::enable_shared_from_this<Htt
   void BeginEventStream() override;
   void WriteEvent(const std::string& data) override;
   void EndEventStream() override;
-  boost::asio::any_io_executor executor() override { return socket_.get_executor(); }
+  boost::asio::any_io_executor executor() override { return socket().get_executor(); }
 
   // The exchange answering the current request, kept until it completes; aborted if the
   // connection closes first.
@@ -62,7 +73,15 @@ class HttpSession : public ResponseSink, public std::enable_shared_from_this<Htt
 
  private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
+  using TcpStream = boost::asio::ip::tcp::socket;
+  using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+  // What a missed deadline does.
+  enum class OnDeadline { kClose, kRequestTimeout };
 
+  boost::asio::ip::tcp::socket& socket();  // the TCP socket under either stream
+  bool tls() const { return std::holds_alternative<TlsStream>(stream_); }
+
+  void OnHandshake(boost::system::error_code ec);
   void ReadNext();
   void StartRawRead();
   void OnRawRead(boost::system::error_code ec, size_t bytes);
@@ -77,15 +96,20 @@ class HttpSession : public ResponseSink, public std::enable_shared_from_this<Htt
   void OnWrite(boost::system::error_code ec);
   void FinishResponse();  // after the response's last byte is queued
   void OnResponseComplete();
+  void BeginLinger();  // after a final response: half-close and drain, or TLS close_notify
+  void ContinueLinger(boost::system::error_code ec, size_t bytes);
 
-  void SetDeadline(std::chrono::milliseconds timeout);
+  void SetDeadline(std::chrono::milliseconds timeout, OnDeadline action = OnDeadline::kClose);
+  void OnDeadlineExpired();
   void ClearDeadline();
   void CloseNow();
 
-  boost::asio::ip::tcp::socket socket_;
+  std::variant<TcpStream, TlsStream> stream_;
   std::shared_ptr<ServerContext> context_;
   boost::asio::steady_timer deadline_;
   uint64_t deadline_serial_ = 0;
+  OnDeadline deadline_action_ = OnDeadline::kClose;
+  bool timed_out_ = false;  // the request's deadline passed; its read was cancelled
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
 
@@ -93,7 +117,7 @@ class HttpSession : public ResponseSink, public std::enable_shared_from_this<Htt
   bool responding_ = false;  // a request is being answered
   bool closed_ = false;
   bool close_after_response_ = false;
-  bool lingering_ = false;  // half-closed after a final response; draining input
+  bool lingering_ = false;  // after a final response: draining input / TLS shutdown
   unsigned version_ = 11;   // of the current request
   bool chunked_ = false;    // the current SSE response uses chunked encoding
   std::string allow_;

@@ -1,8 +1,5 @@
 #include "server/http/routes.h"
 
-#include <algorithm>
-#include <cctype>
-
 #include "server/http/generation_exchange.h"
 #include "server/http/http_session.h"
 #include "server/http/server_context.h"
@@ -28,24 +25,6 @@ bool CheckMethod(HttpSession& session, bhttp::verb method, bhttp::verb allowed,
 
 }  // namespace
 
-bool Authorized(std::string_view authorization, std::string_view api_key) {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() < kBearer.size() ||
-      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
-                  [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
-    return false;
-  }
-  std::string_view key = authorization.substr(kBearer.size());
-  while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
-  while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
-  // Constant time in the key's content (the length may leak).
-  unsigned char diff = key.size() == api_key.size() ? 0 : 1;
-  for (size_t i = 0; i < key.size(); ++i) {
-    diff |= static_cast<unsigned char>(key[i] ^ api_key[i % std::max<size_t>(api_key.size(), 1)]);
-  }
-  return diff == 0 && !api_key.empty();
-}
-
 void RouteRequest(const std::shared_ptr<HttpSession>& session, ServerContext& context,
                   bhttp::request<bhttp::string_body> request) {
   const std::string_view target(request.target().data(), request.target().size());
@@ -54,7 +33,8 @@ void RouteRequest(const std::shared_ptr<HttpSession>& session, ServerContext& co
   const std::string_view method_name(request.method_string().data(),
                                      request.method_string().size());
 
-  // Probes and metrics stay open without an API key.
+  // Probes and metrics stay open without an API key (as in vLLM): orchestrators and
+  // Prometheus need no secret, and neither carries request content.
   if (path == "/health") {
     if (CheckMethod(*session, method, bhttp::verb::get, method_name, path)) {
       session->SendResponse(200, kJson, "{}");
@@ -80,15 +60,13 @@ void RouteRequest(const std::shared_ptr<HttpSession>& session, ServerContext& co
     return;
   }
 
-  const std::string& api_key = context.server_options.api_key;
-  if (!api_key.empty() && path.starts_with("/v1/") &&
-      !Authorized(std::string_view(request[bhttp::field::authorization].data(),
-                                   request[bhttp::field::authorization].size()),
-                  api_key)) {
-    session->SendError(
-        openai::Unauthorized(request[bhttp::field::authorization].empty()
-                                 ? "Missing API key: send it as 'Authorization: Bearer <key>'."
-                                 : "Incorrect API key provided."));
+  const auto authorization = request[bhttp::field::authorization];
+  if (context.api_keys.enabled() && path.starts_with("/v1/") &&
+      !context.api_keys.AcceptsBearer(
+          std::string_view(authorization.data(), authorization.size()))) {
+    session->SendError(openai::Unauthorized(
+        authorization.empty() ? "Missing API key: send it as 'Authorization: Bearer <key>'."
+                              : "Incorrect API key provided."));
     return;
   }
 

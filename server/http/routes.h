@@ -4,7 +4,6 @@
 #pragma once
 
 #include <memory>
-#include <string_view>
 
 #include "boost/beast/http/message.hpp"
 #include "boost/beast/http/string_body.hpp"
@@ -17,8 +16,5 @@ class HttpSession;
 // Answers `request` through `session` (on its strand).
 void RouteRequest(const std::shared_ptr<HttpSession>& session, ServerContext& context,
                   boost::beast::http::request<boost::beast::http::string_body> request);
-
-// Whether the Authorization header carries "Bearer <api_key>" (compared in constant time).
-bool Authorized(std::string_view authorization, std::string_view api_key);
 
 }  // namespace strata::server::http

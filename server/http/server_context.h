@@ -11,6 +11,7 @@
 #include "server/http/event_gate.h"
 #include "server/http/http_server.h"
 #include "server/openai/prepare.h"
+#include "server/security/api_keys.h"
 
 namespace strata::server::http {
 
@@ -20,6 +21,7 @@ struct ServerContext {
   config::ServerOptions server_options;
   HttpServerOptions options;
   HttpServices services;
+  security::ApiKeys api_keys;        // none: /v1/* needs no key
   openai::ChatRenderFn render_chat;  // null without a chat template
   std::shared_ptr<EventGate> gate = std::make_shared<EventGate>();
   int64_t created = 0;  // unix seconds at start, the model's "created"

@@ -8,7 +8,6 @@
 #include <functional>
 #include <thread>
 
-#include "server/http/routes.h"
 #include "tests/server/http/http_test_client.h"
 #include "tests/server/http/test_stack.h"
 
@@ -204,9 +203,6 @@ TEST_F(HttpServerTest, ApiKey) {
   EXPECT_EQ(client.Get("/health").result_int(), 200);
   EXPECT_EQ(client.Get("/ready").result_int(), 200);
   EXPECT_EQ(client.Get("/metrics").result_int(), 200);
-  EXPECT_TRUE(http::Authorized("bearer sekret", "sekret"));
-  EXPECT_FALSE(http::Authorized("Bearer sekre", "sekret"));
-  EXPECT_FALSE(http::Authorized("sekret", "sekret"));
 }
 
 TEST_F(HttpServerTest, StreamingIsWellFramedSseAndTheConnectionIsReused) {
@@ -315,7 +311,7 @@ TEST_F(HttpServerTest, IdleAndHeaderTimeoutsCloseConnections) {
   EXPECT_TRUE(idle.ServerClosed());
   TestClient slow(stack_->port());
   slow.SendRaw("GET /health HTTP/1.1\r\nHost: x\r\n");  // never finished
-  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(slow.Read().result_int(), 408);
   EXPECT_TRUE(slow.ServerClosed());
 }
 
