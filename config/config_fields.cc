@@ -46,6 +46,7 @@ constexpr Field kFields[] = {
     STRATA_CONFIG_FIELD(cache, host_gib),
     STRATA_CONFIG_FIELD(cache, eviction_policy),
     STRATA_CONFIG_FIELD(cache, default_kv_budget_tokens),
+    STRATA_CONFIG_FIELD(cache, streaming_sink_tokens),
     STRATA_CONFIG_FIELD(cache, prefix_caching),
     STRATA_CONFIG_FIELD(scheduler, max_num_seqs),
     STRATA_CONFIG_FIELD(scheduler, max_batch_tokens),

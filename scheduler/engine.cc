@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
-#include "scheduler/step_planner.h"
+#include "base/status_macros.h"
 
 namespace strata::scheduler {
 
@@ -28,7 +28,17 @@ Engine::Engine(worker::Worker* worker, const EngineOptions& options)
       max_model_len_(options.max_model_len > 0 ? options.max_model_len
                                                : worker->model_config().max_position_embeddings),
       eos_token_ids_(worker->model_config().eos_token_ids),
-      kv_(worker->memory().num_kv_blocks, worker->memory().block_size) {}
+      kv_(cache::KvCacheOptions{worker->memory().block_size, worker->memory().num_kv_blocks,
+                                worker->memory().num_host_kv_blocks, options.prefix_caching}) {
+  for (const char* name : {"none", "streaming"}) {
+    auto policy = cache::MakeEvictionPolicy(
+        name, {.streaming_sink_tokens = options.streaming_sink_tokens});
+    STRATA_CHECK(policy.ok()) << policy.status();
+    policies_.emplace(name, std::move(*policy));
+  }
+  STRATA_CHECK(policies_.contains(options.eviction_policy))
+      << "unknown eviction policy " << options.eviction_policy;
+}
 
 absl::Status Engine::AddRequest(Request request) {
   const int64_t prompt = request.prompt_tokens.size();
@@ -52,7 +62,31 @@ absl::Status Engine::AddRequest(Request request) {
         absl::StrCat("the prompt (", prompt, " tokens) plus max_tokens (", request.max_tokens,
                      ") exceeds the model's context length of ", max_model_len_, " tokens"));
   }
-  const int64_t blocks = kv_.BlocksFor(prompt + request.max_tokens);
+  const std::string& policy_name =
+      request.eviction_policy.empty() ? options_.eviction_policy : request.eviction_policy;
+  auto policy = policies_.find(policy_name);
+  if (policy == policies_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown KV eviction policy \"", policy_name,
+                                                   "\"; supported: none, streaming"));
+  }
+  const int64_t budget = request.kv_budget_tokens > 0 ? request.kv_budget_tokens
+                                                      : options_.default_kv_budget_tokens;
+  const int32_t cap_blocks = budget > 0 ? kv_.BlocksFor(budget) : 0;
+  if (budget > 0) {
+    const int64_t minimum = policy->second->MinBudgetTokens(kv_.block_size());
+    if (budget < minimum) {
+      return absl::InvalidArgumentError(absl::StrCat("kv_budget_tokens ", budget,
+                                                     " is below the minimum of ", minimum,
+                                                     " for eviction policy ", policy_name));
+    }
+    if (policy_name == "none" && prompt > int64_t{cap_blocks} * kv_.block_size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the prompt (", prompt, " tokens) exceeds kv_budget_tokens (", budget,
+                       ") and eviction policy none keeps every token"));
+    }
+  }
+  int64_t blocks = kv_.BlocksFor(prompt + request.max_tokens);
+  if (cap_blocks > 0) blocks = std::min<int64_t>(blocks, cap_blocks);
   if (blocks > kv_.pool().num_blocks()) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the request needs ", blocks, " KV blocks but the cache has only ",
@@ -61,6 +95,8 @@ absl::Status Engine::AddRequest(Request request) {
   auto seq = std::make_unique<Sequence>();
   seq->tokens = request.prompt_tokens;
   seq->arrival = next_arrival_++;
+  seq->cap_blocks = cap_blocks;
+  seq->policy = policy->second.get();
   seq->request = std::move(request);
   const RequestId id = seq->request.id;
   sequences_.emplace(id, std::move(seq));
@@ -78,13 +114,69 @@ bool Engine::Abort(RequestId id) {
   return true;
 }
 
-void Engine::Preempt(RequestId id) {
-  // Recompute: drop the cache and start over from the prompt plus what was generated.
-  kv_.Free(id);
-  sequences_.at(id)->computed = 0;
+void Engine::Preempt(RequestId id, bool swap) {
+  if (swap) {
+    // Swap: the blocks move to the host tier; it resumes where it stopped.
+    STRATA_CHECK(kv_.SwapOut(id)) << "the planner swapped out more than the host tier holds";
+    ++stats_.swap_preemptions;
+  } else {
+    // Recompute: drop the cache and start over from the prompt plus what was generated
+    // (prefix-cached blocks of it may still be reused).
+    kv_.Free(id);
+    sequences_.at(id)->computed = 0;
+  }
   std::erase(running_, id);
   waiting_.push_front(id);
   ++stats_.preemptions;
+}
+
+cache::BudgetView Engine::Budget(RequestId id) const {
+  const Sequence& s = *sequences_.at(id);
+  const bool held = kv_.Contains(id);
+  return {kv_.block_size(), s.cap_blocks,
+          held ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0, kv_.NumTokens(id)};
+}
+
+SequenceState Engine::State(RequestId id) const {
+  const Sequence& s = *sequences_.at(id);
+  const int64_t dropped = kv_.DroppedTokens(id);
+  const bool on_device = kv_.Contains(id) && kv_.residence(id) == cache::Tier::kDevice;
+  SequenceState state{id,
+                      s.request.priority,
+                      s.arrival,
+                      static_cast<int64_t>(s.tokens.size()) - dropped,
+                      s.computed - dropped,
+                      on_device ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0,
+                      kv_.FreeableBlocks(id)};
+  if (s.cap_blocks > 0) state.max_chunk = s.policy->MaxChunk(Budget(id));
+  return state;
+}
+
+absl::Status Engine::MoveBlocks(bool forward_pass_follows) {
+  const cache::CopyBatch copies = kv_.TakeCopies();
+  if (copies.empty()) return absl::OkStatus();
+  auto convert = [](const std::vector<cache::BlockCopy>& in) {
+    std::vector<worker::KvBlockCopy> out;
+    out.reserve(in.size());
+    for (const cache::BlockCopy& c : in) out.push_back({c.from == cache::Tier::kDevice, c.src, c.dst});
+    return out;
+  };
+  STRATA_RETURN_IF_ERROR(
+      worker_->StartCopies(convert(copies.before_compute), convert(copies.overlapped)));
+  if (!forward_pass_follows) STRATA_RETURN_IF_ERROR(worker_->WaitForCopies());
+  return absl::OkStatus();
+}
+
+std::string Engine::CheckInvariants() const {
+  if (std::string e = kv_.CheckInvariants(); !e.empty()) return e;
+  for (const auto& [id, seq] : sequences_) {
+    if (seq->cap_blocks > 0 && kv_.Contains(id) &&
+        static_cast<int32_t>(kv_.BlockTable(id).size()) > seq->cap_blocks) {
+      return absl::StrCat("request ", id, " holds ", kv_.BlockTable(id).size(),
+                          " blocks over its budget of ", seq->cap_blocks);
+    }
+  }
+  return "";
 }
 
 FinishReason Engine::CheckFinished(const Sequence& seq, int32_t token) const {
@@ -97,24 +189,27 @@ FinishReason Engine::CheckFinished(const Sequence& seq, int32_t token) const {
   }
   if (seq.generated() >= r.max_tokens) return FinishReason::kLength;
   if (static_cast<int64_t>(seq.tokens.size()) >= max_model_len_) return FinishReason::kLength;
+  // A hard KV cap: the new token's K/V would not fit.
+  if (seq.cap_blocks > 0 && seq.policy->name() == "none" &&
+      static_cast<int64_t>(seq.tokens.size()) > int64_t{seq.cap_blocks} * kv_.block_size()) {
+    return FinishReason::kLength;
+  }
   return FinishReason::kNone;
 }
 
 absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
-  auto state = [&](RequestId id) {
-    const Sequence& s = *sequences_.at(id);
-    return SequenceState{
-        id,         s.request.priority,
-        s.arrival,  static_cast<int64_t>(s.tokens.size()),
-        s.computed, kv_.Contains(id) ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0};
-  };
   std::vector<SequenceState> running, waiting;
-  for (RequestId id : running_) running.push_back(state(id));
-  for (RequestId id : waiting_) waiting.push_back(state(id));
-  const PlannerLimits limits{kv_.block_size(), kv_.pool().free_count(), options_.max_num_seqs,
-                             options_.max_batch_tokens};
-  const StepPlan plan = PlanStep(std::move(running), std::move(waiting), limits);
-  for (RequestId id : plan.preempted) Preempt(id);
+  for (RequestId id : running_) running.push_back(State(id));
+  for (RequestId id : waiting_) waiting.push_back(State(id));
+  const PlannerLimits limits{kv_.block_size(),
+                             kv_.pool().available(),
+                             options_.max_num_seqs,
+                             options_.max_batch_tokens,
+                             options_.preemption == PreemptionMode::kSwap,
+                             kv_.pool(cache::Tier::kHost).available()};
+  StepPlan plan = PlanStep(std::move(running), std::move(waiting), limits);
+  for (RequestId id : plan.swapped_out) Preempt(id, /*swap=*/true);
+  for (RequestId id : plan.preempted) Preempt(id, /*swap=*/false);
   newly_started_.clear();
   for (RequestId id : plan.admitted) {
     std::erase(waiting_, id);
@@ -122,20 +217,43 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
     Sequence& seq = *sequences_.at(id);
     if (!seq.started) newly_started_.push_back(id);
     seq.started = true;
+    if (kv_.Contains(id)) {
+      STRATA_CHECK(kv_.SwapIn(id)) << "the planner admitted a swapped sequence without room";
+    } else {
+      // Reuse cached prefix blocks; at least the last token is computed, for its logits,
+      // and a budgeted request keeps room for it under its cap.
+      int64_t limit = static_cast<int64_t>(seq.tokens.size()) - 1;
+      if (seq.cap_blocks > 0) limit = std::min<int64_t>(limit, (seq.cap_blocks - 1) * kv_.block_size());
+      const int64_t hit =
+          kv_.MatchPrefix(id, seq.tokens, cache::RootKey(seq.request.cache_salt), limit);
+      seq.computed = hit;
+    }
   }
 
-  // Reserve blocks, then describe the batch to the worker.
+  // Make room under each budget, reserve blocks, then describe the batch to the worker.
   std::vector<worker::SequenceWork> batch;
-  for (const ScheduledChunk& chunk : plan.chunks) {
+  std::vector<ScheduledChunk> chunks;
+  for (ScheduledChunk chunk : plan.chunks) {
     Sequence& seq = *sequences_.at(chunk.id);
-    const bool completes =
-        seq.computed + chunk.num_tokens == static_cast<int64_t>(seq.tokens.size());
+    chunk.num_tokens =
+        std::min<int64_t>(chunk.num_tokens, static_cast<int64_t>(seq.tokens.size()) - seq.computed);
+    if (seq.cap_blocks > 0) {
+      chunk.num_tokens = std::min(chunk.num_tokens, seq.policy->MaxChunk(Budget(chunk.id)));
+      if (chunk.num_tokens <= 0) continue;
+      const cache::BudgetAction action = seq.policy->MakeRoom(Budget(chunk.id), chunk.num_tokens);
+      STRATA_CHECK(!action.finish) << "the planner overran request " << chunk.id << "'s budget";
+      if (action.drop_count > 0) kv_.DropBlocks(chunk.id, action.drop_first, action.drop_count);
+    }
+    const int64_t resident = kv_.NumTokens(chunk.id);
     STRATA_CHECK(kv_.Append(chunk.id, chunk.num_tokens, nullptr))
         << "planner scheduled more blocks than are free";
+    const bool completes =
+        seq.computed + chunk.num_tokens == static_cast<int64_t>(seq.tokens.size());
     worker::SequenceWork work;
     work.slice.tokens =
         std::span<const int32_t>(seq.tokens).subspan(seq.computed, chunk.num_tokens);
-    work.slice.start_position = seq.computed;
+    work.slice.start_position = resident;
+    work.slice.position_offset = kv_.DroppedTokens(chunk.id);
     work.slice.block_table = kv_.BlockTable(chunk.id);
     work.slice.logits = completes ? worker::LogitsMode::kLast : worker::LogitsMode::kNone;
     work.sample = completes;
@@ -145,19 +263,26 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
         std::span<const int32_t>(seq.tokens).subspan(seq.request.prompt_tokens.size());
     work.sample_step = seq.generated();
     batch.push_back(work);
+    chunks.push_back(chunk);
   }
   std::vector<RequestOutput> outputs;
-  if (batch.empty()) return outputs;
+  STRATA_RETURN_IF_ERROR(MoveBlocks(/*forward_pass_follows=*/!batch.empty()));
+  if (batch.empty()) {
+    kv_.CopiesLanded();
+    return outputs;
+  }
   absl::StatusOr<std::vector<worker::SampledToken>> sampled = worker_->Execute(batch);
   if (!sampled.ok()) return sampled.status();
+  kv_.CopiesLanded();
   ++stats_.steps;
 
   size_t next_sample = 0;
-  for (const ScheduledChunk& chunk : plan.chunks) {
+  for (const ScheduledChunk& chunk : chunks) {
     Sequence& seq = *sequences_.at(chunk.id);
     const bool was_prompt = seq.computed < static_cast<int64_t>(seq.request.prompt_tokens.size());
     if (was_prompt) stats_.prompt_tokens_computed += chunk.num_tokens;
     seq.computed += chunk.num_tokens;
+    if (kv_.prefix_caching()) kv_.IndexFullBlocks(chunk.id, seq.tokens);
     if (seq.computed < static_cast<int64_t>(seq.tokens.size())) continue;
     const worker::SampledToken& token = (*sampled)[next_sample++];
     seq.tokens.push_back(token.token);
@@ -168,9 +293,18 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
     out.finish = CheckFinished(seq, token.token);
     out.prompt_tokens = static_cast<int32_t>(seq.request.prompt_tokens.size());
     out.completion_tokens = seq.generated();
+    if (out.finish == FinishReason::kLength && seq.cap_blocks > 0 &&
+        seq.generated() < seq.request.max_tokens &&
+        static_cast<int64_t>(seq.tokens.size()) < max_model_len_) {
+      out.finish_detail = absl::StrCat("the KV budget of ", int64_t{seq.cap_blocks} * kv_.block_size(),
+                                       " tokens is full (eviction policy none)");
+    }
     if (out.finish != FinishReason::kNone) Abort(chunk.id);
     outputs.push_back(std::move(out));
   }
+#ifndef NDEBUG
+  if (std::string e = CheckInvariants(); !e.empty()) STRATA_CHECK(false) << e;
+#endif
   return outputs;
 }
 

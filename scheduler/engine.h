@@ -8,24 +8,35 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "cache/eviction_policy.h"
 #include "cache/kv_cache_manager.h"
 #include "scheduler/request.h"
+#include "scheduler/step_planner.h"
 #include "worker/worker.h"
 
 namespace strata::scheduler {
+
+enum class PreemptionMode { kRecompute, kSwap };
 
 struct EngineOptions {
   int32_t max_num_seqs = 64;
   int32_t max_batch_tokens = 4096;
   int64_t max_model_len = 0;  // 0: the model's max_position_embeddings
+  PreemptionMode preemption = PreemptionMode::kRecompute;
+  bool prefix_caching = false;
+  std::string eviction_policy = "none";  // default for requests that name none
+  int64_t default_kv_budget_tokens = 0;  // 0: unlimited
+  int64_t streaming_sink_tokens = 4;
 };
 
 struct EngineStats {
   int64_t steps = 0;
-  int64_t preemptions = 0;
+  int64_t preemptions = 0;       // both kinds
+  int64_t swap_preemptions = 0;  // of those, by swapping out
   int64_t prompt_tokens_computed = 0;
   int64_t generated_tokens = 0;
 };
@@ -38,8 +49,9 @@ class Engine {
   int64_t max_model_len() const { return max_model_len_; }
 
   // Queues a request. InvalidArgument for an empty prompt, a duplicate id, out-of-vocabulary
-  // tokens or prompt + max_tokens beyond max_model_len; ResourceExhausted when the request
-  // could never fit in the KV cache even alone.
+  // tokens, prompt + max_tokens beyond max_model_len, an unknown eviction policy, or a KV
+  // budget the policy cannot work with (or, for "none", smaller than the prompt);
+  // ResourceExhausted when the request could never fit in the KV cache even alone.
   absl::Status AddRequest(Request request);
   // Drops a request wherever it is; its blocks are freed at once. Returns false if unknown.
   bool Abort(RequestId id);
@@ -55,26 +67,38 @@ class Engine {
   // One iteration. Returns the new tokens and finishes of this step.
   absl::StatusOr<std::vector<RequestOutput>> Step();
 
+  // Empty when the cache bookkeeping is consistent and no sequence holds more resident KV
+  // than its budget; otherwise the first violation. Checked after every step in debug
+  // builds.
+  std::string CheckInvariants() const;
+
  private:
   struct Sequence {
     Request request;
     std::vector<int32_t> tokens;  // prompt then generated
-    int64_t computed = 0;         // tokens with cached K/V
+    int64_t computed = 0;         // tokens whose K/V were computed (resident or dropped)
     int64_t arrival = 0;
     bool started = false;
+    int32_t cap_blocks = 0;  // KV budget in blocks; 0: none
+    const cache::EvictionPolicy* policy = nullptr;
     int32_t generated() const {
       return static_cast<int32_t>(tokens.size() - request.prompt_tokens.size());
     }
   };
 
   FinishReason CheckFinished(const Sequence& seq, int32_t token) const;
-  void Preempt(RequestId id);
+  void Preempt(RequestId id, bool swap);
+  SequenceState State(RequestId id) const;
+  cache::BudgetView Budget(RequestId id) const;
+  // Starts this step's block copies; waits for them when no forward pass follows.
+  absl::Status MoveBlocks(bool forward_pass_follows);
 
   worker::Worker* worker_;
   EngineOptions options_;
   int64_t max_model_len_;
   std::vector<int32_t> eos_token_ids_;
   cache::KvCacheManager kv_;
+  std::map<std::string, std::unique_ptr<cache::EvictionPolicy>, std::less<>> policies_;
   std::map<RequestId, std::unique_ptr<Sequence>> sequences_;
   std::vector<RequestId> running_;
   std::deque<RequestId> waiting_;

@@ -154,6 +154,26 @@ void EngineLoop::DrainInbound() {
   }
 }
 
+void EngineLoop::RecordCacheMetrics() {
+  const cache::KvCacheManager& kv = engine_.kv_cache();
+  auto in_use = [](const cache::BlockPool& pool) {
+    return pool.Count(cache::BlockState::kOwned) + pool.Count(cache::BlockState::kInFlight);
+  };
+  metrics_.kv_blocks_used = in_use(kv.pool());
+  metrics_.kv_cache_usage =
+      metrics_.kv_blocks_total ? double(metrics_.kv_blocks_used) / metrics_.kv_blocks_total : 0.0;
+  const cache::BlockPool& host = kv.pool(cache::Tier::kHost);
+  metrics_.host_kv_cache_usage = host.num_blocks() ? double(in_use(host)) / host.num_blocks() : 0.0;
+  for (cache::Tier tier : {cache::Tier::kDevice, cache::Tier::kHost}) {
+    auto& states = metrics_.kv_blocks_by_state[tier == cache::Tier::kDevice ? "device" : "host"];
+    for (int s = 0; s < cache::kNumBlockStates; ++s) {
+      const auto state = static_cast<cache::BlockState>(s);
+      states[cache::BlockStateName(state)] = kv.pool(tier).Count(state);
+    }
+  }
+  metrics_.kv = kv.stats();
+}
+
 void EngineLoop::Run() {
   while (true) {
     {
@@ -216,7 +236,9 @@ void EngineLoop::Run() {
         STRATA_LOG(kInfo) << "request " << out.id << " done: " << out.prompt_tokens
                           << " prompt tokens, " << out.completion_tokens
                           << " completion tokens, ttft " << t.ttft_seconds * 1e3 << " ms, total "
-                          << total * 1e3 << " ms, finish_reason " << FinishReasonName(out.finish);
+                          << total * 1e3 << " ms, finish_reason " << FinishReasonName(out.finish)
+                          << (out.finish_detail.empty() ? "" : " (") << out.finish_detail
+                          << (out.finish_detail.empty() ? "" : ")");
         metrics_.request_generation_tokens.Observe(out.completion_tokens);
         ++metrics_.request_success_total[FinishReasonName(out.finish)];
         --queued_;
@@ -225,11 +247,9 @@ void EngineLoop::Run() {
       }
       metrics_.num_requests_running = static_cast<int64_t>(engine_.num_running());
       metrics_.num_requests_waiting = static_cast<int64_t>(engine_.num_waiting());
-      metrics_.kv_blocks_used = engine_.kv_cache().pool().used_count();
-      metrics_.kv_cache_usage = metrics_.kv_blocks_total
-                                    ? double(metrics_.kv_blocks_used) / metrics_.kv_blocks_total
-                                    : 0.0;
+      RecordCacheMetrics();
       metrics_.num_preemptions_total = engine_.stats().preemptions;
+      metrics_.num_swap_preemptions_total = engine_.stats().swap_preemptions;
     }
     busy_ = engine_.HasWork();
     for (auto& [callback, event] : deliveries) callback(event);

@@ -70,6 +70,7 @@ class EngineLoop {
   void Run();
   void DrainInbound();
   void Fail(RequestId id, const absl::Status& status);
+  void RecordCacheMetrics();
 
   std::unique_ptr<worker::Worker> worker_;
   Engine engine_;

@@ -8,15 +8,21 @@
 #include <string>
 
 #include "base/histogram.h"
+#include "cache/kv_cache_manager.h"
 
 namespace strata::scheduler {
 
 struct EngineMetricsSnapshot {
   int64_t num_requests_running = 0;
   int64_t num_requests_waiting = 0;
-  double kv_cache_usage = 0.0;  // used / total device blocks, in [0, 1]
+  double kv_cache_usage = 0.0;  // used (owned or in flight) / total device blocks, in [0, 1]
   int64_t kv_blocks_total = 0;
   int64_t kv_blocks_used = 0;
+  double host_kv_cache_usage = 0.0;  // likewise for the host tier (0 when it has no blocks)
+  // Blocks per tier ("device", "host") and state ("free", "owned", "cached", "in_flight").
+  std::map<std::string, std::map<std::string, int64_t>> kv_blocks_by_state;
+  cache::KvCacheStats kv;  // prefix queries/hits, swaps, demotions, drops
+  int64_t num_swap_preemptions_total = 0;
   int64_t prompt_tokens_total = 0;      // prompt tokens of requests that started
   int64_t generation_tokens_total = 0;  // tokens generated
   int64_t num_preemptions_total = 0;

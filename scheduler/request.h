@@ -20,6 +20,10 @@ struct Request {
   std::vector<int32_t> stop_token_ids;  // besides the model's EOS tokens
   bool ignore_eos = false;
   int32_t priority = 0;  // lower runs first (as vLLM); ties by arrival
+  // Resident KV at most this many tokens (rounded up to blocks); 0: the engine's default.
+  int64_t kv_budget_tokens = 0;
+  std::string eviction_policy;  // what happens at the budget; empty: the engine's default
+  std::string cache_salt;       // prefix-cache namespace (per tenant); blocks never cross it
 };
 
 enum class FinishReason { kNone, kStop, kLength, kAborted };
@@ -33,6 +37,7 @@ struct RequestOutput {
   FinishReason finish = FinishReason::kNone;  // set on the request's last output
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;  // so far, including `tokens`
+  std::string finish_detail;      // why, when the reason needs words (e.g. a KV budget)
 };
 
 }  // namespace strata::scheduler

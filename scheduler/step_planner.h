@@ -6,10 +6,13 @@
 // Order (Sarathi-style chunked prefill): decodes first, then continuing prefills, then new
 // prompts, each admitted while the token budget, the sequence cap and the blocks allow.
 // When a running sequence cannot get a block for its next token, the lowest-priority,
-// newest running sequence is preempted (its blocks freed, to be recomputed later).
+// newest running sequence is preempted: swapped out to the host tier when swapping is on
+// and the host has room (its device blocks come free only once the copy lands, i.e. next
+// step), otherwise freed to be recomputed later.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace strata::scheduler {
@@ -20,7 +23,9 @@ struct SequenceState {
   int64_t arrival = 0;          // admission order; smaller is older
   int64_t total_tokens = 0;     // prompt + generated so far
   int64_t computed_tokens = 0;  // tokens whose K/V are cached
-  int32_t held_blocks = 0;
+  int32_t held_blocks = 0;      // device blocks in its table
+  int32_t freeable_blocks = 0;  // of those, the ones freed if it lets go (not shared)
+  int64_t max_chunk = std::numeric_limits<int64_t>::max();  // tokens it may compute per step (its KV budget)
 };
 
 struct PlannerLimits {
@@ -28,6 +33,8 @@ struct PlannerLimits {
   int32_t free_blocks = 0;
   int32_t max_num_seqs = 1;
   int32_t max_batch_tokens = 1;
+  bool swap = false;           // preempt by swapping out when the host tier has room
+  int32_t host_free_blocks = 0;
 };
 
 struct ScheduledChunk {
@@ -38,7 +45,8 @@ struct ScheduledChunk {
 struct StepPlan {
   std::vector<ScheduledChunk> chunks;  // running first, then admitted, in run order
   std::vector<int64_t> admitted;       // waiting ids that start running
-  std::vector<int64_t> preempted;      // running ids that lose their blocks
+  std::vector<int64_t> preempted;      // running ids that lose their blocks (recompute)
+  std::vector<int64_t> swapped_out;    // running ids moved to the host tier
 };
 
 // `running` and `waiting` are in any order; the planner sorts by (priority, arrival).

@@ -34,6 +34,7 @@ absl::StatusOr<std::unique_ptr<worker::Worker>> CreateWorker(const config::Strat
     options.max_num_seqs = config.scheduler.max_num_seqs;
     options.logits_chunk_rows = config.worker.logits_chunk_tokens;
     options.max_model_len = config.model.max_model_len;
+    options.host_cache_bytes = static_cast<int64_t>(config.cache.host_gib * (int64_t{1} << 30));
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<worker::CudaWorker> worker,
                             worker::CudaWorker::Create(config.model.path, options));
     return std::unique_ptr<worker::Worker>(std::move(worker));
@@ -49,6 +50,7 @@ absl::StatusOr<std::unique_ptr<worker::Worker>> CreateWorker(const config::Strat
   options.logits_chunk_rows = config.worker.logits_chunk_tokens;
   options.num_threads = config.worker.num_threads;
   options.num_blocks = static_cast<int32_t>(config.cache.device_blocks);
+  options.host_cache_bytes = static_cast<int64_t>(config.cache.host_gib * (int64_t{1} << 30));
   if (options.num_blocks == 0) {
     const int64_t max_len =
         config.model.max_model_len > 0 ? config.model.max_model_len : model.max_position_embeddings;
@@ -67,6 +69,12 @@ scheduler::EngineOptions EngineOptionsFrom(const config::StrataConfig& config) {
   options.max_num_seqs = config.scheduler.max_num_seqs;
   options.max_batch_tokens = config.scheduler.max_batch_tokens;
   options.max_model_len = config.model.max_model_len;
+  options.preemption = config.scheduler.preemption == "swap" ? scheduler::PreemptionMode::kSwap
+                                                             : scheduler::PreemptionMode::kRecompute;
+  options.prefix_caching = config.cache.prefix_caching;
+  options.eviction_policy = config.cache.eviction_policy;
+  options.default_kv_budget_tokens = config.cache.default_kv_budget_tokens;
+  options.streaming_sink_tokens = config.cache.streaming_sink_tokens;
   return options;
 }
 

@@ -43,6 +43,16 @@ int64_t CpuModel::KvBytesPerToken() const {
          int64_t{sizeof(float)};
 }
 
+int64_t CpuModel::KvBlockFloats() const {
+  return int64_t{kv_shape_.block_size} * config_.num_key_value_heads * config_.head_dim;
+}
+
+std::span<float> CpuModel::KvBlock(int layer, bool value, int32_t block) {
+  const int64_t per_kv = int64_t{kv_shape_.num_blocks} * KvBlockFloats();
+  float* base = kv_cache_[layer].data() + (value ? per_kv : 0);
+  return {base + int64_t{block} * KvBlockFloats(), static_cast<size_t>(KvBlockFloats())};
+}
+
 absl::Status CpuModel::Validate(std::span<const SequenceSlice> sequences) const {
   for (size_t s = 0; s < sequences.size(); ++s) {
     const SequenceSlice& seq = sequences[s];
@@ -84,7 +94,7 @@ absl::Status CpuModel::Forward(std::span<const SequenceSlice> sequences,
     tokens.insert(tokens.end(), s.tokens.begin(), s.tokens.end());
     for (size_t i = 0; i < s.tokens.size(); ++i) {
       const int64_t position = s.start_position + static_cast<int64_t>(i);
-      positions_.push_back(position);
+      positions_.push_back(s.position_offset + position);
       slots_.push_back(int64_t{s.block_table[position / kv_shape_.block_size]} *
                            kv_shape_.block_size +
                        position % kv_shape_.block_size);

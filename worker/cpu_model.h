@@ -32,6 +32,9 @@ class CpuModel {
   const KvCacheShape& kv_shape() const { return kv_shape_; }
   // Bytes of KV cache per token (all layers, K and V).
   int64_t KvBytesPerToken() const;
+  // Floats of one block in one layer's K (or V) cache, and that block's storage.
+  int64_t KvBlockFloats() const;
+  std::span<float> KvBlock(int layer, bool value, int32_t block);
 
   // Runs the batch: writes each new token's K/V into its block, and fills `logits` with
   // LogitsRows(sequences) rows of vocab_size floats. InvalidArgument on a bad batch

@@ -1,6 +1,7 @@
 #include "worker/cpu_worker.h"
 
 #include <cblas.h>
+#include <algorithm>
 #include <omp.h>
 
 #include "absl/strings/str_cat.h"
@@ -40,13 +41,53 @@ absl::StatusOr<std::unique_ptr<CpuWorker>> CpuWorker::Create(const std::string& 
   if (num_blocks > INT32_MAX) num_blocks = INT32_MAX;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(model_dir));
   STRATA_ASSIGN_OR_RETURN(ModelWeights weights, LoadModelWeights(*checkpoint, config));
-  MemoryReport memory{WeightBytes(weights), num_blocks * bytes_per_block,
-                      static_cast<int32_t>(num_blocks), options.block_size};
+  const int64_t host_blocks = std::min<int64_t>(options.host_cache_bytes / bytes_per_block,
+                                                INT32_MAX);
+  MemoryReport memory{WeightBytes(weights),
+                      num_blocks * bytes_per_block,
+                      static_cast<int32_t>(num_blocks),
+                      options.block_size,
+                      host_blocks * bytes_per_block,
+                      static_cast<int32_t>(host_blocks)};
   auto model =
       std::make_unique<CpuModel>(std::move(config), std::move(weights),
                                  KvCacheShape{static_cast<int32_t>(num_blocks), options.block_size},
                                  options.logits_chunk_rows);
-  return std::unique_ptr<CpuWorker>(new CpuWorker(std::move(model), memory));
+  auto worker = std::unique_ptr<CpuWorker>(new CpuWorker(std::move(model), memory));
+  worker->host_tier_.resize(host_blocks * bytes_per_block / sizeof(float));
+  return worker;
+}
+
+absl::Status CpuWorker::StartCopies(std::span<const KvBlockCopy> before_compute,
+                                    std::span<const KvBlockCopy> overlapped) {
+  for (const KvBlockCopy& copy : before_compute) STRATA_RETURN_IF_ERROR(Copy(copy));
+  for (const KvBlockCopy& copy : overlapped) STRATA_RETURN_IF_ERROR(Copy(copy));
+  return absl::OkStatus();
+}
+
+absl::Status CpuWorker::Copy(const KvBlockCopy& copy) {
+  const int32_t host = copy.to_host ? copy.dst : copy.src;
+  const int32_t device = copy.to_host ? copy.src : copy.dst;
+  if (host < 0 || host >= memory_.num_host_kv_blocks || device < 0 ||
+      device >= memory_.num_kv_blocks) {
+    return absl::InvalidArgumentError(absl::StrCat("KV block copy ", copy.src, " -> ", copy.dst,
+                                                   " is outside the cache tiers"));
+  }
+  const int64_t floats = model_->KvBlockFloats();
+  const int layers = model_->config().num_hidden_layers;
+  float* host_block = host_tier_.data() + int64_t{host} * layers * 2 * floats;
+  for (int layer = 0; layer < layers; ++layer) {
+    for (int value = 0; value < 2; ++value) {
+      std::span<float> dev = model_->KvBlock(layer, value == 1, device);
+      float* h = host_block + (int64_t{layer} * 2 + value) * floats;
+      if (copy.to_host) {
+        std::copy(dev.begin(), dev.end(), h);
+      } else {
+        std::copy(h, h + floats, dev.begin());
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<SampledToken>> CpuWorker::Execute(std::span<const SequenceWork> batch) {

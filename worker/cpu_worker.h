@@ -15,6 +15,7 @@ struct CpuWorkerOptions {
   int32_t block_size = 16;
   int32_t num_blocks = 0;      // 0: as many as kv_cache_bytes allows
   int64_t kv_cache_bytes = 0;  // used when num_blocks is 0
+  int64_t host_cache_bytes = 0;  // the second (swap / demoted prefix) tier
   int32_t logits_chunk_rows = 256;
   int num_threads = 0;  // 0: every core
 };
@@ -27,14 +28,21 @@ class CpuWorker : public Worker {
   const ModelConfig& model_config() const override { return model_->config(); }
   MemoryReport memory() const override { return memory_; }
   absl::StatusOr<std::vector<SampledToken>> Execute(std::span<const SequenceWork> batch) override;
+  // Copies run at once on the calling thread (both tiers are host memory).
+  absl::Status StartCopies(std::span<const KvBlockCopy> before_compute,
+                           std::span<const KvBlockCopy> overlapped) override;
+  absl::Status WaitForCopies() override { return absl::OkStatus(); }
 
   CpuModel& model() { return *model_; }
 
  private:
   explicit CpuWorker(std::unique_ptr<CpuModel> model, MemoryReport memory)
       : model_(std::move(model)), memory_(memory) {}
+  absl::Status Copy(const KvBlockCopy& copy);
   std::unique_ptr<CpuModel> model_;
   MemoryReport memory_;
+  // The host tier: [host block][layer][K, V][block floats].
+  std::vector<float> host_tier_;
   std::vector<SequenceSlice> slices_;
   std::vector<float> logits_;
 };

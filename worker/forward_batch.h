@@ -17,9 +17,12 @@ enum class LogitsMode {
 
 struct SequenceSlice {
   std::span<const int32_t> tokens;       // new tokens, run now
-  int64_t start_position = 0;            // tokens of this sequence already cached
+  int64_t start_position = 0;            // K/V entries of this sequence already cached
   std::span<const int32_t> block_table;  // covers start_position + tokens.size() tokens
   LogitsMode logits = LogitsMode::kLast;
+  // Tokens evicted before the cached ones (budget policies): the RoPE position of new
+  // token i is position_offset + start_position + i; its K/V index is start_position + i.
+  int64_t position_offset = 0;
 };
 
 // Logits rows come back in sequence order: kLast adds one row, kAll tokens.size() rows.

@@ -30,6 +30,15 @@ struct MemoryReport {
   int64_t kv_cache_bytes = 0;
   int32_t num_kv_blocks = 0;
   int32_t block_size = 0;
+  int64_t host_kv_cache_bytes = 0;  // the host tier (pinned CPU memory on a GPU)
+  int32_t num_host_kv_blocks = 0;
+};
+
+// One KV block (every layer, K and V) copied between the device cache and the host tier.
+struct KvBlockCopy {
+  bool to_host = true;  // device -> host; false: host -> device
+  int32_t src = 0;
+  int32_t dst = 0;
 };
 
 class Worker {
@@ -41,6 +50,13 @@ class Worker {
   // `sample` set, in batch order.
   virtual absl::StatusOr<std::vector<SampledToken>> Execute(
       std::span<const SequenceWork> batch) = 0;
+  // Starts block copies between tiers. `before_compute` copies land, in order, before the
+  // next Execute reads or writes the cache; `overlapped` ones may run alongside it (they
+  // touch no block it uses). Every copy has landed when the next Execute or WaitForCopies
+  // returns. InvalidArgument for a block id outside its tier.
+  virtual absl::Status StartCopies(std::span<const KvBlockCopy> before_compute,
+                                   std::span<const KvBlockCopy> overlapped) = 0;
+  virtual absl::Status WaitForCopies() = 0;
 };
 
 }  // namespace strata::worker

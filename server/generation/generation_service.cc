@@ -69,6 +69,9 @@ absl::StatusOr<scheduler::RequestId> GenerationService::Start(GenerationParams p
   request.stop_token_ids = params.stop_token_ids;
   request.ignore_eos = params.ignore_eos;
   request.priority = params.priority;
+  request.kv_budget_tokens = params.kv_budget_tokens;
+  request.eviction_policy = params.eviction_policy;
+  request.cache_salt = params.cache_salt;
   const scheduler::RequestId id = request.id;
 
   auto stream = std::make_shared<Stream>(*tokenizer_, params);

@@ -31,6 +31,9 @@ struct GenerationParams {
   bool ignore_eos = false;
   bool skip_special_tokens = true;
   int32_t priority = 0;
+  int64_t kv_budget_tokens = 0;  // 0: the engine's default
+  std::string eviction_policy;   // empty: the engine's default
+  std::string cache_salt;
 };
 
 struct TopLogprob {

@@ -172,6 +172,14 @@ absl::StatusOr<GenerationParams> ToGenerationParams(const GenerateRequest& reque
     return FieldError("kv_budget_tokens",
                       absl::StrCat("must be >= 0 (0: no bound), got ", request.kv_budget_tokens()));
   }
+  if (!request.eviction_policy().empty() && request.eviction_policy() != "none" &&
+      request.eviction_policy() != "streaming") {
+    return FieldError("eviction_policy", absl::StrCat("must be \"none\" or \"streaming\", got \"",
+                                                      request.eviction_policy(), "\""));
+  }
+  params.kv_budget_tokens = request.kv_budget_tokens();
+  params.eviction_policy = request.eviction_policy();
+  params.cache_salt = request.cache_salt();
   params.priority = request.priority();
   params.skip_special_tokens =
       request.has_skip_special_tokens() ? request.skip_special_tokens() : true;

@@ -96,8 +96,6 @@ void HandleGeneration(const std::shared_ptr<HttpSession>& session, ServerContext
     choices = CompletionChoices(*request, *service);
   }
   if (!choices.ok()) return session->SendError(choices.error());
-  // options.kv_budget_tokens is validated but not enforced until per-request KV budgets
-  // exist in the engine.
   auto exchange = std::make_shared<GenerationExchange>(MakeSpec(options, chat, context), service,
                                                        context.gate, session);
   if (exchange->Start(std::move(*choices))) session->set_exchange(std::move(exchange));

@@ -44,6 +44,49 @@ std::string RenderEngineMetrics(const scheduler::EngineMetricsSnapshot& metrics,
               metrics.request_failure_total, model);
   out.Counter("strata:iterations_total", "Number of engine iterations (batches) executed.",
               metrics.iterations_total, model);
+  out.Counter("strata:num_swap_preemptions_total",
+              "Preemptions that swapped the request's KV blocks out to the host tier.",
+              metrics.num_swap_preemptions_total, model);
+
+  // KV memory manager.
+  const int64_t block_tokens = memory.block_size;
+  const int64_t block_bytes =
+      memory.num_kv_blocks > 0 ? memory.kv_cache_bytes / memory.num_kv_blocks : 0;
+  out.Gauge("strata:host_kv_cache_usage_perc", "Host-tier KV-cache usage. 1 means 100 percent.",
+            metrics.host_kv_cache_usage, model);
+  for (const auto& [tier, states] : metrics.kv_blocks_by_state) {
+    for (const auto& [state, count] : states) {
+      MetricLabels labels = model;
+      labels.emplace_back("tier", tier);
+      labels.emplace_back("state", state);
+      out.Gauge("strata:kv_cache_blocks", "KV-cache blocks by tier and owner state.", count,
+                labels);
+    }
+  }
+  out.Counter("strata:prefix_cache_queries_total",
+              "Prefix cache queries, in terms of number of queried tokens.",
+              metrics.kv.prefix_queries * block_tokens, model);
+  out.Counter("strata:prefix_cache_hits_total",
+              "Prefix cache hits, in terms of number of cached tokens.",
+              metrics.kv.prefix_hits * block_tokens, model);
+  out.Counter("strata:prefix_cache_host_hits_total",
+              "Prefix cache hits served from the host tier (promoted back), in tokens.",
+              metrics.kv.prefix_host_hits * block_tokens, model);
+  out.Counter("strata:kv_swap_out_bytes_total", "Bytes of KV blocks swapped out to the host tier.",
+              metrics.kv.blocks_swapped_out * block_bytes, model);
+  out.Counter("strata:kv_swap_in_bytes_total", "Bytes of KV blocks swapped back in.",
+              metrics.kv.blocks_swapped_in * block_bytes, model);
+  out.Counter("strata:kv_blocks_demoted_total",
+              "Cached prefix blocks moved from the device to the host tier.",
+              metrics.kv.blocks_demoted, model);
+  constexpr const char* kEvictedHelp =
+      "KV blocks evicted: by a request's budget policy, or cached prefix blocks reclaimed.";
+  MetricLabels budget = model, reclaimed = model;
+  budget.emplace_back("reason", "budget");
+  reclaimed.emplace_back("reason", "reclaimed");
+  out.Counter("strata:kv_blocks_evicted_total", kEvictedHelp, metrics.kv.blocks_dropped, budget);
+  out.Counter("strata:kv_blocks_evicted_total", kEvictedHelp, metrics.kv.cached_blocks_reclaimed,
+              reclaimed);
 
   // Request histograms.
   out.Histogram("strata:time_to_first_token_seconds",
@@ -75,6 +118,11 @@ std::string RenderEngineMetrics(const scheduler::EngineMetricsSnapshot& metrics,
             metrics.kv_blocks_used, model);
   out.Gauge("strata:kv_cache_block_size_tokens", "Number of tokens per KV-cache block.",
             memory.block_size, model);
+  out.Gauge("strata:memory_host_kv_cache_bytes",
+            "Pinned host memory held by the host KV-cache tier, in bytes.",
+            memory.host_kv_cache_bytes, model);
+  out.Gauge("strata:host_kv_cache_blocks_capacity", "Number of KV-cache blocks in the host tier.",
+            memory.num_host_kv_blocks, model);
   return out.Finish();
 }
 

@@ -128,6 +128,9 @@ GenerationParams MakeGenerationParams(const SamplingOptions& options,
   params.ignore_eos = options.ignore_eos;
   params.skip_special_tokens = options.skip_special_tokens;
   params.priority = options.priority;
+  params.kv_budget_tokens = options.kv_budget_tokens.value_or(0);
+  params.eviction_policy = options.kv_eviction_policy;
+  params.cache_salt = options.cache_salt;
   return params;
 }
 

@@ -305,6 +305,15 @@ bool ReadSamplingOptions(FieldReader& reader, bool chat, SamplingOptions* o) {
     }
     o->kv_budget_tokens = budget;
   }
+  if (!reader.String("kv_eviction_policy", &o->kv_eviction_policy)) return false;
+  if (!o->kv_eviction_policy.empty() && o->kv_eviction_policy != "none" &&
+      o->kv_eviction_policy != "streaming") {
+    reader.Fail(InvalidRequest("kv_eviction_policy",
+                               absl::StrCat("'kv_eviction_policy' must be 'none' or 'streaming', got '",
+                                            o->kv_eviction_policy, "'.")));
+    return false;
+  }
+  if (!reader.String("cache_salt", &o->cache_salt)) return false;
   if (!reader.String("user", &o->user)) return false;
   return RejectUnsupported(reader, chat);
 }

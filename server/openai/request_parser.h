@@ -46,7 +46,9 @@ struct SamplingOptions {
   bool ignore_eos = false;
   bool skip_special_tokens = true;
   int32_t priority = 0;                     // lower runs first
-  std::optional<int64_t> kv_budget_tokens;  // >= 0; accepted, not yet enforced
+  std::optional<int64_t> kv_budget_tokens;  // extension: resident KV cap; 0: server default
+  std::string kv_eviction_policy;           // extension: "none" | "streaming"; empty: default
+  std::string cache_salt;                   // extension (vLLM): prefix-cache namespace
   std::string user;
 };
 

@@ -11,7 +11,7 @@ using testing::IsEmpty;
 
 SequenceState Running(int64_t id, int64_t total, int64_t computed, int32_t blocks,
                       int32_t priority = 0) {
-  return {id, priority, id, total, computed, blocks};
+  return {id, priority, id, total, computed, blocks, /*freeable_blocks=*/blocks};
 }
 SequenceState Waiting(int64_t id, int64_t prompt, int32_t priority = 0) {
   return {id, priority, id, prompt, 0, 0};
@@ -81,6 +81,47 @@ TEST(StepPlannerTest, ALoneSequenceThatCannotGrowPreemptsItself) {
   StepPlan plan = PlanStep({Running(1, 17, 16, 1)}, {}, limits);
   EXPECT_THAT(plan.preempted, ElementsAre(1));
   EXPECT_THAT(plan.chunks, IsEmpty());
+}
+
+
+TEST(StepPlannerTest, SwapPreemptionFreesBlocksOnlyOnceTheCopiesLand) {
+  // Sequence 1 (older) needs a block for its decode; none is free. With swapping on and
+  // host room, the newest sequence is swapped out and 1 waits one step for its blocks.
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 0,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 100,
+                       .swap = true,
+                       .host_free_blocks = 4};
+  StepPlan plan = PlanStep({Running(1, 33, 32, 2), Running(2, 17, 16, 1)}, {}, limits);
+  EXPECT_THAT(plan.swapped_out, ElementsAre(2));
+  EXPECT_THAT(plan.preempted, IsEmpty());
+  EXPECT_THAT(Chunks(plan), IsEmpty()) << "the decode waits for the swap-out to land";
+  // Without host room the victim is recomputed and its blocks are usable at once.
+  limits.host_free_blocks = 0;
+  plan = PlanStep({Running(1, 33, 32, 2), Running(2, 17, 16, 1)}, {}, limits);
+  EXPECT_THAT(plan.preempted, ElementsAre(2));
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 1}));
+}
+
+TEST(StepPlannerTest, SharedBlocksOfAVictimFreeNothing) {
+  PlannerLimits limits{
+      .block_size = 16, .free_blocks = 0, .max_num_seqs = 8, .max_batch_tokens = 100};
+  SequenceState sharer = Running(2, 17, 16, 1);
+  sharer.freeable_blocks = 0;  // its only block is a prefix shared with others
+  StepPlan plan = PlanStep({Running(1, 33, 32, 2), sharer}, {}, limits);
+  EXPECT_THAT(plan.preempted, ElementsAre(2, 1)) << "preempting 2 alone would not help";
+}
+
+TEST(StepPlannerTest, KvBudgetLimitsChunks) {
+  PlannerLimits limits{
+      .block_size = 16, .free_blocks = 100, .max_num_seqs = 8, .max_batch_tokens = 1000};
+  SequenceState prefill = Running(1, 500, 64, 4);
+  prefill.max_chunk = 48;
+  SequenceState waiting = Waiting(2, 300);
+  waiting.max_chunk = 32;
+  StepPlan plan = PlanStep({prefill}, {waiting}, limits);
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 48}, std::pair{2L, 32L}));
 }
 
 }  // namespace

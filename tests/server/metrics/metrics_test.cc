@@ -229,6 +229,17 @@ scheduler::EngineMetricsSnapshot PopulatedSnapshot() {
   for (double v : {0.0, 0.4}) m.request_queue_time_seconds.Observe(v);
   for (double v : {12, 500, 3000}) m.request_prompt_tokens.Observe(v);
   for (double v : {1, 64, 256}) m.request_generation_tokens.Observe(v);
+  m.host_kv_cache_usage = 0.5;
+  m.kv_blocks_by_state["device"] = {{"free", 700}, {"owned", 256}, {"cached", 68}};
+  m.num_swap_preemptions_total = 1;
+  m.kv.prefix_queries = 10;
+  m.kv.prefix_hits = 4;
+  m.kv.prefix_host_hits = 1;
+  m.kv.blocks_swapped_out = 3;
+  m.kv.blocks_swapped_in = 2;
+  m.kv.blocks_demoted = 5;
+  m.kv.blocks_dropped = 6;
+  m.kv.cached_blocks_reclaimed = 7;
   return m;
 }
 
@@ -257,6 +268,16 @@ TEST(RenderEngineMetricsTest, FamiliesTypesAndOrder) {
       "strata:request_success_total counter",
       "strata:request_failure_total counter",
       "strata:iterations_total counter",
+      "strata:num_swap_preemptions_total counter",
+      "strata:host_kv_cache_usage_perc gauge",
+      "strata:kv_cache_blocks gauge",
+      "strata:prefix_cache_queries_total counter",
+      "strata:prefix_cache_hits_total counter",
+      "strata:prefix_cache_host_hits_total counter",
+      "strata:kv_swap_out_bytes_total counter",
+      "strata:kv_swap_in_bytes_total counter",
+      "strata:kv_blocks_demoted_total counter",
+      "strata:kv_blocks_evicted_total counter",
       "strata:time_to_first_token_seconds histogram",
       "strata:inter_token_latency_seconds histogram",
       "strata:e2e_request_latency_seconds histogram",
@@ -268,6 +289,8 @@ TEST(RenderEngineMetricsTest, FamiliesTypesAndOrder) {
       "strata:kv_cache_blocks_capacity gauge",
       "strata:kv_cache_blocks_used gauge",
       "strata:kv_cache_block_size_tokens gauge",
+      "strata:memory_host_kv_cache_bytes gauge",
+      "strata:host_kv_cache_blocks_capacity gauge",
   };
   EXPECT_EQ(types, expected);
 }
@@ -280,10 +303,11 @@ TEST(RenderEngineMetricsTest, ValuesAndModelNameOnEverySample) {
     ++samples;
     EXPECT_THAT(line, HasSubstr("{model_name=\"m\""));
   }
-  // 13 one-sample families, 3 request_success_total samples, 6 histograms with their
-  // bounds + 1 buckets, _sum and _count.
+  // 23 one-sample families, 3 request_success_total, 3 kv_cache_blocks and 2
+  // kv_blocks_evicted_total samples, 6 histograms with their bounds + 1 buckets, _sum and
+  // _count.
   const int buckets = 23 + 20 + 22 + 22 + 17 + 17;
-  EXPECT_EQ(samples, 13 + 3 + buckets + 6 * 2);
+  EXPECT_EQ(samples, 23 + 3 + 3 + 2 + buckets + 6 * 2);
 
   for (const char* line : {
            "strata:num_requests_running{model_name=\"m\"} 3\n",
@@ -297,6 +321,12 @@ TEST(RenderEngineMetricsTest, ValuesAndModelNameOnEverySample) {
            "strata:request_success_total{model_name=\"m\",finished_reason=\"abort\"} 0\n",
            "strata:request_failure_total{model_name=\"m\"} 1\n",
            "strata:iterations_total{model_name=\"m\"} 450\n",
+           "strata:kv_cache_blocks{model_name=\"m\",tier=\"device\",state=\"cached\"} 68\n",
+           "strata:prefix_cache_queries_total{model_name=\"m\"} 160\n",
+           "strata:prefix_cache_hits_total{model_name=\"m\"} 64\n",
+           "strata:kv_swap_out_bytes_total{model_name=\"m\"} 4718592\n",
+           "strata:kv_blocks_evicted_total{model_name=\"m\",reason=\"budget\"} 6\n"
+           "strata:kv_blocks_evicted_total{model_name=\"m\",reason=\"reclaimed\"} 7\n",
            "strata:time_to_first_token_seconds_bucket{model_name=\"m\",le=\"0.001\"} 0\n"
            "strata:time_to_first_token_seconds_bucket{model_name=\"m\",le=\"0.005\"} 1\n",
            "strata:time_to_first_token_seconds_bucket{model_name=\"m\",le=\"2560\"} 3\n"
