@@ -1,5 +1,7 @@
 #include "loadtest/client/http_client.h"
 
+#include <poll.h>
+
 #include <array>
 #include <chrono>
 #include <limits>
@@ -64,7 +66,7 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
 
  private:
   void Connect() {
-    if (client_->TakeIdle(&socket_)) {
+    if (!retried_ && client_->TakeIdle(&socket_)) {
       reused_ = true;
       Write();
       return;
@@ -101,8 +103,8 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
                             });
   }
 
-  // A pooled connection that the server closed while idle fails before any response byte:
-  // retry once on a fresh connection.
+  // A pooled connection that the server closed while idle (TakeIdle drops those it can
+  // tell) fails before any response byte: retry once, on a new connection.
   void RetryOrFail(const std::string& kind, beast::error_code ec) {
     if (reused_ && !retried_) {
       retried_ = true;
@@ -252,10 +254,17 @@ bool OpenAiHttpClient::TakeIdle(tcp::socket* socket) {
   while (!idle_.empty()) {
     tcp::socket s = std::move(idle_.back());
     idle_.pop_back();
-    if (s.is_open()) {
-      *socket = std::move(s);
-      return true;
+    if (!s.is_open()) continue;
+    // An idle keep-alive connection has nothing to read: if it is readable, the server
+    // closed it (or sent something stray), so it is not reused.
+    pollfd p{s.native_handle(), POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) != 0) {
+      beast::error_code ignored;
+      s.close(ignored);
+      continue;
     }
+    *socket = std::move(s);
+    return true;
   }
   return false;
 }
