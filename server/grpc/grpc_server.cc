@@ -2,13 +2,17 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
 #include "server/grpc/generate_reactor.h"
 #include "server/grpc/request_convert.h"
+#include "server/security/api_keys.h"
+#include "server/security/tls_files.h"
 #include "strata/v1/strata.grpc.pb.h"
 
 namespace strata::server {
@@ -16,12 +20,15 @@ namespace {
 
 constexpr char kServiceName[] = "strata.v1.Strata";
 
-// Compares in time independent of where the strings first differ.
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i];
-  return diff == 0;
+// Insecure credentials, or TLS (mutual when client CAs are given).
+std::shared_ptr<grpc::ServerCredentials> Credentials(const std::optional<security::TlsFiles>& tls) {
+  if (!tls.has_value()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls->mutual() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                    : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_root_certs = tls->client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back({tls->private_key_pem, tls->cert_chain_pem});
+  return grpc::SslServerCredentials(ssl);
 }
 
 // "host:port", bracketing IPv6 literals.
@@ -34,11 +41,11 @@ std::string ListenAddress(const std::string& host, int port) {
 
 class GrpcServer::StrataService final : public strata::v1::Strata::CallbackService {
  public:
-  StrataService(GenerationService* generation, std::string model_name, std::string api_key,
+  StrataService(GenerationService* generation, std::string model_name, security::ApiKeys api_keys,
                 const std::atomic<bool>* draining)
       : generation_(generation),
         model_name_(std::move(model_name)),
-        api_key_(std::move(api_key)),
+        api_keys_(std::move(api_keys)),
         draining_(draining) {}
 
   grpc::ServerWriteReactor<strata::v1::GenerateResponse>* Generate(
@@ -80,15 +87,14 @@ class GrpcServer::StrataService final : public strata::v1::Strata::CallbackServi
   // Authentication, then (for calls that start work) the drain state, then the model name.
   grpc::Status Admit(const grpc::CallbackServerContext& context, const std::string& model,
                      bool serving_only) const {
-    if (!api_key_.empty()) {
+    if (api_keys_.enabled()) {
       const auto& metadata = context.client_metadata();
       auto it = metadata.find("authorization");
       if (it == metadata.end()) {
         return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                             "missing API key: send metadata 'authorization: Bearer <key>'");
       }
-      const std::string_view value(it->second.data(), it->second.size());
-      if (!value.starts_with("Bearer ") || !ConstantTimeEquals(value.substr(7), api_key_)) {
+      if (!api_keys_.AcceptsBearer(std::string_view(it->second.data(), it->second.size()))) {
         return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid API key");
       }
     }
@@ -108,20 +114,25 @@ class GrpcServer::StrataService final : public strata::v1::Strata::CallbackServi
 
   GenerationService* const generation_;
   const std::string model_name_;
-  const std::string api_key_;
+  const security::ApiKeys api_keys_;
   const std::atomic<bool>* const draining_;
 };
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::ServerOptions& options,
                                                               GenerationService* service,
                                                               std::string served_model_name) {
+  absl::StatusOr<security::ApiKeys> api_keys = security::ApiKeys::Load(options);
+  if (!api_keys.ok()) return api_keys.status();
+  absl::StatusOr<std::optional<security::TlsFiles>> tls = security::LoadTlsFiles(options);
+  if (!tls.ok()) return tls.status();
   std::unique_ptr<GrpcServer> server(new GrpcServer());
+  server->tls_ = tls->has_value();
   server->service_ = std::make_unique<StrataService>(service, std::move(served_model_name),
-                                                     options.api_key, &server->draining_);
+                                                     std::move(*api_keys), &server->draining_);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   const std::string address = ListenAddress(options.host, options.grpc_port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(address, Credentials(*tls), &server->port_);
   builder.RegisterService(server->service_.get());
   if (options.max_request_body_bytes > 0) {
     builder.SetMaxReceiveMessageSize(static_cast<int>(

@@ -28,9 +28,11 @@ namespace strata::server {
 
 class GrpcServer {
  public:
-  // Listens on options.host:options.grpc_port (port 0: any free port, see port()) without
-  // TLS. options.api_key, when set, is required as "authorization: Bearer <key>" metadata;
-  // options.max_request_body_bytes bounds a request message. `service` is not owned.
+  // Listens on options.host:options.grpc_port (port 0: any free port, see port()), with TLS
+  // when options.tls_cert_file/tls_key_file are set (and client certificates required with
+  // tls_client_ca_file). With options.api_key / api_key_file, strata.v1.Strata calls need
+  // "authorization: Bearer <key>" metadata (else UNAUTHENTICATED); the health service stays
+  // open. options.max_request_body_bytes bounds a request message. `service` is not owned.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const config::ServerOptions& options,
                                                            GenerationService* service,
                                                            std::string served_model_name);
@@ -44,6 +46,7 @@ class GrpcServer {
   void Shutdown(std::chrono::system_clock::time_point deadline);
 
   int port() const { return port_; }  // the bound port
+  bool tls() const { return tls_; }
   bool draining() const { return draining_.load(); }
 
  private:
@@ -54,6 +57,7 @@ class GrpcServer {
   std::unique_ptr<StrataService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  bool tls_ = false;
   std::atomic<bool> shut_down_{false};
 };
 

@@ -109,7 +109,7 @@ TestServer::TestServer(TestServerOptions options) {
       scheduler::EngineLoopOptions{.max_queued_requests = options.max_queued_requests});
   loop_->Start();
   generation_ = std::make_unique<GenerationService>(loop_.get(), tokenizer_);
-  config::ServerOptions server_options;
+  config::ServerOptions server_options = options.server;
   server_options.host = "127.0.0.1";
   server_options.grpc_port = 0;
   server_options.api_key = options.api_key;
@@ -119,9 +119,17 @@ TestServer::TestServer(TestServerOptions options) {
     return;
   }
   server_ = std::move(*server);
-  channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
-                                 grpc::InsecureChannelCredentials());
+  channel_ = NewChannel(options.credentials != nullptr ? options.credentials
+                                                       : grpc::InsecureChannelCredentials());
   stub_ = strata::v1::Strata::NewStub(channel_);
+}
+
+std::shared_ptr<grpc::Channel> TestServer::NewChannel(
+    std::shared_ptr<grpc::ChannelCredentials> credentials) const {
+  grpc::ChannelArguments arguments;
+  arguments.SetSslTargetNameOverride("localhost");
+  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()), credentials,
+                                   arguments);
 }
 
 TestServer::~TestServer() {

@@ -40,6 +40,12 @@ struct TestServerOptions {
   std::string api_key;
   int32_t max_queued_requests = 64;
   int32_t num_blocks = 256;
+  // Further server settings (api_key_file, tls_*); host, grpc_port and api_key come from
+  // the fields above.
+  config::ServerOptions server;
+  // The credentials of channel(); null: insecure. TLS channels expect the server's
+  // certificate to name "localhost".
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 class TestServer {
@@ -52,6 +58,9 @@ class TestServer {
   GrpcServer& server() { return *server_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  // Another channel to the server, with `credentials`.
+  std::shared_ptr<grpc::Channel> NewChannel(
+      std::shared_ptr<grpc::ChannelCredentials> credentials) const;
   strata::v1::Strata::Stub& stub() { return *stub_; }
 
   // Waits until the engine runs nothing and holds no KV blocks; false after `timeout_ms`.
