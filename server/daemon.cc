@@ -13,6 +13,8 @@
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
 #include "server/metrics/engine_metrics_text.h"
+#include "server/security/api_keys.h"
+#include "server/security/tls_files.h"
 #include "server/tokenizer/tokenizer.h"
 #include "server/worker_factory.h"
 
@@ -44,10 +46,24 @@ sigset_t BlockTerminationSignals() {
   return signals;
 }
 
+std::chrono::milliseconds Millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
 }  // namespace
 
 int RunDaemon(const config::StrataConfig& config) {
   const sigset_t signals = BlockTerminationSignals();
+  // Key and certificate problems fail now, before the model loads. (Each frontend loads
+  // them again for itself; the files are small.)
+  auto api_keys = security::ApiKeys::Load(config.server);
+  if (!api_keys.ok()) return Fail(api_keys.status());
+  auto tls_files = security::LoadTlsFiles(config.server);
+  if (!tls_files.ok()) return Fail(tls_files.status());
+  if (api_keys->enabled()) {
+    STRATA_LOG(kInfo) << "API keys required on /v1/* and strata.v1.Strata (" << api_keys->size()
+                      << " accepted)";
+  }
   const std::string& tokenizer_dir =
       config.model.tokenizer_path.empty() ? config.model.path : config.model.tokenizer_path;
   auto tokenizer = Tokenizer::Load(tokenizer_dir);
@@ -83,14 +99,19 @@ int RunDaemon(const config::StrataConfig& config) {
   };
   http::HttpServerOptions http_options;
   http_options.io_threads = config.server.http_threads;
-  http_options.idle_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(config.server.idle_timeout_seconds * 1000));
+  http_options.idle_timeout = Millis(config.server.idle_timeout_seconds);
+  http_options.header_timeout = Millis(config.server.header_timeout_seconds);
+  http_options.body_timeout = Millis(config.server.body_timeout_seconds);
   auto http_server = http::HttpServer::Start(config.server, std::move(services), http_options);
   if (!http_server.ok()) return Fail(http_server.status());
   auto grpc_server = GrpcServer::Start(config.server, &generation, served_name);
   if (!grpc_server.ok()) return Fail(grpc_server.status());
-  STRATA_LOG(kInfo) << "serving '" << served_name << "': OpenAI API on http://"
-                    << config.server.host << ":" << (*http_server)->port() << "/v1, gRPC on "
+  const char* grpc_security = !(*grpc_server)->tls()        ? ""
+                              : tls_files->value().mutual() ? " (TLS, client certificates)"
+                                                            : " (TLS)";
+  STRATA_LOG(kInfo) << "serving '" << served_name << "': OpenAI API on "
+                    << ((*http_server)->tls() ? "https://" : "http://") << config.server.host << ":"
+                    << (*http_server)->port() << "/v1, gRPC" << grpc_security << " on "
                     << config.server.host << ":" << (*grpc_server)->port();
 
   int signal_number = 0;

@@ -1,10 +1,13 @@
 // strata-openai-test-server: the HTTP serving stack (CpuWorker, EngineLoop,
 // GenerationService, HttpServer) on a model directory, for the end-to-end tests.
 //
-//   strata-openai-test-server --model DIR [--port N] [--api-key KEY] [--max-body-bytes N]
-//       [--max-queued N] [--num-blocks N] [--max-num-seqs N] [--io-threads N] [--drain]
+//   strata-openai-test-server --model DIR [--port N] [--api-key KEY] [--api-key-file FILE]
+//       [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--max-body-bytes N]
+//       [--max-queued N] [--num-blocks N] [--max-num-seqs N] [--io-threads N]
+//       [--header-timeout-ms N] [--body-timeout-ms N] [--drain]
 //
 // Prints "LISTENING <port>" once serving, and shuts down when stdin reaches end of file.
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -43,6 +46,14 @@ int main(int argc, char** argv) {
       model_dir = value;
     } else if (arg == "--api-key") {
       options.server.api_key = value;
+    } else if (arg == "--api-key-file") {
+      options.server.api_key_file = value;
+    } else if (arg == "--tls-cert") {
+      options.server.tls_cert_file = value;
+    } else if (arg == "--tls-key") {
+      options.server.tls_key_file = value;
+    } else if (arg == "--tls-client-ca") {
+      options.server.tls_client_ca_file = value;
     } else if (!numeric) {
       return Usage(arg + ": not a number or an unknown option");
     } else if (arg == "--port") {
@@ -57,6 +68,10 @@ int main(int argc, char** argv) {
       options.max_num_seqs = static_cast<int32_t>(number);
     } else if (arg == "--io-threads") {
       options.http.io_threads = static_cast<int>(number);
+    } else if (arg == "--header-timeout-ms") {
+      options.http.header_timeout = std::chrono::milliseconds(number);
+    } else if (arg == "--body-timeout-ms") {
+      options.http.body_timeout = std::chrono::milliseconds(number);
     } else {
       return Usage("unknown option " + arg);
     }
