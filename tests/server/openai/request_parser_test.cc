@@ -139,6 +139,9 @@ TEST(RequestParserTest, NumericRangesNameTheirParameter) {
       {"seed", 1.5, 42},
       {"priority", "high", -5},
       {"kv_budget_tokens", -1, 0},
+      {"kv_eviction_policy", "h2o", "streaming"},
+      {"kv_eviction_policy", 1, "none"},
+      {"cache_salt", 7, "tenant-a"},
       {"user", 5, "u"},
       {"stream", "yes", true},
       {"ignore_eos", 1, true},
@@ -181,6 +184,8 @@ TEST(RequestParserTest, SamplingValuesAreRead) {
                              {"max_completion_tokens", 12},
                              {"priority", -3},
                              {"kv_budget_tokens", 128},
+                             {"kv_eviction_policy", "streaming"},
+                             {"cache_salt", "tenant-a"},
                              {"ignore_eos", true},
                              {"skip_special_tokens", false},
                              {"user", "u1"},
@@ -200,6 +205,8 @@ TEST(RequestParserTest, SamplingValuesAreRead) {
   EXPECT_EQ(o.max_tokens_param, "max_completion_tokens");
   EXPECT_EQ(o.priority, -3);
   EXPECT_EQ(o.kv_budget_tokens, 128);
+  EXPECT_EQ(o.kv_eviction_policy, "streaming");
+  EXPECT_EQ(o.cache_salt, "tenant-a");
   EXPECT_TRUE(o.ignore_eos);
   EXPECT_FALSE(o.skip_special_tokens);
   EXPECT_EQ(o.user, "u1");
