@@ -17,6 +17,7 @@
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/launch.h"
 
 namespace strata::kernels::cuda::internal {
 namespace {
@@ -53,6 +54,7 @@ __global__ void __launch_bounds__(kThreads)
     return ring[((stage * kUnroll + u) * 2 + kv) * kThreads + threadIdx.x];
   };
 
+  GridDependencyEnter();
   const int4 item = items[blockIdx.x];
   const int seq = item.x, t_begin = item.y, t_end = item.z, partial = item.w;
   const int kv_head = blockIdx.y / head_chunks;
@@ -211,6 +213,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // Merges a sequence's split outputs: out = sum_i 2^(lse_i - L) o_i with L = log2 sum 2^lse_i.
 __global__ void DecodeReduceKernel(AttentionArgs args, const int4* items, int head_dim) {
+  GridDependencyEnter();
   const int4 item = items[blockIdx.x];
   const int head = blockIdx.y;
   const int first = item.y, splits = item.z;
@@ -283,17 +286,15 @@ int DecodeBlocksPerSm(int head_dim, int group) {
 void LaunchDecode(const AttentionArgs& args, const int4* items, int num_items, int head_chunks,
                   cudaStream_t stream) {
   const dim3 grid(num_items, args.cache.kv_heads * head_chunks);
-  SelectKernel(args.cache.head_dim, args.group)<<<grid, kThreads, 0, stream>>>(args, items,
-                                                                               head_chunks);
-  STRATA_CUDA_CHECK_LAUNCH();
+  Launch(SelectKernel(args.cache.head_dim, args.group), grid, dim3(kThreads), 0, stream, args,
+         items, head_chunks);
 }
 
 void LaunchDecodeReduce(const AttentionArgs& args, const int4* items, int num_items,
                         cudaStream_t stream) {
   const dim3 grid(num_items, args.heads);
   const int threads = std::min(256, (args.cache.head_dim + 31) / 32 * 32);
-  DecodeReduceKernel<<<grid, threads, 0, stream>>>(args, items, args.cache.head_dim);
-  STRATA_CUDA_CHECK_LAUNCH();
+  Launch(DecodeReduceKernel, grid, dim3(threads), 0, stream, args, items, args.cache.head_dim);
 }
 
 }  // namespace strata::kernels::cuda::internal

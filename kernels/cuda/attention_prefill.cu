@@ -5,14 +5,17 @@
 // every key and value tile loaded is shared by the whole GQA group. Each warp owns 16 rows:
 // S = Q K^T (m16n8k16, fp32 accumulators), causal/length mask, online softmax in registers
 // (exp2), then O += P V with P re-packed to bf16 straight from the accumulators. Keys and
-// values come in 64-row tiles through cp.async: V_j loads while S_j is computed and
-// K_{j+1} while P V_j is. Shared rows are padded by 16 bytes against bank conflicts.
+// values come in 64-row tiles through cp.async into two shared stages: K_{j+1} and V_{j+1}
+// load during the whole of step j (S_j, softmax, P V_j). Only tiles that cross the causal
+// diagonal (or the context's end) are masked. Shared rows are padded by 16 bytes against
+// bank conflicts.
 #include <cmath>
 
 #include "base/check.h"
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/launch.h"
 
 namespace strata::kernels::cuda::internal {
 namespace {
@@ -32,6 +35,10 @@ __device__ __forceinline__ void CopyAsync16(void* dst, const void* src, bool val
 }
 __device__ __forceinline__ void CopyCommit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void CopyWaitAll() { asm volatile("cp.async.wait_group 0;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void CopyWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
 
 __device__ __forceinline__ void LoadMatrixX4(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -60,14 +67,17 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
 }
 
 template <int kHeadDim>
-__global__ void __launch_bounds__(kThreads) PrefillKernel(AttentionArgs args, const int2* items) {
+__global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args, const int2* items) {
   constexpr int kStride = kHeadDim + 8;  // padded shared row, in bf16
   constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
   constexpr int kDimTiles = kHeadDim / 8;
   constexpr int kKeyTiles = kTileKeys / 8;
-  __shared__ alignas(16) bf16 shared_k[kTileKeys * kStride];
-  __shared__ alignas(16) bf16 shared_v[kTileKeys * kStride];
+  // Two stages of K, then two of V, kTileKeys padded rows each (dynamic, sized by LaunchFor).
+  extern __shared__ __align__(16) unsigned char prefill_shared[];
+  bf16* const shared_k = reinterpret_cast<bf16*>(prefill_shared);
+  bf16* const shared_v = shared_k + 2 * kTileKeys * kStride;
 
+  GridDependencyEnter();
   const int2 item = items[blockIdx.x];
   const int seq = item.x, kv_head = blockIdx.y;
   const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
@@ -113,6 +123,10 @@ __global__ void __launch_bounds__(kThreads) PrefillKernel(AttentionArgs args, co
   const int num_key_tiles = (kv_end + kTileKeys - 1) / kTileKeys;
 
   auto load_tile = [&](bf16* dst, const bf16* cache, int tile) {
+    if (tile >= num_key_tiles) {
+      CopyCommit();  // empty group: keeps the wait counts above uniform
+      return;
+    }
     for (int c = threadIdx.x; c < kTileKeys * kChunks; c += kThreads) {
       const int r = c / kChunks, part = c % kChunks;
       const int t = tile * kTileKeys + r;
@@ -129,11 +143,19 @@ __global__ void __launch_bounds__(kThreads) PrefillKernel(AttentionArgs args, co
   for (int n = 0; n < kDimTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
-  if (num_key_tiles > 0) load_tile(shared_k, args.cache.k, 0);
+  // Copy groups are committed in the order K_0, V_0, K_1, V_1, ... (empty past the end).
+  load_tile(shared_k, args.cache.k, 0);
+  load_tile(shared_v, args.cache.v, 0);
+  // Keys every row of this thread sees: tiles below this need no mask.
+  const int all_visible = min(visible[0], visible[1]);
   for (int j = 0; j < num_key_tiles; ++j) {
-    CopyWaitAll();
-    __syncthreads();  // K_j visible; every warp is done with V_{j-1}
-    load_tile(shared_v, args.cache.v, j);
+    const int stage = j % 2;
+    const bf16* const k_tile = shared_k + stage * kTileKeys * kStride;
+    const bf16* const v_tile = shared_v + stage * kTileKeys * kStride;
+    CopyWait<1>();    // K_j landed (V_j may be in flight)
+    __syncthreads();  // K_j visible; every warp is done with step j - 1 and its stage
+    load_tile(shared_k + (1 - stage) * kTileKeys * kStride, args.cache.k, j + 1);
+    load_tile(shared_v + (1 - stage) * kTileKeys * kStride, args.cache.v, j + 1);
 
     float s[kKeyTiles][4];
 #pragma unroll
@@ -143,14 +165,16 @@ __global__ void __launch_bounds__(kThreads) PrefillKernel(AttentionArgs args, co
 #pragma unroll
       for (int np = 0; np < kKeyTiles / 2; ++np) {
         uint32_t b[4];
-        LoadMatrixX4(b, &shared_k[(np * 16 + (lane / 16) * 8 + lane % 8) * kStride + kk * 16 +
-                                  ((lane / 8) % 2) * 8]);
+        LoadMatrixX4(b, &k_tile[(np * 16 + (lane / 16) * 8 + lane % 8) * kStride + kk * 16 +
+                                ((lane / 8) % 2) * 8]);
         Mma(s[2 * np], q_frag[kk], b[0], b[1]);
         Mma(s[2 * np + 1], q_frag[kk], b[2], b[3]);
       }
     }
 
-    // Mask, then the online softmax of the thread's two rows (shared by 4 lanes each).
+    // Mask (tiles crossing the diagonal or the end only), then the online softmax of the
+    // thread's two rows (shared by 4 lanes each).
+    const bool masked = (j + 1) * kTileKeys > all_visible;
     float correction[2];
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
@@ -161,7 +185,7 @@ __global__ void __launch_bounds__(kThreads) PrefillKernel(AttentionArgs args, co
         for (int e = 0; e < 2; ++e) {
           const int key = j * kTileKeys + n * 8 + (lane % 4) * 2 + e;
           float& v = s[n][2 * i + e];
-          v = key < visible[i] ? v * args.scale_log2 : -INFINITY;
+          v = !masked || key < visible[i] ? v * args.scale_log2 : -INFINITY;
           row_max = fmaxf(row_max, v);
         }
       }
@@ -192,9 +216,8 @@ __global__ void __launch_bounds__(kThreads) PrefillKernel(AttentionArgs args, co
       o[n][3] *= correction[1];
     }
 
-    CopyWaitAll();
-    __syncthreads();  // V_j visible; every warp is done with K_j
-    if (j + 1 < num_key_tiles) load_tile(shared_k, args.cache.k, j + 1);
+    CopyWait<2>();    // V_j landed (K_{j+1}, V_{j+1} may be in flight)
+    __syncthreads();  // V_j visible
 
 #pragma unroll
     for (int kk = 0; kk < kTileKeys / 16; ++kk) {
@@ -205,8 +228,8 @@ __global__ void __launch_bounds__(kThreads) PrefillKernel(AttentionArgs args, co
 #pragma unroll
       for (int dp = 0; dp < kDimTiles / 2; ++dp) {
         uint32_t b[4];
-        LoadMatrixX4Trans(b, &shared_v[(kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * kStride +
-                                       dp * 16 + (lane / 16) * 8]);
+        LoadMatrixX4Trans(b, &v_tile[(kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * kStride +
+                                     dp * 16 + (lane / 16) * 8]);
         Mma(o[2 * dp], p, b[0], b[1]);
         Mma(o[2 * dp + 1], p, b[2], b[3]);
       }
@@ -231,24 +254,35 @@ __global__ void __launch_bounds__(kThreads) PrefillKernel(AttentionArgs args, co
   }
 }
 
+template <int kHeadDim>
+void LaunchFor(const AttentionArgs& args, const int2* items, int num_items, cudaStream_t stream) {
+  constexpr int kBytes = 4 * kTileKeys * (kHeadDim + 8) * sizeof(bf16);
+  static const bool configured = [] {
+    STRATA_CUDA_CHECK(cudaFuncSetAttribute(PrefillKernel<kHeadDim>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
+    return true;
+  }();
+  (void)configured;
+  Launch(PrefillKernel<kHeadDim>, dim3(num_items, args.cache.kv_heads), dim3(kThreads), kBytes,
+         stream, args, items);
+}
+
 }  // namespace
 
 bool PrefillFastPath(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
 void LaunchPrefill(const AttentionArgs& args, const int2* items, int num_items,
                    cudaStream_t stream) {
-  const dim3 grid(num_items, args.cache.kv_heads);
   switch (args.cache.head_dim) {
     case 64:
-      PrefillKernel<64><<<grid, kThreads, 0, stream>>>(args, items);
+      LaunchFor<64>(args, items, num_items, stream);
       break;
     case 128:
-      PrefillKernel<128><<<grid, kThreads, 0, stream>>>(args, items);
+      LaunchFor<128>(args, items, num_items, stream);
       break;
     default:
       STRATA_CHECK(false) << "no prefill kernel for head_dim " << args.cache.head_dim;
   }
-  STRATA_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace strata::kernels::cuda::internal

@@ -40,6 +40,24 @@ __device__ __forceinline__ void StoreBf16x8(__nv_bfloat16* p, const Bf16x8& v) {
   *reinterpret_cast<Bf16x8*>(p) = v;
 }
 
+// Programmatic dependent launch (see launch.h): no-ops unless the kernel was launched with
+// the PDL attribute on a Hopper or later device.
+__device__ __forceinline__ void GridDependencyWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void GridDependencyLaunchDependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+// Both, at the top of a kernel that reads only earlier kernels' outputs.
+__device__ __forceinline__ void GridDependencyEnter() {
+  GridDependencyWait();
+  GridDependencyLaunchDependents();
+}
+
 template <typename T>
 __device__ __forceinline__ T WarpSum(T v) {
 #pragma unroll

@@ -1,16 +1,32 @@
 #include "kernels/cuda/gemm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/gemm_skinny.h"
 
 namespace strata::kernels::cuda {
 namespace {
 
 // 16 when the address allows 16-byte vector access, else 2 (bf16 element alignment).
 uint32_t AlignmentOf(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0 ? 16u : 2u; }
+
+internal::SkinnyGemmArgs SkinnyArgs(const GemmArgs& a) {
+  return {.x = a.x,
+          .ldx = a.ldx,
+          .w = a.w,
+          .bias = a.bias,
+          .y = a.y,
+          .ldy = a.ldy,
+          .y_float = a.y_float,
+          .m = static_cast<int32_t>(a.m),
+          .n = static_cast<int32_t>(a.n),
+          .k = static_cast<int32_t>(a.k)};
+}
 
 }  // namespace
 
@@ -48,8 +64,28 @@ absl::StatusOr<std::unique_ptr<Gemm>> Gemm::Create(size_t workspace_bytes) {
   return std::unique_ptr<Gemm>(new Gemm(handle, workspace, workspace_bytes));
 }
 
+namespace {
+std::atomic<int> default_skinny_max_rows{internal::kSkinnyMaxRows};
+}  // namespace
+
+void Gemm::SetDefaultSkinnyMaxRows(int rows) {
+  default_skinny_max_rows.store(std::clamp(rows, 0, internal::kSkinnyMaxRows));
+}
+
 Gemm::Gemm(cublasLtHandle_t handle, void* workspace, size_t workspace_bytes)
-    : handle_(handle), workspace_(workspace), workspace_bytes_(workspace_bytes) {}
+    : handle_(handle),
+      workspace_(workspace),
+      workspace_bytes_(workspace_bytes),
+      skinny_max_rows_(default_skinny_max_rows.load()) {}
+
+void Gemm::set_skinny_max_rows(int rows) {
+  skinny_max_rows_ = std::clamp(rows, 0, internal::kSkinnyMaxRows);
+}
+
+bool Gemm::TakesSkinnyPath(const GemmArgs& args) const {
+  return args.m <= skinny_max_rows_ && args.n <= INT32_MAX && args.k <= INT32_MAX &&
+         internal::SkinnyGemmSupported(SkinnyArgs(args));
+}
 
 Gemm::~Gemm() {
   plans_.clear();
@@ -111,6 +147,10 @@ void Gemm::Run(const GemmArgs& args, cudaStream_t stream) {
   STRATA_CHECK(args.ldx >= args.k && args.ldy >= args.n && args.n > 0 && args.k > 0);
   // cuBLASLt wants the bias in the output's type: a bf16 bias only with bf16 output.
   STRATA_CHECK(args.bias == nullptr || !args.y_float) << "a bf16 bias needs bf16 output";
+  if (TakesSkinnyPath(args)) {
+    internal::LaunchSkinnyGemm(SkinnyArgs(args), stream);
+    return;
+  }
   const uint32_t align_x = args.ldx % 8 == 0 ? AlignmentOf(args.x) : 2u;
   const uint32_t align_w = args.k % 8 == 0 ? AlignmentOf(args.w) : 2u;
   const uint32_t y_elem = args.y_float ? 4u : 2u;

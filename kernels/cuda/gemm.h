@@ -6,7 +6,9 @@
 // Gemm owns the cuBLASLt handle and a device workspace allocated once in Create(); Run()
 // allocates no device memory. The algorithm for each shape (m, n, k, strides, output type,
 // bias, pointer alignment) is chosen once by cublasLtMatmulAlgoGetHeuristic and cached
-// with its descriptors, so repeated shapes cost one cublasLtMatmul call.
+// with its descriptors, so repeated shapes cost one cublasLtMatmul call. Products of at
+// most skinny_max_rows() rows (decode at small batch) go to a bandwidth-bound kernel of
+// our own instead (gemm_skinny.h) when the shape allows it; cuBLASLt takes the rest.
 // Thread affinity: one Gemm per worker thread (the cache is unsynchronized).
 #pragma once
 
@@ -50,6 +52,14 @@ class Gemm {
   void Run(const GemmArgs& args, cudaStream_t stream);
 
   size_t cached_shapes() const { return plans_.size(); }
+  // Rows up to which the skinny kernel serves a product (0: cuBLASLt only), at most
+  // internal::kSkinnyMaxRows. A new Gemm starts from the process-wide default (8), which
+  // benchmarks may change before the worker creates its Gemm.
+  static void SetDefaultSkinnyMaxRows(int rows);
+  void set_skinny_max_rows(int rows);
+  int skinny_max_rows() const { return skinny_max_rows_; }
+  // Whether Run() would send these arguments to the skinny kernel.
+  bool TakesSkinnyPath(const GemmArgs& args) const;
 
  private:
   struct Key {
@@ -68,6 +78,7 @@ class Gemm {
   cublasLtHandle_t handle_;
   void* workspace_;
   size_t workspace_bytes_;
+  int skinny_max_rows_;
   std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
 };
 

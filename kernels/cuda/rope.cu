@@ -1,11 +1,15 @@
 // Rotary embedding (rotate-half), optionally fused with Qwen3's per-head q/k RMSNorm and
 // with writing the rotated K and the V rows into the paged cache.
 //
-// One warp per (row, head); the q heads come first, then the kv heads. Lane l holds the
-// pairs (d, d + half) for d = 2l, 2l + 1 (+ 64 j), as bf16x2 accesses.
+// Grid (rows, head groups): a block serves kWarpsPerBlock heads of one row, one warp each;
+// the q heads come first, then the kv heads. The block first computes the row's
+// cos/sin(position * inv_freq[d]) once into shared memory (every head uses the same
+// angles). Lane l holds the pairs (d, d + half) for d = 2l, 2l + 1 (+ 64 j), as bf16x2
+// accesses.
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/ops.h"
 
 namespace strata::kernels::cuda {
@@ -16,12 +20,19 @@ constexpr int kSteps = kMaxHeadDim / 2 / 64;  // pairs of pairs per lane
 constexpr int kWarpsPerBlock = 4;
 
 __global__ void RopeKernel(RopeArgs args) {
+  __shared__ float shared_cos[kMaxHeadDim / 2], shared_sin[kMaxHeadDim / 2];
+  GridDependencyEnter();
   const int64_t row = blockIdx.x;
   const int lane = threadIdx.x % kWarpSize;
   const int half = args.head_dim / 2;
   const float position = static_cast<float>(args.positions[row]);
+  for (int d = threadIdx.x; d < half; d += blockDim.x) {
+    sincosf(position * args.inv_freq[d], &shared_sin[d], &shared_cos[d]);
+  }
+  __syncthreads();
   const int head_slots = (args.q ? args.heads : 0) + (args.k ? args.kv_heads : 0);
-  for (int slot = threadIdx.x / kWarpSize; slot < head_slots; slot += kWarpsPerBlock) {
+  const int slot = blockIdx.y * kWarpsPerBlock + threadIdx.x / kWarpSize;
+  if (slot < head_slots) {
     const bool is_q = args.q != nullptr && slot < args.heads;
     const int head = is_q ? slot : slot - (args.q ? args.heads : 0);
     bf16* x = is_q ? args.q + row * args.q_stride + int64_t{head} * args.head_dim
@@ -66,8 +77,7 @@ __global__ void RopeKernel(RopeArgs args) {
         float lo[2], hi[2];
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          float sine, cosine;
-          sincosf(position * args.inv_freq[d + e], &sine, &cosine);
+          const float sine = shared_sin[d + e], cosine = shared_cos[d + e];
           lo[e] = a[s][e] * cosine - b[s][e] * sine;
           hi[e] = b[s][e] * cosine + a[s][e] * sine;
         }
@@ -105,8 +115,12 @@ void ApplyRope(const RopeArgs& args, cudaStream_t stream) {
     STRATA_CHECK(args.v != nullptr && args.slots != nullptr && args.v_stride % 2 == 0);
     STRATA_CHECK(args.cache.kv_heads == args.kv_heads && args.cache.head_dim == args.head_dim);
   }
-  RopeKernel<<<static_cast<unsigned>(args.rows), kWarpsPerBlock * kWarpSize, 0, stream>>>(args);
-  STRATA_CUDA_CHECK_LAUNCH();
+  const int head_slots =
+      (args.q != nullptr ? args.heads : 0) + (args.k != nullptr ? args.kv_heads : 0);
+  internal::Launch(RopeKernel,
+                   dim3(static_cast<unsigned>(args.rows),
+                        static_cast<unsigned>((head_slots + kWarpsPerBlock - 1) / kWarpsPerBlock)),
+                   dim3(kWarpsPerBlock * kWarpSize), 0, stream, args);
 }
 
 }  // namespace strata::kernels::cuda

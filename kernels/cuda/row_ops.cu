@@ -5,6 +5,7 @@
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/ops.h"
 
 namespace strata::kernels::cuda {
@@ -22,6 +23,7 @@ __device__ __forceinline__ void StoreOne(float* p, float v) { *p = v; }
 
 template <typename Out, bool kVec>
 __global__ void EmbeddingKernel(const bf16* table, int64_t dim, const int32_t* ids, Out* out) {
+  GridDependencyEnter();
   const int64_t row = blockIdx.x;
   const bf16* src = table + static_cast<int64_t>(ids[row]) * dim;
   Out* dst = out + row * dim;
@@ -45,9 +47,11 @@ void LaunchEmbedding(const bf16* table, int64_t dim, const int32_t* ids, int64_t
   const bool vec = dim % 8 == 0 && Aligned16(table) && Aligned16(out);
   const int threads = 128;
   if (vec) {
-    EmbeddingKernel<Out, true><<<rows, threads, 0, stream>>>(table, dim, ids, out);
+    internal::Launch(EmbeddingKernel<Out, true>, dim3(rows), dim3(threads), 0, stream, table, dim,
+                     ids, out);
   } else {
-    EmbeddingKernel<Out, false><<<rows, threads, 0, stream>>>(table, dim, ids, out);
+    internal::Launch(EmbeddingKernel<Out, false>, dim3(rows), dim3(threads), 0, stream, table, dim,
+                     ids, out);
   }
   STRATA_CUDA_CHECK_LAUNCH();
 }
@@ -57,6 +61,7 @@ void LaunchEmbedding(const bf16* table, int64_t dim, const int32_t* ids, int64_t
 template <bool kVec>
 __global__ void RmsNormKernel(const bf16* x, int64_t x_stride, const bf16* weight, int64_t dim,
                               float eps, bf16* out) {
+  GridDependencyEnter();
   __shared__ float scratch[32];
   const bf16* row = x + blockIdx.x * x_stride;
   bf16* dst = out + blockIdx.x * dim;
@@ -95,6 +100,7 @@ __global__ void RmsNormKernel(const bf16* x, int64_t x_stride, const bf16* weigh
 template <bool kVec>
 __global__ void AddRmsNormKernel(float* residual, const bf16* x, const bf16* weight, int64_t dim,
                                  float eps, bf16* out) {
+  GridDependencyEnter();
   __shared__ float scratch[32];
   float* res = residual + blockIdx.x * dim;
   const bf16* add = x == nullptr ? nullptr : x + blockIdx.x * dim;
@@ -155,6 +161,7 @@ __device__ __forceinline__ float Silu(float g) { return g / (1.0f + expf(-g)); }
 
 template <bool kVec>
 __global__ void SiluAndMulKernel(const bf16* gate_up, int64_t rows, int64_t inter, bf16* out) {
+  GridDependencyEnter();
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   if constexpr (kVec) {
     const int64_t per_row = inter / 8;
@@ -182,6 +189,7 @@ __global__ void SiluAndMulKernel(const bf16* gate_up, int64_t rows, int64_t inte
 // One block per row; threads walk the row's 16-byte vectors of K, then of V.
 __global__ void WritePagedKvKernel(PagedKvCache cache, const bf16* k, int64_t k_stride,
                                    const bf16* v, int64_t v_stride, const int64_t* slots) {
+  GridDependencyEnter();
   const int64_t slot = slots[blockIdx.x];
   if (slot < 0) return;
   const int64_t width = int64_t{cache.kv_heads} * cache.head_dim;
@@ -211,9 +219,11 @@ void RmsNorm(const bf16* x, int64_t x_stride, const bf16* weight, int64_t rows, 
   const bool vec =
       dim % 8 == 0 && x_stride % 8 == 0 && Aligned16(x) && Aligned16(weight) && Aligned16(out);
   if (vec) {
-    RmsNormKernel<true><<<rows, NormThreads(dim), 0, stream>>>(x, x_stride, weight, dim, eps, out);
+    internal::Launch(RmsNormKernel<true>, dim3(rows), dim3(NormThreads(dim)), 0, stream, x,
+                     x_stride, weight, dim, eps, out);
   } else {
-    RmsNormKernel<false><<<rows, NormThreads(dim), 0, stream>>>(x, x_stride, weight, dim, eps, out);
+    internal::Launch(RmsNormKernel<false>, dim3(rows), dim3(NormThreads(dim)), 0, stream, x,
+                     x_stride, weight, dim, eps, out);
   }
   STRATA_CUDA_CHECK_LAUNCH();
 }
@@ -224,11 +234,11 @@ void AddRmsNorm(float* residual, const bf16* x, const bf16* weight, int64_t rows
   const bool vec = dim % 8 == 0 && Aligned16(residual) && (x == nullptr || Aligned16(x)) &&
                    Aligned16(weight) && Aligned16(out);
   if (vec) {
-    AddRmsNormKernel<true>
-        <<<rows, NormThreads(dim), 0, stream>>>(residual, x, weight, dim, eps, out);
+    internal::Launch(AddRmsNormKernel<true>, dim3(rows), dim3(NormThreads(dim)), 0, stream,
+                     residual, x, weight, dim, eps, out);
   } else {
-    AddRmsNormKernel<false>
-        <<<rows, NormThreads(dim), 0, stream>>>(residual, x, weight, dim, eps, out);
+    internal::Launch(AddRmsNormKernel<false>, dim3(rows), dim3(NormThreads(dim)), 0, stream,
+                     residual, x, weight, dim, eps, out);
   }
   STRATA_CUDA_CHECK_LAUNCH();
 }
@@ -240,9 +250,11 @@ void SiluAndMul(const bf16* gate_up, int64_t rows, int64_t inter, bf16* out, cud
   const int threads = 256;
   const int blocks = static_cast<int>(std::min<int64_t>((work + threads - 1) / threads, 65536));
   if (vec) {
-    SiluAndMulKernel<true><<<blocks, threads, 0, stream>>>(gate_up, rows, inter, out);
+    internal::Launch(SiluAndMulKernel<true>, dim3(blocks), dim3(threads), 0, stream, gate_up, rows,
+                     inter, out);
   } else {
-    SiluAndMulKernel<false><<<blocks, threads, 0, stream>>>(gate_up, rows, inter, out);
+    internal::Launch(SiluAndMulKernel<false>, dim3(blocks), dim3(threads), 0, stream, gate_up, rows,
+                     inter, out);
   }
   STRATA_CUDA_CHECK_LAUNCH();
 }
@@ -252,7 +264,8 @@ void WritePagedKv(const PagedKvCache& cache, const bf16* k, int64_t k_stride, co
   if (rows == 0) return;
   STRATA_CHECK_EQ(cache.head_dim % 8, 0);
   STRATA_CHECK(k_stride % 8 == 0 && v_stride % 8 == 0 && Aligned16(k) && Aligned16(v));
-  WritePagedKvKernel<<<rows, 128, 0, stream>>>(cache, k, k_stride, v, v_stride, slots);
+  internal::Launch(WritePagedKvKernel, dim3(rows), dim3(128), 0, stream, cache, k, k_stride, v,
+                   v_stride, slots);
   STRATA_CUDA_CHECK_LAUNCH();
 }
 

@@ -152,7 +152,8 @@ int Main() {
 
   std::printf("\nprefill attention (causal), h=%d/%d d=%d\n", kHeads, kKvHeads, kHeadDim);
   std::printf("%8s %6s %10s %9s\n", "seqs", "len", "us/call", "TFLOP/s");
-  for (auto [count, len] : {std::pair<int64_t, int64_t>{1, 4096}, {4, 1024}, {16, 512}}) {
+  for (auto [count, len] :
+       {std::pair<int64_t, int64_t>{1, 8192}, {1, 4096}, {4, 1024}, {16, 512}}) {
     std::vector<std::pair<int64_t, int64_t>> seqs(count, {len, len});
     const auto [ms, layers, chunk] = run_batch(seqs, false);
     // QK^T and PV over the causal triangle: 4 * heads * d * len * (len + 1) / 2 per sequence.
