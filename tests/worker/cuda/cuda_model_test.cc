@@ -88,7 +88,10 @@ TEST_P(CudaFixtureTest, LogitsMatchCpuModelAtEveryPosition) {
 
   std::vector<SequenceSlice> batch;
   for (size_t i = 0; i < ref.prompts.size(); ++i) {
-    batch.push_back({ref.prompts[i], 0, tables[i], LogitsMode::kAll});
+    batch.push_back({.tokens = ref.prompts[i],
+                     .start_position = 0,
+                     .block_table = tables[i],
+                     .logits = LogitsMode::kAll});
   }
   std::vector<float> got, want, want_fp32;
   ASSERT_TRUE((*gpu)->Forward(batch, &got).ok());
@@ -113,8 +116,10 @@ TEST_P(CudaFixtureTest, LogitsMatchCpuModelAtEveryPosition) {
       const size_t begin = step == 0 ? 0 : half + step - 1;
       const size_t end = step == 0 ? half : begin + 1;
       if (begin >= p.size()) continue;
-      slices.push_back({std::span(p).subspan(begin, end - begin), static_cast<int64_t>(begin),
-                        tables32[i], LogitsMode::kAll});
+      slices.push_back({.tokens = std::span(p).subspan(begin, end - begin),
+                        .start_position = static_cast<int64_t>(begin),
+                        .block_table = tables32[i],
+                        .logits = LogitsMode::kAll});
       owners.push_back(i);
     }
     if (slices.empty()) break;
@@ -236,7 +241,10 @@ void CheckSamplingParity(int64_t max_penalty_tokens) {
     std::vector<SequenceWork> batch(params.size());
     std::vector<SequenceSlice> slices;
     for (size_t i = 0; i < params.size(); ++i) {
-      batch[i].slice = {prompts[i], 0, tables[i], LogitsMode::kLast};
+      batch[i].slice = {.tokens = prompts[i],
+                        .start_position = 0,
+                        .block_table = tables[i],
+                        .logits = LogitsMode::kLast};
       batch[i].sample = true;
       batch[i].params = &params[i];
       batch[i].prompt_tokens = prompts[i];
@@ -283,17 +291,21 @@ TEST(CudaWorkerTest, RejectsBadBatchesAndReportsMemory) {
   std::printf("%s", (*gpu)->memory_plan().ToString().c_str());
   const std::vector<int32_t> tokens = {1, 2, 3}, bad = {1, 100000}, table = {0}, far = {9999};
   std::vector<float> logits;
-  const SequenceSlice bad_token{bad, 0, table, LogitsMode::kLast};
+  const SequenceSlice bad_token{
+      .tokens = bad, .start_position = 0, .block_table = table, .logits = LogitsMode::kLast};
   EXPECT_EQ((*gpu)->Forward(std::span(&bad_token, 1), &logits).code(),
             absl::StatusCode::kInvalidArgument);
-  const SequenceSlice bad_block{tokens, 0, far, LogitsMode::kLast};
+  const SequenceSlice bad_block{
+      .tokens = tokens, .start_position = 0, .block_table = far, .logits = LogitsMode::kLast};
   EXPECT_EQ((*gpu)->Forward(std::span(&bad_block, 1), &logits).code(),
             absl::StatusCode::kInvalidArgument);
-  const SequenceSlice short_table{tokens, 15, table, LogitsMode::kLast};
+  const SequenceSlice short_table{
+      .tokens = tokens, .start_position = 15, .block_table = table, .logits = LogitsMode::kLast};
   EXPECT_EQ((*gpu)->Forward(std::span(&short_table, 1), &logits).code(),
             absl::StatusCode::kInvalidArgument);
   SequenceWork no_params;
-  no_params.slice = {tokens, 0, table, LogitsMode::kLast};
+  no_params.slice = {
+      .tokens = tokens, .start_position = 0, .block_table = table, .logits = LogitsMode::kLast};
   no_params.sample = true;
   EXPECT_EQ((*gpu)->Execute(std::span(&no_params, 1)).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -66,7 +66,10 @@ TEST(CudaRealModelTest, LogitsAndGreedyMatchTransformers) {
     next += static_cast<int32_t>(tables.back().size());
   }
   for (size_t i = 0; i < prompts.size(); ++i) {
-    batch.push_back({prompts[i], 0, tables[i], LogitsMode::kAll});
+    batch.push_back({.tokens = prompts[i],
+                     .start_position = 0,
+                     .block_table = tables[i],
+                     .logits = LogitsMode::kAll});
   }
   std::vector<float> got;
   ASSERT_TRUE((*gpu)->Forward(batch, &got).ok());
@@ -135,7 +138,10 @@ TEST(CudaRealModelTest, GraphReplayEqualsDirectRun) {
       next += static_cast<int32_t>(tables.back().size());
     }
     for (int32_t i = 0; i < n; ++i) {
-      prefill.push_back({prompts[i], 0, tables[i], LogitsMode::kNone});
+      prefill.push_back({.tokens = prompts[i],
+                         .start_position = 0,
+                         .block_table = tables[i],
+                         .logits = LogitsMode::kNone});
       std::vector<float> unused;
       ASSERT_TRUE((*gpu)->Forward(std::span(&prefill.back(), 1), &unused).ok());
     }
@@ -145,8 +151,10 @@ TEST(CudaRealModelTest, GraphReplayEqualsDirectRun) {
     const std::vector<int32_t> next_token = {42};
     std::vector<SequenceWork> step(n);
     for (int32_t i = 0; i < n; ++i) {
-      step[i].slice = {next_token, static_cast<int64_t>(prompts[i].size()), tables[i],
-                       LogitsMode::kLast};
+      step[i].slice = {.tokens = next_token,
+                       .start_position = static_cast<int64_t>(prompts[i].size()),
+                       .block_table = tables[i],
+                       .logits = LogitsMode::kLast};
       step[i].sample = true;
       step[i].params = &params;
     }

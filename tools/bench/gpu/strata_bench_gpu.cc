@@ -4,6 +4,8 @@
 //
 //   strata-bench-gpu [--shape llama-3.1-8b] [--batches 1,8,32,128,256] [--contexts 512,4096]
 //                    [--prefill 1024,8192] [--steps 10] [--utilization 0.9] [--no-graphs]
+//                    [--skinny-rows 8] [--no-pdl] [--profile] [--layers N]
+//                    [--serve REQUESTS:IN:OUT]
 //
 // Decode: one token per sequence per step over a KV cache filled with a constant (never
 // prefilled), greedy sampling included; each step's time is Execute's wall time, the median
@@ -12,6 +14,18 @@
 // Prefill: one prompt, logits and sampling for its last token. Roofline: FLOPs (2 per
 // multiply-add of every matrix product plus causal attention) over the measured rate of
 // an 8192^3 bf16 cuBLASLt GEMM.
+// --skinny-rows sets the rows up to which GEMMs use the skinny kernel (0: cuBLASLt only,
+// Gemm::SetDefaultSkinnyMaxRows); --no-pdl turns programmatic dependent launch off.
+// --profile brackets the last decode step of each
+// configuration and the last prefill with cudaProfilerStart/Stop, for
+// `ncu --profile-from-start off`; --layers N runs the shape with N layers (a smaller
+// profile: every layer runs the same kernels).
+// --serve REQUESTS:IN:OUT replaces the sweeps by one workload: REQUESTS prompts of IN tokens
+// arriving at once, each generating exactly OUT tokens (greedy, no stop token); prompts are
+// prefilled as many per step as max batch tokens allow (each prefill samples the first
+// token), then every sequence decodes one token per step until all are done. Throughput is
+// generated tokens over the whole wall time.
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -24,11 +38,13 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "base/check.h"
 #include "base/dtype.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/launch.h"
 #include "worker/cuda_worker.h"
 #include "worker/memory_plan.h"
 #include "worker/model_shapes.h"
@@ -48,6 +64,11 @@ struct Flags {
   int steps = 10;
   double utilization = 0.9;
   bool graphs = true;
+  int skinny_rows = 8;
+  bool pdl = true;
+  bool profile = false;
+  int serve_requests = 0, serve_in = 0, serve_out = 0;
+  int layers = 0;  // > 0: override the shape's layer count (profiling runs)
 };
 
 std::vector<int> ParseList(const std::string& text) {
@@ -127,6 +148,74 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
+// The --serve workload on the worker directly (no daemon, no scheduler): see the top.
+void Serve(const Flags& flags, CudaWorker& w, int64_t max_batch_tokens,
+           const SamplingParams& greedy) {
+  const int requests = flags.serve_requests, in = flags.serve_in, out = flags.serve_out;
+  const int64_t block_size = w.memory().block_size;
+  const int64_t per_seq = (in + out + block_size - 1) / block_size;
+  STRATA_CHECK(per_seq * requests <= w.memory().num_kv_blocks)
+      << "the KV cache holds " << w.memory().num_kv_blocks << " blocks, the workload needs "
+      << per_seq * requests;
+  const int64_t vocab = w.model_config().vocab_size;
+  std::vector<std::vector<int32_t>> tables(requests), tokens(requests);
+  for (int i = 0; i < requests; ++i) {
+    for (int64_t b = 0; b < per_seq; ++b) tables[i].push_back(int32_t(i * per_seq + b));
+    tokens[i].reserve(in + out);
+    for (int t = 0; t < in; ++t) {
+      tokens[i].push_back(int32_t((int64_t{i} * 1000003 + int64_t{t} * 7919) % vocab));
+    }
+  }
+  const int per_prefill = static_cast<int>(std::max<int64_t>(1, max_batch_tokens / in));
+  const auto start = std::chrono::steady_clock::now();
+  int prefill_steps = 0, decode_steps = 0;
+  for (int first = 0; first < requests; first += per_prefill) {
+    std::vector<SequenceWork> work;
+    for (int i = first; i < std::min(requests, first + per_prefill); ++i) {
+      SequenceWork& item = work.emplace_back();
+      item.slice = {.tokens = tokens[i],
+                    .start_position = 0,
+                    .block_table = tables[i],
+                    .logits = worker::LogitsMode::kLast};
+      item.sample = true;
+      item.params = &greedy;
+    }
+    auto sampled = w.Execute(work);
+    STRATA_CHECK(sampled.ok()) << sampled.status();
+    for (size_t j = 0; j < work.size(); ++j) tokens[first + j].push_back((*sampled)[j].token);
+    ++prefill_steps;
+  }
+  const auto prefilled = std::chrono::steady_clock::now();
+  for (int generated = 1; generated < out; ++generated) {
+    std::vector<SequenceWork> work(requests);
+    for (int i = 0; i < requests; ++i) {
+      const int64_t position = static_cast<int64_t>(tokens[i].size()) - 1;
+      work[i].slice = {.tokens = std::span<const int32_t>(&tokens[i][position], 1),
+                       .start_position = position,
+                       .block_table = tables[i],
+                       .logits = worker::LogitsMode::kLast};
+      work[i].sample = true;
+      work[i].params = &greedy;
+    }
+    auto sampled = w.Execute(work);
+    STRATA_CHECK(sampled.ok()) << sampled.status();
+    for (int i = 0; i < requests; ++i) tokens[i].push_back((*sampled)[i].token);
+    ++decode_steps;
+  }
+  const auto end = std::chrono::steady_clock::now();
+  const double total = Seconds(start, end), prefill = Seconds(start, prefilled);
+  const double generated = double(requests) * out;
+  std::printf(
+      "| workload | prefill steps | prefill s | decode steps | decode s | total s | "
+      "generated tok/s | prompt+generated tok/s |\n"
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| %d x %d in / %d out | %d | %.2f | %d | %.2f | %.2f | %.0f | %.0f |\n", requests,
+              in, out, prefill_steps, prefill, decode_steps, total - prefill, total,
+              generated / total, (generated + double(requests) * in) / total);
+  std::printf("(%lld decode steps replayed CUDA graphs)\n",
+              static_cast<long long>(w.graph_replays()));
+}
+
 int Run(const Flags& flags) {
   cudaDeviceProp prop;
   STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -134,7 +223,8 @@ int Run(const Flags& flags) {
   const double gemm_rate = GemmRate();
   auto shape = worker::NamedModelShape(flags.shape);
   STRATA_CHECK(shape.ok()) << shape.status();
-  const worker::ModelConfig& c = shape->config;
+  worker::ModelConfig c = shape->config;
+  if (flags.layers > 0) c.num_hidden_layers = flags.layers;
   char dir_template[] = "/tmp/strata-bench-gpu-XXXXXX";
   const std::string dir = mkdtemp(dir_template);
   std::ofstream(dir + "/config.json") << worker::ModelConfigToJson(c);
@@ -144,9 +234,11 @@ int Run(const Flags& flags) {
   const int max_context = *std::max_element(flags.contexts.begin(), flags.contexts.end());
   worker::CudaWorkerOptions options;
   options.gpu_memory_utilization = flags.utilization;
-  options.max_num_seqs = max_batch;
-  options.max_batch_tokens = std::max(max_prefill, max_batch);
-  options.max_model_len = std::max(max_prefill, max_context) + flags.steps + 64;
+  const bool serve = flags.serve_requests > 0;
+  options.max_num_seqs = serve ? flags.serve_requests : max_batch;
+  options.max_batch_tokens = std::max({max_prefill, max_batch, flags.serve_requests});
+  options.max_model_len = serve ? flags.serve_in + flags.serve_out + 64
+                                : std::max(max_prefill, max_context) + flags.steps + 64;
   options.random_weights = true;
   options.cuda_graphs = flags.graphs;
   auto created = CudaWorker::Create(dir, options);
@@ -161,10 +253,12 @@ int Run(const Flags& flags) {
   const int64_t weights_read = w.memory().weight_bytes - (c.tie_word_embeddings ? 0 : embed_bytes);
 
   std::printf("## strata-bench-gpu: %s on %s\n\n", flags.shape.c_str(), prop.name);
-  std::printf("weights %.2f GB (random bf16), KV cache %.1f GB (%lld blocks of %lld), graphs %s\n",
-              w.memory().weight_bytes / 1e9, w.memory().kv_cache_bytes / 1e9,
-              static_cast<long long>(num_blocks), static_cast<long long>(block_size),
-              flags.graphs ? "on" : "off");
+  std::printf(
+      "weights %.2f GB (random bf16), KV cache %.1f GB (%lld blocks of %lld), graphs %s, skinny "
+      "GEMM up to %d rows, PDL %s\n",
+      w.memory().weight_bytes / 1e9, w.memory().kv_cache_bytes / 1e9,
+      static_cast<long long>(num_blocks), static_cast<long long>(block_size),
+      flags.graphs ? "on" : "off", flags.skinny_rows, flags.pdl ? "on" : "off");
   std::printf(
       "measured: device-to-device copy %.0f GB/s (read + write), bf16 GEMM 8192^3 %.0f "
       "TFLOP/s\n\n",
@@ -172,6 +266,12 @@ int Run(const Flags& flags) {
 
   SamplingParams greedy;
   greedy.temperature = 0.0f;
+  if (serve) {
+    Serve(flags, w, options.max_batch_tokens, greedy);
+    std::remove((dir + "/config.json").c_str());
+    std::remove(dir.c_str());
+    return 0;
+  }
   std::printf(
       "| decode batch | context | step ms | tokens/s | bytes/step GB | roofline ms | of "
       "roofline |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
@@ -193,13 +293,19 @@ int Run(const Flags& flags) {
       for (int step = 0; step < flags.steps + 3; ++step) {
         std::vector<SequenceWork> work(batch);
         for (int i = 0; i < batch; ++i) {
-          work[i].slice = {token, context + step, tables[i], worker::LogitsMode::kLast};
+          work[i].slice = {.tokens = token,
+                           .start_position = context + step,
+                           .block_table = tables[i],
+                           .logits = worker::LogitsMode::kLast};
           work[i].sample = true;
           work[i].params = &greedy;
         }
+        const bool profiled = flags.profile && step == flags.steps + 2;
+        if (profiled) STRATA_CUDA_CHECK(cudaProfilerStart());
         const auto t0 = std::chrono::steady_clock::now();
         auto out = w.Execute(work);
         const auto t1 = std::chrono::steady_clock::now();
+        if (profiled) STRATA_CUDA_CHECK(cudaProfilerStop());
         STRATA_CHECK(out.ok()) << out.status();
         if (step >= 3) {
           times.push_back(Seconds(t0, t1));
@@ -229,12 +335,18 @@ int Run(const Flags& flags) {
     std::vector<double> times;
     for (int rep = 0; rep < 4; ++rep) {
       SequenceWork work;
-      work.slice = {prompt, 0, table, worker::LogitsMode::kLast};
+      work.slice = {.tokens = prompt,
+                    .start_position = 0,
+                    .block_table = table,
+                    .logits = worker::LogitsMode::kLast};
       work.sample = true;
       work.params = &greedy;
+      const bool profiled = flags.profile && rep == 3;
+      if (profiled) STRATA_CUDA_CHECK(cudaProfilerStart());
       const auto t0 = std::chrono::steady_clock::now();
       auto out = w.Execute(std::span(&work, 1));
       const auto t1 = std::chrono::steady_clock::now();
+      if (profiled) STRATA_CUDA_CHECK(cudaProfilerStop());
       STRATA_CHECK(out.ok()) << out.status();
       if (rep >= 1) times.push_back(Seconds(t0, t1));
     }
@@ -272,13 +384,33 @@ int main(int argc, char** argv) {
       flags.utilization = std::atof(value.c_str()), ++i;
     } else if (arg == "--no-graphs") {
       flags.graphs = false;
+    } else if (arg == "--skinny-rows") {
+      flags.skinny_rows = std::atoi(value.c_str()), ++i;
+    } else if (arg == "--no-pdl") {
+      flags.pdl = false;
+    } else if (arg == "--profile") {
+      flags.profile = true;
+    } else if (arg == "--layers") {
+      flags.layers = std::atoi(value.c_str()), ++i;
+    } else if (arg == "--serve") {
+      const std::vector<int> parts = strata::ParseList(absl::StrReplaceAll(value, {{":", ","}}));
+      if (parts.size() != 3 || parts[0] <= 0 || parts[1] <= 0 || parts[2] <= 0) {
+        std::fprintf(stderr, "--serve wants REQUESTS:IN:OUT\n");
+        return 2;
+      }
+      flags.serve_requests = parts[0], flags.serve_in = parts[1], flags.serve_out = parts[2];
+      ++i;
     } else {
-      std::fprintf(stderr,
-                   "usage: strata-bench-gpu [--shape NAME] [--batches 1,8,...] [--contexts "
-                   "512,...] [--prefill 1024,...] [--steps N] [--utilization F] [--no-graphs]\n");
+      std::fprintf(
+          stderr,
+          "usage: strata-bench-gpu [--shape NAME] [--batches 1,8,...] [--contexts "
+          "512,...] [--prefill 1024,...] [--steps N] [--utilization F] [--no-graphs] "
+          "[--skinny-rows N] [--no-pdl] [--profile] [--layers N] [--serve REQUESTS:IN:OUT]\n");
       return 2;
     }
   }
   if (flags.batches.empty() || flags.contexts.empty() || flags.prefill.empty()) return 2;
+  strata::kernels::cuda::SetProgrammaticLaunch(flags.pdl);
+  strata::kernels::cuda::Gemm::SetDefaultSkinnyMaxRows(flags.skinny_rows);
   return strata::Run(flags);
 }
