@@ -173,8 +173,22 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
                                          cudaMemcpyHostToDevice));
   STRATA_RETURN_IF_ERROR(staging_.Init(staging_limits, staging));
 
-  memory_ = {weights.bytes, plan_.Bytes("kv_cache"), static_cast<int32_t>(plan_.num_kv_blocks),
-             o.block_size};
+  // The host tier (swap and demoted prefix blocks): pinned memory, allocated here once.
+  const int64_t block_plane_bytes = int64_t{o.block_size} * kv_width * int64_t{sizeof(bf16)};
+  std::vector<KvTierCopier::LayerCache> copier_layers;
+  for (const cuda::PagedKvCache& cache : kv_layers) copier_layers.push_back({cache.k, cache.v});
+  const int64_t host_blocks = std::min<int64_t>(
+      o.host_cache_bytes / (block_plane_bytes * 2 * config_.num_hidden_layers), INT32_MAX);
+  STRATA_ASSIGN_OR_RETURN(
+      copier_, KvTierCopier::Create(std::move(copier_layers), block_plane_bytes,
+                                    static_cast<int32_t>(plan_.num_kv_blocks),
+                                    static_cast<int32_t>(host_blocks)));
+  memory_ = {weights.bytes,
+             plan_.Bytes("kv_cache"),
+             static_cast<int32_t>(plan_.num_kv_blocks),
+             o.block_size,
+             copier_->host_bytes(),
+             static_cast<int32_t>(host_blocks)};
   model_ = std::make_unique<CudaModel>(config_, std::move(weights), std::move(kv_layers),
                                        gemm_.get(), inv_freq, act, attention_workspace,
                                        attention_config_, attention_limits_, stream_);
@@ -222,7 +236,7 @@ absl::Status CudaWorker::PrepareEager(std::span<const SequenceWork> batch, int64
     for (int64_t i = 0; i < n; ++i) {
       const int64_t position = s.start_position + i;
       ids[row + i] = s.tokens[i];
-      positions[row + i] = static_cast<int32_t>(position);
+      positions[row + i] = static_cast<int32_t>(s.position_offset + position);  // RoPE
       slots[row + i] = int64_t{s.block_table[position / bs]} * bs + position % bs;
     }
     attention_seqs_.push_back({row, n, s.start_position + n, s.block_table});
@@ -319,8 +333,24 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::Execute(std::span<const Se
   STRATA_CUDA_CHECK(cudaSetDevice(options_.device));
   STRATA_RETURN_IF_ERROR(ValidateBatch(config_, plan_.num_kv_blocks, options_.block_size,
                                        options_.max_batch_tokens, options_.max_num_seqs, batch));
-  if (const int32_t bucket = GraphBucket(batch); bucket > 0) return ExecuteGraph(batch, bucket);
-  return ExecuteEager(batch);
+  // Blocks swapped in or promoted must land first; swap-outs overlap this pass.
+  STRATA_RETURN_IF_ERROR(copier_->OrderBefore(stream_));
+  const int32_t bucket = GraphBucket(batch);
+  absl::StatusOr<std::vector<SampledToken>> sampled =
+      bucket > 0 ? ExecuteGraph(batch, bucket) : ExecuteEager(batch);
+  STRATA_RETURN_IF_ERROR(copier_->Wait());
+  return sampled;
+}
+
+absl::Status CudaWorker::StartCopies(std::span<const KvBlockCopy> before_compute,
+                                     std::span<const KvBlockCopy> overlapped) {
+  STRATA_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+  return copier_->Start(before_compute, overlapped);
+}
+
+absl::Status CudaWorker::WaitForCopies() {
+  STRATA_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+  return copier_->Wait();
 }
 
 absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteEager(
@@ -412,7 +442,7 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteGraph(
       const SequenceSlice& s = batch[i].slice;
       const int64_t position = s.start_position;
       ids[i] = s.tokens[0];
-      positions[i] = static_cast<int32_t>(position);
+      positions[i] = static_cast<int32_t>(s.position_offset + position);  // RoPE
       slots[i] = int64_t{s.block_table[position / bs]} * bs + position % bs;
       contexts[i] = position + 1;
     } else {

@@ -29,6 +29,7 @@
 #include "worker/cuda_batch.h"
 #include "worker/cuda_model.h"
 #include "worker/device_weights.h"
+#include "worker/kv_tier_copier.h"
 #include "worker/memory_plan.h"
 #include "worker/worker.h"
 
@@ -39,6 +40,7 @@ struct CudaWorkerOptions {
   double gpu_memory_utilization = 0.9;
   int32_t block_size = 16;
   int64_t num_blocks = 0;  // 0: as many as the memory plan leaves room for
+  int64_t host_cache_bytes = 0;  // pinned host tier for swapped-out and demoted KV blocks
   int64_t max_batch_tokens = 4096;
   int32_t max_num_seqs = 64;
   int32_t logits_chunk_rows = 256;
@@ -61,6 +63,9 @@ class CudaWorker : public Worker {
   const ModelConfig& model_config() const override { return config_; }
   MemoryReport memory() const override { return memory_; }
   absl::StatusOr<std::vector<SampledToken>> Execute(std::span<const SequenceWork> batch) override;
+  absl::Status StartCopies(std::span<const KvBlockCopy> before_compute,
+                           std::span<const KvBlockCopy> overlapped) override;
+  absl::Status WaitForCopies() override;
 
   // Runs the batch like CpuModel::Forward: writes K/V and fills `logits` with
   // LogitsRows(sequences) float32 rows of vocab_size (for tests and reference checks).
@@ -108,6 +113,7 @@ class CudaWorker : public Worker {
   DeviceArena weights_arena_, activations_arena_, logits_arena_, kv_arena_;
   std::unique_ptr<kernels::cuda::Gemm> gemm_;
   std::unique_ptr<CudaModel> model_;
+  std::unique_ptr<KvTierCopier> copier_;
   CudaStaging staging_;
   float* logits_ = nullptr;
   void* sampling_workspace_ = nullptr;
