@@ -107,7 +107,8 @@ absl::Status OneOf(const std::string& flag, const std::string& v,
   }
   std::string list;
   for (const char* a : allowed) absl::StrAppend(&list, list.empty() ? "" : ", ", a);
-  return absl::InvalidArgumentError(absl::StrCat(flag, ": expected one of ", list, ", got '", v, "'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, ": expected one of ", list, ", got '", v, "'"));
 }
 
 }  // namespace
@@ -116,13 +117,34 @@ absl::StatusOr<RunOptions> ParseRunOptions(const std::vector<std::string>& args)
   RunOptions o;
   using Setter = std::function<absl::Status(const std::string& flag, const std::string& v)>;
   const std::map<std::string, Setter> with_value = {
-      {"--base-url", [&](auto&, auto& v) { o.base_url = v; return absl::OkStatus(); }},
-      {"--backend", [&](auto& f, auto& v) { return OneOf(f, v, {"openai", "grpc"}, &o.backend); }},
-      {"--grpc-target", [&](auto&, auto& v) { o.grpc_target = v; return absl::OkStatus(); }},
+      {"--base-url",
+       [&](auto&, auto& v) {
+         o.base_url = v;
+         return absl::OkStatus();
+       }},
+      {"--backend",
+       [&](auto& f, auto& v) {
+         return OneOf(f, v, {"openai", "grpc"}, &o.backend);
+       }},
+      {"--grpc-target",
+       [&](auto&, auto& v) {
+         o.grpc_target = v;
+         return absl::OkStatus();
+       }},
       {"--endpoint",
-       [&](auto& f, auto& v) { return OneOf(f, v, {"completions", "chat"}, &o.endpoint); }},
-      {"--model", [&](auto&, auto& v) { o.model = v; return absl::OkStatus(); }},
-      {"--api-key", [&](auto&, auto& v) { o.api_key = v; return absl::OkStatus(); }},
+       [&](auto& f, auto& v) {
+         return OneOf(f, v, {"completions", "chat"}, &o.endpoint);
+       }},
+      {"--model",
+       [&](auto&, auto& v) {
+         o.model = v;
+         return absl::OkStatus();
+       }},
+      {"--api-key",
+       [&](auto&, auto& v) {
+         o.api_key = v;
+         return absl::OkStatus();
+       }},
       {"--temperature",
        [&](auto& f, auto& v) {
          double t;
@@ -144,7 +166,8 @@ absl::StatusOr<RunOptions> ParseRunOptions(const std::vector<std::string>& args)
        [&](auto& f, auto& v) {
          int64_t n = 0;
          absl::Status s = ParseInt<int64_t>(f, v, 1, &n);
-         if (s.ok() && n > 100'000'000) s = absl::InvalidArgumentError(absl::StrCat(f, ": at most 1e8"));
+         if (s.ok() && n > 100'000'000)
+           s = absl::InvalidArgumentError(absl::StrCat(f, ": at most 1e8"));
          if (s.ok()) o.num_requests = n;
          return s;
        }},
@@ -160,15 +183,32 @@ absl::StatusOr<RunOptions> ParseRunOptions(const std::vector<std::string>& args)
          if (d.ok()) o.output_len = *d;
          return d.status();
        }},
-      {"--num-prefixes", [&](auto& f, auto& v) { return ParseInt<int32_t>(f, v, 1, &o.num_prefixes); }},
+      {"--num-prefixes",
+       [&](auto& f, auto& v) { return ParseInt<int32_t>(f, v, 1, &o.num_prefixes); }},
       {"--prefix-len", [&](auto& f, auto& v) { return ParseInt<int32_t>(f, v, 1, &o.prefix_len); }},
-      {"--trace", [&](auto&, auto& v) { o.trace = v; return absl::OkStatus(); }},
+      {"--trace",
+       [&](auto&, auto& v) {
+         o.trace = v;
+         return absl::OkStatus();
+       }},
       {"--trace-format",
-       [&](auto& f, auto& v) { return OneOf(f, v, {"jsonl", "azure", "burstgpt"}, &o.trace_format); }},
-      {"--trace-model", [&](auto&, auto& v) { o.trace_model = v; return absl::OkStatus(); }},
-      {"--max-input-len", [&](auto& f, auto& v) { return ParseInt<int32_t>(f, v, 1, &o.max_input_len); }},
-      {"--max-output-len", [&](auto& f, auto& v) { return ParseInt<int32_t>(f, v, 1, &o.max_output_len); }},
-      {"--tokenizer", [&](auto&, auto& v) { o.tokenizer = v; return absl::OkStatus(); }},
+       [&](auto& f, auto& v) {
+         return OneOf(f, v, {"jsonl", "azure", "burstgpt"}, &o.trace_format);
+       }},
+      {"--trace-model",
+       [&](auto&, auto& v) {
+         o.trace_model = v;
+         return absl::OkStatus();
+       }},
+      {"--max-input-len",
+       [&](auto& f, auto& v) { return ParseInt<int32_t>(f, v, 1, &o.max_input_len); }},
+      {"--max-output-len",
+       [&](auto& f, auto& v) { return ParseInt<int32_t>(f, v, 1, &o.max_output_len); }},
+      {"--tokenizer",
+       [&](auto&, auto& v) {
+         o.tokenizer = v;
+         return absl::OkStatus();
+       }},
       {"--prompt-format",
        [&](auto& f, auto& v) {
          std::string format;
@@ -225,9 +265,21 @@ absl::StatusOr<RunOptions> ParseRunOptions(const std::vector<std::string>& args)
          if (s.ok()) o.request_timeout_s = *s;
          return s.status();
        }},
-      {"--result", [&](auto&, auto& v) { o.result_path = v; return absl::OkStatus(); }},
-      {"--html", [&](auto&, auto& v) { o.html_path = v; return absl::OkStatus(); }},
-      {"--label", [&](auto&, auto& v) { o.label = v; return absl::OkStatus(); }},
+      {"--result",
+       [&](auto&, auto& v) {
+         o.result_path = v;
+         return absl::OkStatus();
+       }},
+      {"--html",
+       [&](auto&, auto& v) {
+         o.html_path = v;
+         return absl::OkStatus();
+       }},
+      {"--label",
+       [&](auto&, auto& v) {
+         o.label = v;
+         return absl::OkStatus();
+       }},
       {"--slo",
        [&](auto&, auto& v) {
          absl::StatusOr<Slo> slo = ParseSlo(v);
@@ -265,7 +317,8 @@ absl::StatusOr<RunOptions> ParseRunOptions(const std::vector<std::string>& args)
       return absl::InvalidArgumentError(absl::StrCat("unknown argument '", args[i], "'"));
     }
     if (!value) {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value"));
+      if (i + 1 >= args.size())
+        return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value"));
       value = args[++i];
     }
     absl::Status status = it->second(flag, *value);

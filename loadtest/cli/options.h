@@ -41,7 +41,7 @@ struct RunOptions {
   std::string trace_model;   // BurstGPT Model filter
   int32_t max_input_len = 0;
   int32_t max_output_len = 0;
-  std::string tokenizer;     // model or tokenizer directory
+  std::string tokenizer;  // model or tokenizer directory
   bool token_id_prompts = false;
   uint64_t seed = 0;
 

@@ -233,7 +233,8 @@ int RunCommand(const std::vector<std::string>& args) {
   RunOutput output = runner.Run(warmup, measured, *offsets);
   client.reset();
 
-  const RunSummary summary = SummarizeRun(output.records, output.not_sent, output.concurrency, o.slo);
+  const RunSummary summary =
+      SummarizeRun(output.records, output.not_sent, output.concurrency, o.slo);
   const json config = ConfigJson(o, *arrivals, target, model, builder->exact(), args,
                                  static_cast<int64_t>(measured.size()));
   const json result = ResultJson(config, output, summary);

@@ -20,32 +20,53 @@ namespace {
 
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return absl::StrCat(static_cast<int>(code));
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return absl::StrCat(static_cast<int>(code));
   }
 }
 
 std::string FinishName(strata::v1::FinishReason reason) {
   switch (reason) {
-    case strata::v1::FINISH_REASON_STOP: return "stop";
-    case strata::v1::FINISH_REASON_LENGTH: return "length";
-    case strata::v1::FINISH_REASON_ABORT: return "abort";
-    default: return "";
+    case strata::v1::FINISH_REASON_STOP:
+      return "stop";
+    case strata::v1::FINISH_REASON_LENGTH:
+      return "length";
+    case strata::v1::FINISH_REASON_ABORT:
+      return "abort";
+    default:
+      return "";
   }
 }
 
@@ -60,8 +81,7 @@ std::chrono::system_clock::time_point DeadlineAfter(double seconds) {
 // One Generate stream. Deletes itself in OnDone, after posting its outcome.
 class GenerateCall : public grpc::ClientReadReactor<strata::v1::GenerateResponse> {
  public:
-  GenerateCall(StrataGrpcClient* client, const RequestSpec& spec,
-               std::function<void(Outcome)> done)
+  GenerateCall(StrataGrpcClient* client, const RequestSpec& spec, std::function<void(Outcome)> done)
       : client_(client), done_(std::move(done)) {
     const GrpcClientOptions& o = client->options_;
     request_.set_model(o.model);
@@ -72,7 +92,8 @@ class GenerateCall : public grpc::ClientReadReactor<strata::v1::GenerateResponse
     }
     request_.set_max_tokens(spec.output_len);
     request_.set_ignore_eos(o.ignore_eos);
-    if (o.temperature) request_.mutable_sampling()->set_temperature(static_cast<float>(*o.temperature));
+    if (o.temperature)
+      request_.mutable_sampling()->set_temperature(static_cast<float>(*o.temperature));
     if (!o.api_key.empty()) context_.AddMetadata("authorization", "Bearer " + o.api_key);
     context_.set_deadline(DeadlineAfter(o.request_timeout_s));
   }

@@ -52,7 +52,7 @@ class StrataGrpcClient : public Client {
   std::shared_ptr<grpc::Channel> channel_;
   struct StubHolder;
   std::unique_ptr<StubHolder> stub_;
-  std::recursive_mutex mutex_;  // recursive: TryCancel may finish a call inline
+  std::recursive_mutex mutex_;                // recursive: TryCancel may finish a call inline
   std::unordered_set<GenerateCall*> active_;  // guarded by mutex_
 };
 

@@ -29,8 +29,7 @@ using tcp = asio::ip::tcp;
 // shared_ptr held by its pending operations; registered in the client's active_ set.
 class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
  public:
-  HttpExchange(OpenAiHttpClient* client, const RequestSpec& spec,
-               std::function<void(Outcome)> done)
+  HttpExchange(OpenAiHttpClient* client, const RequestSpec& spec, std::function<void(Outcome)> done)
       : client_(client), socket_(client->io_), timer_(client->io_), done_(std::move(done)) {
     request_.method(http::verb::post);
     request_.target(client->path_);
@@ -83,12 +82,11 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
   }
 
   void Write() {
-    http::async_write(socket_, request_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        if (self->finished_) return;
-                        if (ec) return self->RetryOrFail("connect", ec);
-                        self->ReadHeader();
-                      });
+    http::async_write(socket_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->finished_) return;
+      if (ec) return self->RetryOrFail("connect", ec);
+      self->ReadHeader();
+    });
   }
 
   void ReadHeader() {
@@ -123,10 +121,9 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
     parser_->get().body().data = chunk_.data();
     parser_->get().body().size = chunk_.size();
     parser_->get().body().more = true;
-    http::async_read_some(socket_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            self->OnBody(ec);
-                          });
+    http::async_read_some(
+        socket_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
   }
 
   void OnBody(beast::error_code ec) {
@@ -284,9 +281,9 @@ absl::StatusOr<std::vector<tcp::endpoint>> ResolveEndpoints(asio::io_context& io
   for (const auto& entry : results) {
     const tcp::endpoint endpoint = entry.endpoint();
     if (require_loopback && !IsLoopbackAddress(endpoint.address().to_string())) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "'", url.host, "' resolves to ", endpoint.address().to_string(),
-          ", not a loopback address; pass --allow-remote to load another machine"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("'", url.host, "' resolves to ", endpoint.address().to_string(),
+                       ", not a loopback address; pass --allow-remote to load another machine"));
     }
     endpoints.push_back(endpoint);
   }

@@ -20,7 +20,7 @@ namespace strata::loadtest {
 
 struct HttpClientOptions {
   BaseUrl url;
-  std::string api_key;          // sent as "Authorization: Bearer KEY" when not empty
+  std::string api_key;  // sent as "Authorization: Bearer KEY" when not empty
   OpenAiRequestOptions request;
   double request_timeout_s = 600;
 };

@@ -14,8 +14,8 @@ namespace strata::loadtest {
 
 struct OpenAiRequestOptions {
   std::string model;
-  bool chat = false;               // /v1/chat/completions instead of /v1/completions
-  bool ignore_eos = true;          // ask for exactly output_len tokens (vLLM/Strata extension)
+  bool chat = false;       // /v1/chat/completions instead of /v1/completions
+  bool ignore_eos = true;  // ask for exactly output_len tokens (vLLM/Strata extension)
   std::optional<double> temperature;
   nlohmann::json extra_body = nlohmann::json::object();  // merged into every body last
 };
@@ -25,12 +25,12 @@ std::string OpenAiRequestBody(const RequestSpec& spec, const OpenAiRequestOption
 
 // What one SSE event of a completion stream says.
 struct StreamEventInfo {
-  bool done = false;          // the "[DONE]" sentinel
-  bool has_output = false;    // carries generated text (or reasoning text)
+  bool done = false;        // the "[DONE]" sentinel
+  bool has_output = false;  // carries generated text (or reasoning text)
   std::optional<int32_t> prompt_tokens, completion_tokens;  // a usage object
-  std::string finish_reason;  // non-empty when a choice finished
-  std::string error;          // an error object's message (the stream failed)
-  bool malformed = false;     // not JSON, or not an object
+  std::string finish_reason;                                // non-empty when a choice finished
+  std::string error;       // an error object's message (the stream failed)
+  bool malformed = false;  // not JSON, or not an object
 };
 
 StreamEventInfo ParseStreamEvent(const std::string& data);

@@ -49,8 +49,9 @@ absl::StatusOr<BaseUrl> ParseBaseUrl(absl::string_view url) {
   absl::string_view rest = url;
   if (absl::StartsWith(rest, "https://")) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", url, "': https is not supported; use http:// (e.g. through a local "
-                               "TLS-terminating proxy)"));
+        absl::StrCat("'", url,
+                     "': https is not supported; use http:// (e.g. through a local "
+                     "TLS-terminating proxy)"));
   }
   if (!absl::ConsumePrefix(&rest, "http://")) {
     return absl::InvalidArgumentError(absl::StrCat("'", url, "': expected http://HOST[:PORT]"));

@@ -14,14 +14,14 @@ namespace strata::loadtest {
 
 struct RequestRecord {
   int64_t index = 0;
-  double scheduled_s = 0;  // when it was due
-  double start_s = 0;      // when it was sent (later than due under the concurrency cap)
-  double end_s = 0;        // last byte of the answer (or the failure)
-  std::optional<double> ttft_s;  // first output chunk - start
-  std::vector<double> itl_s;     // gaps between consecutive output chunks
+  double scheduled_s = 0;             // when it was due
+  double start_s = 0;                 // when it was sent (later than due under the concurrency cap)
+  double end_s = 0;                   // last byte of the answer (or the failure)
+  std::optional<double> ttft_s;       // first output chunk - start
+  std::vector<double> itl_s;          // gaps between consecutive output chunks
   std::vector<int32_t> chunk_tokens;  // tokens per chunk when known (gRPC); else empty
-  int32_t prompt_len = 0;        // intended
-  int32_t output_len = 0;        // requested (max_tokens)
+  int32_t prompt_len = 0;             // intended
+  int32_t output_len = 0;             // requested (max_tokens)
   std::optional<int32_t> prompt_tokens;      // usage
   std::optional<int32_t> completion_tokens;  // usage
   std::string finish_reason;

@@ -38,8 +38,8 @@ void ChunkTimeline(const RequestRecord& r, std::vector<double>* times,
   if (r.chunk_tokens.size() == times->size()) {
     tokens->assign(r.chunk_tokens.begin(), r.chunk_tokens.end());
   } else {
-    tokens->assign(times->size(), static_cast<double>(r.output_tokens()) /
-                                      static_cast<double>(times->size()));
+    tokens->assign(times->size(),
+                   static_cast<double>(r.output_tokens()) / static_cast<double>(times->size()));
   }
 }
 

@@ -24,18 +24,18 @@ struct ConcurrencySample {
 
 struct Timeline {
   double bin_s = 1;
-  std::vector<double> output_tok_s;    // per bin
-  std::vector<double> completed_req_s; // per bin
-  std::vector<double> in_flight;       // time-weighted mean per bin
+  std::vector<double> output_tok_s;     // per bin
+  std::vector<double> completed_req_s;  // per bin
+  std::vector<double> in_flight;        // time-weighted mean per bin
 };
 
 struct RunSummary {
   int64_t completed = 0;
   int64_t failed = 0;
-  int64_t not_sent = 0;  // still unsent when the run's time limit came
+  int64_t not_sent = 0;                   // still unsent when the run's time limit came
   std::map<std::string, int64_t> errors;  // kind -> count
-  int64_t usage_missing = 0;  // completed requests without a usage report
-  double duration_s = 0;      // from the run's start to the last request's end
+  int64_t usage_missing = 0;              // completed requests without a usage report
+  double duration_s = 0;                  // from the run's start to the last request's end
   int64_t total_input_tokens = 0;
   int64_t total_output_tokens = 0;
   double request_throughput = 0;  // completed / duration

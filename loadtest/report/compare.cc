@@ -13,7 +13,7 @@ namespace {
 
 struct Row {
   std::string label;
-  std::string key;      // top-level key, or "ttft_ms.p99"
+  std::string key;  // top-level key, or "ttft_ms.p99"
   bool integer = false;
 };
 
@@ -43,8 +43,8 @@ std::string CompareTable(const std::vector<json>& results, const std::vector<std
   };
   for (const char* metric : {"ttft", "tpot", "itl", "e2e"}) {
     for (const char* stat : {"mean", "p50", "p90", "p99", "p99.9"}) {
-      rows.push_back({absl::StrFormat("%s %s (ms)", metric, stat),
-                      absl::StrFormat("%s_ms.%s", metric, stat)});
+      rows.push_back(
+          {absl::StrFormat("%s %s (ms)", metric, stat), absl::StrFormat("%s_ms.%s", metric, stat)});
     }
   }
   std::string out = "| figure | " + absl::StrJoin(names, " | ") + " |\n|---|";
@@ -62,8 +62,8 @@ std::string CompareTable(const std::vector<json>& results, const std::vector<std
       }
       any = true;
       const double x = v->get<double>();
-      std::string cell = row.integer ? absl::StrFormat("%d", static_cast<int64_t>(x))
-                                     : absl::StrFormat("%.3f", x);
+      std::string cell =
+          row.integer ? absl::StrFormat("%d", static_cast<int64_t>(x)) : absl::StrFormat("%.3f", x);
       if (i > 0 && base != nullptr && base->is_number() && base->get<double>() != 0) {
         const double change = (x / base->get<double>() - 1) * 100;
         if (std::isfinite(change)) cell += absl::StrFormat(" (%+.1f%%)", change);

@@ -25,8 +25,8 @@ json CdfPoints(std::vector<double> values) {
   for (size_t j = 0; j < k; ++j) {
     const double q = k == 1 ? 1.0 : static_cast<double>(j) / static_cast<double>(k - 1);
     const size_t i = std::min(n - 1, static_cast<size_t>(std::llround(q * (n - 1))));
-    points.push_back({std::round(values[i] * 1e3) / 1e3,
-                      static_cast<double>(i + 1) / static_cast<double>(n)});
+    points.push_back(
+        {std::round(values[i] * 1e3) / 1e3, static_cast<double>(i + 1) / static_cast<double>(n)});
   }
   return points;
 }
@@ -67,11 +67,26 @@ json HtmlReportData(const std::vector<json>& results, const std::vector<std::str
       }
     }
     json summary = json::object();
-    for (const char* key :
-         {"completed", "failed", "not_sent", "duration_s", "total_input_tokens",
-          "total_output_tokens", "request_throughput_req_s", "output_throughput_tok_s",
-          "total_throughput_tok_s", "max_in_flight", "goodput_req_s", "goodput_fraction",
-          "ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "errors", "slo", "started_at", "config"}) {
+    for (const char* key : {"completed",
+                            "failed",
+                            "not_sent",
+                            "duration_s",
+                            "total_input_tokens",
+                            "total_output_tokens",
+                            "request_throughput_req_s",
+                            "output_throughput_tok_s",
+                            "total_throughput_tok_s",
+                            "max_in_flight",
+                            "goodput_req_s",
+                            "goodput_fraction",
+                            "ttft_ms",
+                            "tpot_ms",
+                            "itl_ms",
+                            "e2e_ms",
+                            "errors",
+                            "slo",
+                            "started_at",
+                            "config"}) {
       if (result.contains(key)) summary[key] = result[key];
     }
     runs.push_back({{"name", names[r]},

@@ -63,9 +63,9 @@ json RecordJson(const RequestRecord& r) {
 }  // namespace
 
 json SummaryJson(const Summary& s) {
-  return {{"count", s.count},        {"mean", Round(s.mean)}, {"std", Round(s.stddev)},
-          {"min", Round(s.min)},     {"max", Round(s.max)},   {"p50", Round(s.p50)},
-          {"p90", Round(s.p90)},     {"p95", Round(s.p95)},   {"p99", Round(s.p99)},
+  return {{"count", s.count},      {"mean", Round(s.mean)}, {"std", Round(s.stddev)},
+          {"min", Round(s.min)},   {"max", Round(s.max)},   {"p50", Round(s.p50)},
+          {"p90", Round(s.p90)},   {"p95", Round(s.p95)},   {"p99", Round(s.p99)},
           {"p99.9", Round(s.p999)}};
 }
 

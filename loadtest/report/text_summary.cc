@@ -28,8 +28,8 @@ std::string TextSummary(const json& r) {
   absl::StrAppendFormat(&out, "%-28s %d\n", "Completed requests:", r.value("completed", 0));
   absl::StrAppendFormat(&out, "%-28s %d\n", "Failed requests:", r.value("failed", 0));
   if (r.value("not_sent", 0) > 0) {
-    absl::StrAppendFormat(&out, "%-28s %d (time limit reached)\n", "Not sent:",
-                          r.value("not_sent", 0));
+    absl::StrAppendFormat(&out, "%-28s %d (time limit reached)\n",
+                          "Not sent:", r.value("not_sent", 0));
   }
   if (r.contains("errors") && r["errors"].is_object()) {
     for (const auto& [kind, count] : r["errors"].items()) {
@@ -39,16 +39,16 @@ std::string TextSummary(const json& r) {
   absl::StrAppendFormat(&out, "%-28s %.3f\n", "Duration (s):", Num(r, "duration_s"));
   absl::StrAppendFormat(&out, "%-28s %d\n", "Input tokens:", r.value("total_input_tokens", 0));
   absl::StrAppendFormat(&out, "%-28s %d\n", "Output tokens:", r.value("total_output_tokens", 0));
-  absl::StrAppendFormat(&out, "%-28s %.3f\n", "Request throughput (req/s):",
-                        Num(r, "request_throughput_req_s"));
-  absl::StrAppendFormat(&out, "%-28s %.2f\n", "Output throughput (tok/s):",
-                        Num(r, "output_throughput_tok_s"));
-  absl::StrAppendFormat(&out, "%-28s %.2f\n", "Total throughput (tok/s):",
-                        Num(r, "total_throughput_tok_s"));
+  absl::StrAppendFormat(&out, "%-28s %.3f\n",
+                        "Request throughput (req/s):", Num(r, "request_throughput_req_s"));
+  absl::StrAppendFormat(&out, "%-28s %.2f\n",
+                        "Output throughput (tok/s):", Num(r, "output_throughput_tok_s"));
+  absl::StrAppendFormat(&out, "%-28s %.2f\n",
+                        "Total throughput (tok/s):", Num(r, "total_throughput_tok_s"));
   absl::StrAppendFormat(&out, "%-28s %d\n", "Max requests in flight:", r.value("max_in_flight", 0));
   if (r.contains("slo")) {
-    absl::StrAppendFormat(&out, "%-28s %.3f req/s (%d good, %.1f%%)\n", "Goodput:",
-                          Num(r, "goodput_req_s"), r.value("good_requests", 0),
+    absl::StrAppendFormat(&out, "%-28s %.3f req/s (%d good, %.1f%%)\n",
+                          "Goodput:", Num(r, "goodput_req_s"), r.value("good_requests", 0),
                           100 * Num(r, "goodput_fraction"));
   }
   absl::StrAppendFormat(&out, "%-8s %10s %10s %10s %10s %10s %10s\n", "(ms)", "mean", "p50", "p90",

@@ -22,9 +22,9 @@ std::string Progress::Line(const ProgressSnapshot& s) const {
   bar.append(kWidth - filled, '.');
   const double rate = s.elapsed_s > 0 ? s.completed / s.elapsed_s : 0;
   const double tok = s.elapsed_s > 0 ? s.output_tokens / s.elapsed_s : 0;
-  std::string line = absl::StrFormat(
-      "%s [%s] %d/%d %5.1fs | %.2f req/s %.1f tok/s | in flight %d", s.phase, bar, done, s.total,
-      s.elapsed_s, rate, tok, s.in_flight);
+  std::string line =
+      absl::StrFormat("%s [%s] %d/%d %5.1fs | %.2f req/s %.1f tok/s | in flight %d", s.phase, bar,
+                      done, s.total, s.elapsed_s, rate, tok, s.in_flight);
   if (s.ttft_p50_ms > 0) absl::StrAppendFormat(&line, " | ttft p50 %.1f ms", s.ttft_p50_ms);
   if (s.tpot_p50_ms > 0) absl::StrAppendFormat(&line, " tpot p50 %.2f ms", s.tpot_p50_ms);
   if (s.failed > 0) absl::StrAppendFormat(&line, " | %d failed", s.failed);

@@ -30,7 +30,7 @@ struct RunOutput {
   std::vector<RequestRecord> warmup_records;  // relative to the warm-up's start
   int64_t not_sent = 0;
   bool deadline_reached = false;
-  std::vector<ConcurrencySample> concurrency;  // measured phase
+  std::vector<ConcurrencySample> concurrency;        // measured phase
   std::chrono::system_clock::time_point started_at;  // wall clock at the measured start
 };
 
@@ -67,8 +67,8 @@ class Runner {
   const std::vector<RequestSpec>* measured_ = nullptr;
   const std::vector<double>* offsets_ = nullptr;
   const std::vector<RequestSpec>* specs_ = nullptr;  // of the current phase
-  Clock::time_point origin_;  // start of the current phase
-  size_t next_ = 0;           // next request of the phase to arrive
+  Clock::time_point origin_;                         // start of the current phase
+  size_t next_ = 0;                                  // next request of the phase to arrive
   std::deque<size_t> backlog_;
   int32_t in_flight_ = 0;
   bool stopping_ = false;

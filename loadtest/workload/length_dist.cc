@@ -113,15 +113,16 @@ int32_t LengthDist::Sample(Rng& rng) const {
     case Kind::kFixed:
       return static_cast<int32_t>(a_);
     case Kind::kUniform:
-      return static_cast<int32_t>(rng.UniformInt(static_cast<int64_t>(a_), static_cast<int64_t>(b_)));
+      return static_cast<int32_t>(
+          rng.UniformInt(static_cast<int64_t>(a_), static_cast<int64_t>(b_)));
     case Kind::kNormal: {
       const double x = std::round(a_ + b_ * rng.Normal());
       return static_cast<int32_t>(std::clamp(x, 1.0, 1e9));
     }
     case Kind::kHistogram: {
       const double u = rng.Uniform() * cumulative_.back();
-      const size_t i = std::upper_bound(cumulative_.begin(), cumulative_.end(), u) -
-                       cumulative_.begin();
+      const size_t i =
+          std::upper_bound(cumulative_.begin(), cumulative_.end(), u) - cumulative_.begin();
       return values_[std::min(i, values_.size() - 1)];
     }
   }

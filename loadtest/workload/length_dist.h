@@ -37,9 +37,9 @@ class LengthDist {
  private:
   Kind kind_ = Kind::kFixed;
   std::string spec_;
-  double a_ = 0, b_ = 0;             // fixed: a; uniform: [a, b]; normal: mean a, stddev b
-  std::vector<int32_t> values_;      // histogram lengths
-  std::vector<double> cumulative_;   // histogram: cumulative weights, last = total
+  double a_ = 0, b_ = 0;            // fixed: a; uniform: [a, b]; normal: mean a, stddev b
+  std::vector<int32_t> values_;     // histogram lengths
+  std::vector<double> cumulative_;  // histogram: cumulative weights, last = total
 };
 
 }  // namespace strata::loadtest

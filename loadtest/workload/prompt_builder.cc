@@ -18,15 +18,15 @@ bool IsWordText(std::string_view text) {
 
 // Common English words, for the approximate builder.
 constexpr const char* kWords[] = {
-    "the",   "of",     "and",   "to",      "in",    "is",    "that",  "for",    "it",   "as",
-    "was",   "with",   "be",    "by",      "on",    "not",   "he",    "this",   "are",  "or",
-    "his",   "from",   "at",    "which",   "but",   "have",  "an",    "had",    "they", "you",
+    "the",   "of",     "and",   "to",      "in",    "is",    "that",  "for",    "it",    "as",
+    "was",   "with",   "be",    "by",      "on",    "not",   "he",    "this",   "are",   "or",
+    "his",   "from",   "at",    "which",   "but",   "have",  "an",    "had",    "they",  "you",
     "were",  "their",  "one",   "all",     "we",    "can",   "her",   "has",    "there", "been",
-    "if",    "more",   "when",  "will",    "would", "who",   "so",    "no",     "time", "people",
+    "if",    "more",   "when",  "will",    "would", "who",   "so",    "no",     "time",  "people",
     "year",  "way",    "day",   "man",     "thing", "woman", "life",  "child",  "world", "school",
-    "state", "family", "group", "country", "hand",  "part",  "place", "case",   "week", "system",
-    "work",  "number", "night", "point",   "home",  "water", "room",  "mother", "area", "money",
-    "story", "fact",   "month", "lot",     "right", "study", "book",  "eye",    "job",  "word",
+    "state", "family", "group", "country", "hand",  "part",  "place", "case",   "week",  "system",
+    "work",  "number", "night", "point",   "home",  "water", "room",  "mother", "area",  "money",
+    "story", "fact",   "month", "lot",     "right", "study", "book",  "eye",    "job",   "word",
 };
 
 }  // namespace

@@ -66,8 +66,7 @@ Columns ReadHeader(const std::string& line) {
 bool ParseCount(absl::string_view text, int32_t* out) {
   double value;
   text = absl::StripAsciiWhitespace(text);
-  if (!absl::SimpleAtod(text, &value) || value < 0 || value > 1e9 ||
-      value != std::floor(value)) {
+  if (!absl::SimpleAtod(text, &value) || value < 0 || value > 1e9 || value != std::floor(value)) {
     return false;
   }
   *out = static_cast<int32_t>(value);
@@ -139,7 +138,8 @@ absl::Status ImportCsv(std::istream& in, TraceFormat format, const TraceImportOp
     out_col = columns.Find("generatedtokens");
     if (time_col < 0 || in_col < 0 || out_col < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          name, ": not an Azure trace: expected the header TIMESTAMP,ContextTokens,GeneratedTokens"));
+          name,
+          ": not an Azure trace: expected the header TIMESTAMP,ContextTokens,GeneratedTokens"));
     }
   } else {
     time_col = columns.Find("timestamp");
@@ -148,8 +148,9 @@ absl::Status ImportCsv(std::istream& in, TraceFormat format, const TraceImportOp
     model_col = columns.Find("model");
     if (time_col < 0 || in_col < 0 || out_col < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          name, ": not a BurstGPT trace: expected Timestamp, Request tokens and Response tokens "
-                "columns"));
+          name,
+          ": not a BurstGPT trace: expected Timestamp, Request tokens and Response tokens "
+          "columns"));
     }
   }
   const size_t needed = static_cast<size_t>(std::max({time_col, in_col, out_col, model_col})) + 1;
@@ -164,7 +165,8 @@ absl::Status ImportCsv(std::istream& in, TraceFormat format, const TraceImportOp
     TraceRecord r;
     if (format == TraceFormat::kAzure) {
       std::optional<double> t = ParseDateTimeSeconds(absl::StripAsciiWhitespace(fields[time_col]));
-      if (!t) return LineError(name, line_no, absl::StrCat("bad TIMESTAMP '", fields[time_col], "'"));
+      if (!t)
+        return LineError(name, line_no, absl::StrCat("bad TIMESTAMP '", fields[time_col], "'"));
       r.arrival_s = *t;
     } else if (!absl::SimpleAtod(absl::StripAsciiWhitespace(fields[time_col]), &r.arrival_s) ||
                !std::isfinite(r.arrival_s)) {
@@ -196,9 +198,8 @@ std::optional<double> ParseDateTimeSeconds(absl::string_view text) {
   int year, month, day, hour, minute, second;
   if (text.size() < 19 || !ParseFixed(text, 0, 4, &year) || text[4] != '-' ||
       !ParseFixed(text, 5, 2, &month) || text[7] != '-' || !ParseFixed(text, 8, 2, &day) ||
-      (text[10] != ' ' && text[10] != 'T') || !ParseFixed(text, 11, 2, &hour) ||
-      text[13] != ':' || !ParseFixed(text, 14, 2, &minute) || text[16] != ':' ||
-      !ParseFixed(text, 17, 2, &second)) {
+      (text[10] != ' ' && text[10] != 'T') || !ParseFixed(text, 11, 2, &hour) || text[13] != ':' ||
+      !ParseFixed(text, 14, 2, &minute) || text[16] != ':' || !ParseFixed(text, 17, 2, &second)) {
     return std::nullopt;
   }
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
@@ -219,7 +220,8 @@ std::optional<double> ParseDateTimeSeconds(absl::string_view text) {
   // A trailing "Z" or "+00:00" is accepted; other offsets are not (traces are UTC).
   absl::string_view rest = text.substr(pos);
   if (!rest.empty() && rest != "Z" && rest != "+00:00") return std::nullopt;
-  const int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t days =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   return static_cast<double>(days * 86400 + hour * 3600 + minute * 60 + second) + fraction;
 }
 
@@ -246,8 +248,7 @@ absl::StatusOr<TraceFormat> DetectTraceFormat(const std::string& path) {
 }
 
 absl::StatusOr<TraceImport> ImportTrace(std::istream& in, TraceFormat format,
-                                        const TraceImportOptions& options,
-                                        absl::string_view name) {
+                                        const TraceImportOptions& options, absl::string_view name) {
   TraceImport out;
   absl::Status status = format == TraceFormat::kJsonl ? ImportJsonl(in, options, name, &out)
                                                       : ImportCsv(in, format, options, name, &out);
@@ -255,10 +256,9 @@ absl::StatusOr<TraceImport> ImportTrace(std::istream& in, TraceFormat format,
   if (out.records.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": no requests"));
   }
-  std::stable_sort(out.records.begin(), out.records.end(),
-                   [](const TraceRecord& a, const TraceRecord& b) {
-                     return a.arrival_s < b.arrival_s;
-                   });
+  std::stable_sort(
+      out.records.begin(), out.records.end(),
+      [](const TraceRecord& a, const TraceRecord& b) { return a.arrival_s < b.arrival_s; });
   const double origin = out.records.front().arrival_s;
   for (TraceRecord& r : out.records) r.arrival_s -= origin;
   return out;

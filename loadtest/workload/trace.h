@@ -49,8 +49,7 @@ absl::StatusOr<TraceFormat> ParseTraceFormat(absl::string_view name);
 absl::StatusOr<TraceFormat> DetectTraceFormat(const std::string& path);
 
 absl::StatusOr<TraceImport> ImportTrace(std::istream& in, TraceFormat format,
-                                        const TraceImportOptions& options,
-                                        absl::string_view name);
+                                        const TraceImportOptions& options, absl::string_view name);
 absl::StatusOr<TraceImport> ImportTraceFile(const std::string& path, TraceFormat format,
                                             const TraceImportOptions& options);
 

@@ -29,8 +29,8 @@ int32_t WordsFor(const PromptBuilder& builder, int32_t tokens) {
 }  // namespace
 
 std::vector<RequestSpec> BuildSynthetic(const SyntheticWorkload& workload,
-                                        const PromptBuilder& builder,
-                                        const PromptOptions& options, uint64_t seed) {
+                                        const PromptBuilder& builder, const PromptOptions& options,
+                                        uint64_t seed) {
   Rng lengths(seed);
   Rng words_rng(seed ^ 0x5bd1e995u);
   std::vector<std::vector<int32_t>> prefixes(std::max(0, workload.num_prefixes));
@@ -57,8 +57,8 @@ std::vector<RequestSpec> BuildSynthetic(const SyntheticWorkload& workload,
 }
 
 std::vector<RequestSpec> BuildFromTrace(const std::vector<TraceRecord>& records,
-                                        const PromptBuilder& builder,
-                                        const PromptOptions& options, uint64_t seed) {
+                                        const PromptBuilder& builder, const PromptOptions& options,
+                                        uint64_t seed) {
   Rng words_rng(seed ^ 0x5bd1e995u);
   std::map<std::string, std::vector<int32_t>> sessions;  // session id -> its words so far
   std::vector<RequestSpec> specs;

@@ -14,9 +14,9 @@
 namespace strata::loadtest {
 
 struct PromptOptions {
-  bool token_ids = false;     // send prompts as token ids (needs an exact builder)
-  int32_t max_input_len = 0;  // clamp prompt lengths (trace replay); 0: no clamp
-  int32_t max_output_len = 0; // clamp output lengths; 0: no clamp
+  bool token_ids = false;      // send prompts as token ids (needs an exact builder)
+  int32_t max_input_len = 0;   // clamp prompt lengths (trace replay); 0: no clamp
+  int32_t max_output_len = 0;  // clamp output lengths; 0: no clamp
 };
 
 struct SyntheticWorkload {
@@ -29,14 +29,14 @@ struct SyntheticWorkload {
 };
 
 std::vector<RequestSpec> BuildSynthetic(const SyntheticWorkload& workload,
-                                        const PromptBuilder& builder,
-                                        const PromptOptions& options, uint64_t seed);
+                                        const PromptBuilder& builder, const PromptOptions& options,
+                                        uint64_t seed);
 
 // Requests of a session (same session_id) whose prompts are given as lengths share their
 // context: each prompt starts with the previous one's words (a growing conversation), cut
 // to the requested length when it is shorter.
 std::vector<RequestSpec> BuildFromTrace(const std::vector<TraceRecord>& records,
-                                        const PromptBuilder& builder,
-                                        const PromptOptions& options, uint64_t seed);
+                                        const PromptBuilder& builder, const PromptOptions& options,
+                                        uint64_t seed);
 
 }  // namespace strata::loadtest

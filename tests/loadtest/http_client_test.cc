@@ -69,21 +69,25 @@ class ScriptedServer {
       buffer.consume(header_end);
       const size_t at = head.find("Content-Length: ");
       const size_t length = std::stoul(head.substr(at + 16));
-      if (buffer.size() < length) asio::read(socket, buffer, asio::transfer_exactly(length - buffer.size()), ec);
+      if (buffer.size() < length)
+        asio::read(socket, buffer, asio::transfer_exactly(length - buffer.size()), ec);
       if (ec) return;
       std::string body(asio::buffers_begin(buffer.data()),
                        asio::buffers_begin(buffer.data()) + length);
       buffer.consume(length);
       const std::string prompt = nlohmann::json::parse(body)["prompt"];
       const std::string stream_head =
-          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: "
+          "chunked\r\n\r\n";
       const std::string usage =
           Sse(R"({"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3}})");
       std::string out;
       if (prompt == "500") {
         const std::string err = R"({"error":{"message":"engine on fire"}})";
-        out = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
-              "Content-Length: " + std::to_string(err.size()) + "\r\n\r\n" + err;
+        out =
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+            "Content-Length: " +
+            std::to_string(err.size()) + "\r\n\r\n" + err;
       } else if (prompt == "error-event") {
         out = stream_head + Sse(R"({"choices":[{"text":"a"}]})") +
               Sse(R"({"error":{"message":"aborted"}})") + Chunk("data: [DONE]\n\n") + "0\r\n\r\n";

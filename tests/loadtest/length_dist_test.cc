@@ -81,8 +81,8 @@ TEST(LengthDistTest, HistogramFile) {
 }
 
 TEST(LengthDistTest, BadSpecs) {
-  for (const char* bad : {"0", "-3", "x", "uniform:5", "uniform:9,3", "uniform:1.5,3",
-                          "normal:0,1", "normal:5,-1", "hist:/nonexistent/file"}) {
+  for (const char* bad : {"0", "-3", "x", "uniform:5", "uniform:9,3", "uniform:1.5,3", "normal:0,1",
+                          "normal:5,-1", "hist:/nonexistent/file"}) {
     EXPECT_FALSE(LengthDist::Parse(bad).ok()) << bad;
   }
   EXPECT_FALSE(LengthDist::FromHistogramText("100 x\n", "h").ok());

@@ -43,7 +43,8 @@ Outcome Shell(const std::string& command) {
   if (pipe == nullptr) return outcome;
   std::array<char, 4096> buffer;
   size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) outcome.output.append(buffer.data(), n);
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    outcome.output.append(buffer.data(), n);
   const int status = pclose(pipe);
   outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return outcome;
@@ -59,7 +60,7 @@ std::string ReadFile(const fs::path& path) {
 // The figures of one /metrics scrape that the test compares.
 struct Scrape {
   double success = 0, failure = 0, prompt_tokens = 0, generation_tokens = 0;
-  std::vector<double> ttft_bounds;  // without +Inf
+  std::vector<double> ttft_bounds;      // without +Inf
   std::vector<double> ttft_cumulative;  // per bound, then +Inf
 };
 
@@ -94,10 +95,12 @@ class LoadtestE2eTest : public testing::Test {
   static void SetUpTestSuite() {
     const char* bin = std::getenv("STRATA_BINARY_DIR");
     bin_ = new std::string(std::string(bin ? bin : "build") + "/bin");
-    work_ = new fs::path(fs::temp_directory_path() / ("strata-loadtest-e2e-" + std::to_string(getpid())));
+    work_ = new fs::path(fs::temp_directory_path() /
+                         ("strata-loadtest-e2e-" + std::to_string(getpid())));
     fs::create_directories(*work_);
     const std::string model = (*work_ / "model").string();
-    Outcome made = Shell(*bin_ + "/strata-mkmodel --shape tiny --seed 1 --force --quiet --out " + model);
+    Outcome made =
+        Shell(*bin_ + "/strata-mkmodel --shape tiny --seed 1 --force --quiet --out " + model);
     ASSERT_EQ(made.exit_code, 0) << made.output;
     const std::string log = (*work_ / "stratad.log").string();
     pid_ = fork();
@@ -105,11 +108,13 @@ class LoadtestE2eTest : public testing::Test {
       const std::string command =
           "exec " + *bin_ + "/stratad --config config/cpu-demo.yaml --set model.path=" + model +
           " --set model.served_name=lt-e2e --set server.http_port=0 --set server.grpc_port=0"
-          " --set server.max_queued_requests=256 --set worker.num_threads=1 > " + log + " 2>&1";
+          " --set server.max_queued_requests=256 --set worker.num_threads=1 > " +
+          log + " 2>&1";
       execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    const std::regex ports_re(R"(OpenAI API on http://127\.0\.0\.1:(\d+)/v1, gRPC[^:]* on 127\.0\.0\.1:(\d+))");
+    const std::regex ports_re(
+        R"(OpenAI API on http://127\.0\.0\.1:(\d+)/v1, gRPC[^:]* on 127\.0\.0\.1:(\d+))");
     for (int i = 0; i < 600 && http_port_ == 0; ++i) {
       std::smatch m;
       const std::string text = ReadFile(log);
@@ -175,8 +180,8 @@ TEST_F(LoadtestE2eTest, HttpRunAgreesWithTheDaemonsCounters) {
   Outcome run = Shell(Loadtest(
       "--base-url http://127.0.0.1:" + std::to_string(http_port_) +
       " --model lt-e2e --num-requests 40 --input-len uniform:8,160 --output-len uniform:2,24"
-      " --request-rate 25 --seed 5 --temperature 0 --tokenizer " + Model() +
-      " --slo ttft=2s,tpot=1s --result " + result_path + " --html " + Path("http.html")));
+      " --request-rate 25 --seed 5 --temperature 0 --tokenizer " +
+      Model() + " --slo ttft=2s,tpot=1s --result " + result_path + " --html " + Path("http.html")));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const Scrape after = ScrapeMetrics();
   const json result = json::parse(ReadFile(result_path));
@@ -233,7 +238,10 @@ TEST_F(LoadtestE2eTest, HttpRunAgreesWithTheDaemonsCounters) {
     failures += early || late;
     table += std::to_string(k + 1) + ": " + std::to_string(client_ttft[k]) + " -> " +
              std::to_string(bound[jc]) + " / " + std::to_string(bound[js]) +
-             (early ? "  EARLY" : late ? "  LATE" : jc > js + 1 ? "  (within the allowance)" : "") +
+             (early         ? "  EARLY"
+              : late        ? "  LATE"
+              : jc > js + 1 ? "  (within the allowance)"
+                            : "") +
              "\n";
   }
   EXPECT_EQ(failures, 0) << table;
@@ -245,11 +253,11 @@ TEST_F(LoadtestE2eTest, HttpRunAgreesWithTheDaemonsCounters) {
 TEST_F(LoadtestE2eTest, GrpcRunWithWarmupAndCapAgreesWithTheCounters) {
   const Scrape before = ScrapeMetrics();
   const std::string result_path = Path("grpc.json");
-  Outcome run = Shell(Loadtest(
-      "--backend grpc --grpc-target 127.0.0.1:" + std::to_string(grpc_port_) +
-      " --num-requests 20 --warmup-requests 3 --max-concurrency 4 --input-len 32"
-      " --output-len 8 --prompt-format tokens --seed 2 --tokenizer " + Model() +
-      " --result " + result_path));
+  Outcome run =
+      Shell(Loadtest("--backend grpc --grpc-target 127.0.0.1:" + std::to_string(grpc_port_) +
+                     " --num-requests 20 --warmup-requests 3 --max-concurrency 4 --input-len 32"
+                     " --output-len 8 --prompt-format tokens --seed 2 --tokenizer " +
+                     Model() + " --result " + result_path));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const Scrape after = ScrapeMetrics();
   const json result = json::parse(ReadFile(result_path));
@@ -285,8 +293,8 @@ TEST_F(LoadtestE2eTest, TraceReplayAndSharedPrefixes) {
   }
   const Scrape before = ScrapeMetrics();
   Outcome run = Shell(Loadtest("--base-url http://127.0.0.1:" + std::to_string(http_port_) +
-                             " --trace " + trace + " --time-scale 0.5 --tokenizer " + Model() +
-                             " --result " + Path("trace.json")));
+                               " --trace " + trace + " --time-scale 0.5 --tokenizer " + Model() +
+                               " --result " + Path("trace.json")));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   json result = json::parse(ReadFile(Path("trace.json")));
   EXPECT_EQ(result["completed"], 6);
@@ -296,9 +304,9 @@ TEST_F(LoadtestE2eTest, TraceReplayAndSharedPrefixes) {
   EXPECT_NEAR(result["requests"][5]["scheduled_s"].get<double>(), 0.25, 1e-9);
 
   run = Shell(Loadtest("--base-url http://127.0.0.1:" + std::to_string(http_port_) +
-                     " --num-requests 8 --num-prefixes 2 --prefix-len 64 --input-len 16"
-                     " --output-len 4 --max-concurrency 2 --tokenizer " + Model() +
-                     " --endpoint completions --result " + Path("prefix.json")));
+                       " --num-requests 8 --num-prefixes 2 --prefix-len 64 --input-len 16"
+                       " --output-len 4 --max-concurrency 2 --tokenizer " +
+                       Model() + " --endpoint completions --result " + Path("prefix.json")));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   result = json::parse(ReadFile(Path("prefix.json")));
   EXPECT_EQ(result["completed"], 8);
@@ -309,7 +317,7 @@ TEST_F(LoadtestE2eTest, TraceReplayAndSharedPrefixes) {
 
   // Two result files side by side.
   run = Shell(*bin_ + "/strata-loadtest compare " + Path("trace.json") + " " + Path("prefix.json") +
-            " --names trace,prefix --html " + Path("compare.html"));
+              " --names trace,prefix --html " + Path("compare.html"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("| figure | trace | prefix |"), std::string::npos) << run.output;
   EXPECT_TRUE(fs::exists(Path("compare.html")));
@@ -328,9 +336,11 @@ TEST_F(LoadtestE2eTest, RemoteTargetsNeedToBeAllowed) {
 
 TEST_F(LoadtestE2eTest, ServerErrorsAreCountedByKind) {
   // An unknown model is a 404 from the server for every request.
-  Outcome run = Shell(Loadtest("--base-url http://127.0.0.1:" + std::to_string(http_port_) +
-                             " --model no-such-model --num-requests 3 --input-len 8 --output-len 2"
-                             " --result " + Path("errors.json")));
+  Outcome run =
+      Shell(Loadtest("--base-url http://127.0.0.1:" + std::to_string(http_port_) +
+                     " --model no-such-model --num-requests 3 --input-len 8 --output-len 2"
+                     " --result " +
+                     Path("errors.json")));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const json result = json::parse(ReadFile(Path("errors.json")));
   EXPECT_EQ(result["completed"], 0);

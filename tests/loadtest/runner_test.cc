@@ -26,8 +26,8 @@ class FakeClient : public Client {
     auto timer = std::make_shared<boost::asio::steady_timer>(io_);
     const int id = next_id_++;
     pending_[id] = {timer, std::move(done), Clock::now(), spec};
-    timer->expires_after(std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(latency_s_)));
+    timer->expires_after(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(latency_s_)));
     timer->async_wait([this, id](boost::system::error_code ec) {
       if (!ec) Complete(id, "");
     });
@@ -68,9 +68,8 @@ class FakeClient : public Client {
       o.prompt_tokens = p.spec.prompt_len;
       o.completion_tokens = tokens_;
     }
-    boost::asio::post(io_, [done = std::move(p.done), o = std::move(o)]() mutable {
-      done(std::move(o));
-    });
+    boost::asio::post(
+        io_, [done = std::move(p.done), o = std::move(o)]() mutable { done(std::move(o)); });
   }
 
   boost::asio::io_context& io_;

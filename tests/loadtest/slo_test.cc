@@ -40,10 +40,10 @@ TEST(SloTest, Parses) {
 TEST(SloTest, RequestMeetsEveryObjectiveGiven) {
   const Slo slo = *ParseSlo("ttft=100ms,tpot=10ms");
   // TPOT = (e2e - ttft) / (tokens - 1).
-  EXPECT_TRUE(MeetsSlo(Record(0.1, 0.1 + 0.01 * 9, 10), slo));  // exactly at both bounds
-  EXPECT_FALSE(MeetsSlo(Record(0.101, 0.2, 10), slo));           // TTFT
+  EXPECT_TRUE(MeetsSlo(Record(0.1, 0.1 + 0.01 * 9, 10), slo));      // exactly at both bounds
+  EXPECT_FALSE(MeetsSlo(Record(0.101, 0.2, 10), slo));              // TTFT
   EXPECT_FALSE(MeetsSlo(Record(0.05, 0.05 + 0.011 * 9, 10), slo));  // TPOT
-  EXPECT_TRUE(MeetsSlo(Record(0.05, 9.0, 1), slo));  // one token: no TPOT to miss
+  EXPECT_TRUE(MeetsSlo(Record(0.05, 9.0, 1), slo));                 // one token: no TPOT to miss
   RequestRecord failed = Record(0.01, 0.02, 3);
   failed.error_kind = "http_500";
   EXPECT_FALSE(MeetsSlo(failed, slo));

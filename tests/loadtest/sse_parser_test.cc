@@ -55,11 +55,10 @@ TEST(OpenAiProtocolTest, CompletionChunks) {
 
 TEST(OpenAiProtocolTest, ChatChunksAndErrors) {
   // The first chat chunk carries the role and empty content: not output.
-  EXPECT_FALSE(ParseStreamEvent(
-                   R"({"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})")
-                   .has_output);
-  EXPECT_TRUE(
-      ParseStreamEvent(R"({"choices":[{"index":0,"delta":{"content":"x"}}]})").has_output);
+  EXPECT_FALSE(
+      ParseStreamEvent(R"({"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})")
+          .has_output);
+  EXPECT_TRUE(ParseStreamEvent(R"({"choices":[{"index":0,"delta":{"content":"x"}}]})").has_output);
   EXPECT_TRUE(ParseStreamEvent(R"({"choices":[{"index":0,"delta":{"reasoning_content":"x"}}]})")
                   .has_output);
   const StreamEventInfo e =

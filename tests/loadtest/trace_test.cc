@@ -78,7 +78,8 @@ TEST(TraceTest, FormatIsDetected) {
 TEST(TraceTest, MaxRecordsStopsEarly) {
   TraceImportOptions o;
   o.max_records = 2;
-  absl::StatusOr<TraceImport> t = ImportTraceFile(DataPath("azure_sample.csv"), TraceFormat::kAzure, o);
+  absl::StatusOr<TraceImport> t =
+      ImportTraceFile(DataPath("azure_sample.csv"), TraceFormat::kAzure, o);
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->records.size(), 2u);
 }
@@ -91,7 +92,8 @@ absl::Status ImportText(const std::string& text, TraceFormat format) {
 TEST(TraceTest, ErrorsNameTheLine) {
   absl::Status s = ImportText("{\"arrival_s\": 0, \"output_len\": 3}\n", TraceFormat::kJsonl);
   EXPECT_EQ(s.message(), "t:1: 'prompt' or 'prompt_len' is required");
-  s = ImportText("{\"arrival_s\": 0, \"prompt_len\": 3}\n{\"arrival_s\": 1}\n", TraceFormat::kJsonl);
+  s = ImportText("{\"arrival_s\": 0, \"prompt_len\": 3}\n{\"arrival_s\": 1}\n",
+                 TraceFormat::kJsonl);
   EXPECT_EQ(s.message(), "t:1: 'output_len' (an integer >= 1) is required");
   s = ImportText("not json\n", TraceFormat::kJsonl);
   EXPECT_EQ(s.message(), "t:1: expected a JSON object");
@@ -99,7 +101,8 @@ TEST(TraceTest, ErrorsNameTheLine) {
   EXPECT_EQ(s.message(), "t:2: bad TIMESTAMP 'yesterday'");
   s = ImportText("a,b,c\n1,2,3\n", TraceFormat::kAzure);
   EXPECT_FALSE(s.ok());
-  s = ImportText("Timestamp,Model,Request tokens,Response tokens\n1,x,-4,2\n", TraceFormat::kBurstGpt);
+  s = ImportText("Timestamp,Model,Request tokens,Response tokens\n1,x,-4,2\n",
+                 TraceFormat::kBurstGpt);
   EXPECT_EQ(s.message(), "t:2: token counts must be non-negative integers");
   s = ImportText("", TraceFormat::kJsonl);
   EXPECT_EQ(s.message(), "t: no requests");
