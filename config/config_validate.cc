@@ -118,7 +118,8 @@ void CheckScheduler(const SchedulerOptions& s, Checker& c) {
   c.AtLeast("scheduler.max_num_seqs", s.max_num_seqs, 1);
   c.AtLeast("scheduler.max_batch_tokens", s.max_batch_tokens, 1);
   c.OneOf("scheduler.preemption", s.preemption, {"swap", "recompute"});
-  c.OneOf("scheduler.prefill_mode", s.prefill_mode, {"whole", "chunked", "layered"});
+  // "whole" and "layered" are planned (layer-range prefill segments); refused until then.
+  c.OneOf("scheduler.prefill_mode", s.prefill_mode, {"chunked"});
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ struct SchedulerOptions {
   int max_num_seqs = 64;
   int max_batch_tokens = 4096;
   std::string preemption = "recompute";  // swap | recompute
-  std::string prefill_mode = "chunked";  // whole | chunked | layered
+  std::string prefill_mode = "chunked";  // chunked (whole and layered are not implemented)
 };
 
 struct StrataConfig {

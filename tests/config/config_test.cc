@@ -164,7 +164,9 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"scheduler.preemption=never",
                  "scheduler.preemption: must be one of swap, recompute, got \"never\""},
         RuleCase{"scheduler.prefill_mode=eager",
-                 "scheduler.prefill_mode: must be one of whole, chunked, layered, got \"eager\""}));
+                 "scheduler.prefill_mode: must be one of chunked, got \"eager\""},
+        RuleCase{"scheduler.prefill_mode=layered",
+                 "scheduler.prefill_mode: must be one of chunked, got \"layered\""}));
 
 TEST(ConfigValidationBounds, EdgesOfEachRangeAreAccepted) {
   for (const char* good : {"server.http_port=1", "server.http_port=65535", "cache.block_size=8",
@@ -286,12 +288,12 @@ TEST(ConfigOverrides, EachTypeIsParsed) {
   StrataConfig config = ParseOk(
       kMinimal, {"worker.gpu_memory_utilization=0.5", "cache.prefix_caching=true",
                  "cache.device_blocks=20000000000", "server.api_key='a key: with # signs'",
-                 "scheduler.prefill_mode=layered", "cache.host_gib=1.25", " worker.device = 3"});
+                 "scheduler.preemption=swap", "cache.host_gib=1.25", " worker.device = 3"});
   EXPECT_DOUBLE_EQ(config.worker.gpu_memory_utilization, 0.5);
   EXPECT_TRUE(config.cache.prefix_caching);
   EXPECT_EQ(config.cache.device_blocks, 20000000000);
   EXPECT_EQ(config.server.api_key, "a key: with # signs");
-  EXPECT_EQ(config.scheduler.prefill_mode, "layered");
+  EXPECT_EQ(config.scheduler.preemption, "swap");
   EXPECT_DOUBLE_EQ(config.cache.host_gib, 1.25);
   EXPECT_EQ(config.worker.device, 3);
 }
@@ -391,7 +393,7 @@ TEST(ConfigYaml, EveryFieldRoundTrips) {
   config.model = {"/models/My Model", "true", "123", 4096};
   config.worker = {"cuda", 3, 2, 0.1 + 0.2, 33};
   config.cache = {32, 10000000000, 0.3, "streaming", 777, 9, true};
-  config.scheduler = {5, 999, "swap", "layered"};
+  config.scheduler = {5, 999, "swap", "chunked"};
   ASSERT_TRUE(ValidateConfig(config).ok());
   std::string yaml = ToYaml(config);
   StrataConfig back = ParseOk(yaml);
