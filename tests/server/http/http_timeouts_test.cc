@@ -23,9 +23,13 @@ TEST_F(HttpTimeoutsTest, SlowHeaderGets408AndOthersAreServedMeanwhile) {
   // Slowloris: a byte at a time keeps the connection busy but does not extend the deadline.
   TestClient trickle(stack_->port(), 10);
   trickle.SendRaw("G");
-  for (int i = 0; i < 3; ++i) {
+  {
     TestClient normal(stack_->port(), 10);
     EXPECT_EQ(normal.Post("/v1/completions", Completion()).result_int(), 200);
+  }
+  for (int i = 0; i < 3; ++i) {
+    TestClient normal(stack_->port(), 10);
+    EXPECT_EQ(normal.Get("/v1/models").result_int(), 200);
     trickle.SendRaw("E");
     std::this_thread::sleep_for(100ms);
   }
@@ -38,7 +42,7 @@ TEST_F(HttpTimeoutsTest, SlowHeaderGets408AndOthersAreServedMeanwhile) {
   EXPECT_FALSE(timed_out.keep_alive());
   EXPECT_TRUE(slow.ServerClosed());
   EXPECT_GE(elapsed, 450ms);
-  EXPECT_LT(elapsed, 3s);
+  EXPECT_LT(elapsed, 5s);  // generous: the machine may be busy
   EXPECT_EQ(trickle.Read().result_int(), 408);
   EXPECT_TRUE(trickle.ServerClosed());
 }
@@ -66,7 +70,7 @@ TEST_F(HttpTimeoutsTest, SlowBodyGets408AndOthersAreServedMeanwhile) {
   EXPECT_EQ(Body(timed_out)["error"]["message"],
             "Request timed out: the request body did not arrive within 0.5 s.");
   EXPECT_TRUE(slow.ServerClosed());
-  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_LT(Clock::now() - start, 5s);
 }
 
 TEST_F(HttpTimeoutsTest, RequestsWithinTheDeadlinesAreServed) {
