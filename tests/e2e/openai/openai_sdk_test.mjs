@@ -15,12 +15,14 @@ import OpenAI, {
 
 const SERVER = process.env.STRATA_TEST_SERVER;
 const MODEL_DIR = process.env.STRATA_TINY_MODEL;
+// E.g. "--backend cuda": the same suite against the GPU worker.
+const EXTRA_ARGS = (process.env.STRATA_TEST_SERVER_ARGS || '').split(' ').filter(Boolean);
 const MODEL = 'tiny';
 assert.ok(SERVER && MODEL_DIR, 'set STRATA_TEST_SERVER and STRATA_TINY_MODEL');
 
 // Starts a test server; resolves with {port, url, stop()}.
 async function startServer(args = []) {
-  const child = spawn(SERVER, ['--model', MODEL_DIR, ...args], {
+  const child = spawn(SERVER, ['--model', MODEL_DIR, ...EXTRA_ARGS, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const port = await new Promise((resolve, reject) => {

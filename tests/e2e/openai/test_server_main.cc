@@ -4,8 +4,10 @@
 //   strata-openai-test-server --model DIR [--port N] [--api-key KEY] [--api-key-file FILE]
 //       [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--max-body-bytes N]
 //       [--max-queued N] [--num-blocks N] [--max-num-seqs N] [--io-threads N]
-//       [--header-timeout-ms N] [--body-timeout-ms N] [--drain]
+//       [--header-timeout-ms N] [--body-timeout-ms N] [--drain] [--backend cpu|cuda]
 //
+// --backend cuda (CUDA builds) serves through the CudaWorker on device 0, so the same
+// end-to-end suite runs against the GPU path.
 // Prints "LISTENING <port>" once serving, and shuts down when stdin reaches end of file.
 #include <chrono>
 #include <cstdio>
@@ -14,6 +16,9 @@
 
 #include "absl/strings/numbers.h"
 #include "tests/server/http/test_stack.h"
+#ifdef STRATA_HAVE_CUDA
+#include "worker/cuda_worker.h"
+#endif
 
 namespace {
 
@@ -54,6 +59,26 @@ int main(int argc, char** argv) {
       options.server.tls_key_file = value;
     } else if (arg == "--tls-client-ca") {
       options.server.tls_client_ca_file = value;
+    } else if (arg == "--backend") {
+      if (value == "cuda") {
+#ifdef STRATA_HAVE_CUDA
+        options.make_worker = [&options](const std::string& dir)
+            -> absl::StatusOr<std::unique_ptr<strata::worker::Worker>> {
+          auto w = strata::worker::CudaWorker::Create(
+              dir, {.block_size = 16,
+                    .num_blocks = options.num_blocks,
+                    .max_batch_tokens = options.max_batch_tokens,
+                    .max_num_seqs = options.max_num_seqs,
+                    .max_model_len = options.max_model_len});
+          if (!w.ok()) return w.status();
+          return std::unique_ptr<strata::worker::Worker>(std::move(*w));
+        };
+#else
+        return Usage("--backend cuda needs a CUDA build");
+#endif
+      } else if (value != "cpu") {
+        return Usage("--backend must be cpu or cuda");
+      }
     } else if (!numeric) {
       return Usage(arg + ": not a number or an unknown option");
     } else if (arg == "--port") {

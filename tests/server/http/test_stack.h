@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,9 @@ struct StackOptions {
   int worker_threads = 2;
   std::string served_model_name = "tiny";
   bool metrics = true;  // a small /metrics renderer from EngineLoop::Metrics()
+  // Another backend (the e2e server's --backend cuda); unset: a CpuWorker.
+  std::function<absl::StatusOr<std::unique_ptr<worker::Worker>>(const std::string& model_dir)>
+      make_worker;
 };
 
 class Stack {
@@ -66,9 +70,13 @@ class Stack {
       if (!compiled.ok()) return compiled.status();
       stack->chat_template_.emplace(std::move(*compiled));
     }
-    auto worker = worker::CpuWorker::Create(model_dir, {.block_size = 16,
-                                                        .num_blocks = options.num_blocks,
-                                                        .num_threads = options.worker_threads});
+    absl::StatusOr<std::unique_ptr<worker::Worker>> worker =
+        options.make_worker
+            ? options.make_worker(model_dir)
+            : absl::StatusOr<std::unique_ptr<worker::Worker>>(worker::CpuWorker::Create(
+                  model_dir, {.block_size = 16,
+                              .num_blocks = options.num_blocks,
+                              .num_threads = options.worker_threads}));
     if (!worker.ok()) return worker.status();
     stack->loop_ = std::make_unique<scheduler::EngineLoop>(
         std::move(*worker),
