@@ -189,9 +189,8 @@ FinishReason Engine::CheckFinished(const Sequence& seq, int32_t token) const {
   }
   if (seq.generated() >= r.max_tokens) return FinishReason::kLength;
   if (static_cast<int64_t>(seq.tokens.size()) >= max_model_len_) return FinishReason::kLength;
-  // A hard KV cap: the new token's K/V would not fit.
-  if (seq.cap_blocks > 0 && seq.policy->name() == "none" &&
-      static_cast<int64_t>(seq.tokens.size()) > int64_t{seq.cap_blocks} * kv_.block_size()) {
+  // The KV budget: the policy cannot make room for the new token's K/V.
+  if (seq.cap_blocks > 0 && seq.policy->MakeRoom(Budget(seq.request.id), 1).finish) {
     return FinishReason::kLength;
   }
   return FinishReason::kNone;
@@ -296,8 +295,9 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
     if (out.finish == FinishReason::kLength && seq.cap_blocks > 0 &&
         seq.generated() < seq.request.max_tokens &&
         static_cast<int64_t>(seq.tokens.size()) < max_model_len_) {
-      out.finish_detail = absl::StrCat("the KV budget of ", int64_t{seq.cap_blocks} * kv_.block_size(),
-                                       " tokens is full (eviction policy none)");
+      out.finish_detail =
+          absl::StrCat("the KV budget of ", int64_t{seq.cap_blocks} * kv_.block_size(),
+                       " tokens is full (eviction policy ", std::string(seq.policy->name()), ")");
     }
     if (out.finish != FinishReason::kNone) Abort(chunk.id);
     outputs.push_back(std::move(out));
