@@ -9,7 +9,8 @@ lengths through them in float32 on the CPU (no TF32, eager attention), and write
   OUT/<name>/reference.safetensors   logits_<i>: [len_i, vocab] float32 per prompt
   OUT/<name>/reference.json          prompts, greedy continuations, top-2 margins
 
-Usage: python3 tools/reference/make_logits_fixtures.py OUT_DIR
+Usage: python3 tools/reference/make_logits_fixtures.py OUT_DIR [NAME ...]
+(all models, or only the named ones; each model's seed depends only on its name's rank)
 """
 import json
 import os
@@ -38,6 +39,11 @@ MODELS = {
                   tie_word_embeddings=True),
     "qwen3": dict(model_type="qwen3", architectures=["Qwen3ForCausalLM"], head_dim=24,
                   rope_theta=1e6, tie_word_embeddings=True),
+    # Layer 1 is dense (mlp_only_layers), layers 0 and 2 route each token to 2 of 8 experts.
+    "qwen3_moe": dict(model_type="qwen3_moe", architectures=["Qwen3MoeForCausalLM"],
+                      head_dim=24, rope_theta=1e6, tie_word_embeddings=False, num_experts=8,
+                      num_experts_per_tok=2, moe_intermediate_size=48, norm_topk_prob=True,
+                      decoder_sparse_step=1, mlp_only_layers=[1]),
 }
 
 
@@ -55,9 +61,12 @@ def randomize(model, generator):
 
 def main():
     out_dir = sys.argv[1]
+    only = set(sys.argv[2:])
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     for seed, (name, extra) in enumerate(sorted(MODELS.items())):
+        if only and name not in only:
+            continue
         generator = torch.Generator().manual_seed(1234 + seed)
         fields = {**COMMON, **extra}
         config = AutoConfig.for_model(fields.pop("model_type"), **fields)
