@@ -6,8 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
 #include "base/status_macros.h"
+#include "kernels/cpu/moe.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/paged_attention.h"
+#include "worker/memory_plan.h"
 #include "worker/rope.h"
 
 namespace strata::worker {
@@ -187,6 +189,10 @@ void CpuModel::RunLayer(int layer, int64_t rows, std::span<const SequenceSlice> 
 
   cpu::AddRmsNorm(residual_.data(), proj_.data(), w.post_norm.data(), rows, hidden, eps,
                   normed_.data());
+  if (w.sparse()) {
+    RunExperts(w, rows);
+    return;
+  }
   gate_up_.resize(rows * 2 * inter);
   cpu::Linear(normed_.data(), rows, hidden, w.gate_up.data(), 2 * inter,
               w.gate_up_bias.empty() ? nullptr : w.gate_up_bias.data(), gate_up_.data());
@@ -194,6 +200,19 @@ void CpuModel::RunLayer(int layer, int64_t rows, std::span<const SequenceSlice> 
   cpu::SiluAndMul(gate_up_.data(), rows, inter, act_.data());
   cpu::Linear(act_.data(), rows, inter, w.down.data(), hidden,
               w.down_bias.empty() ? nullptr : w.down_bias.data(), proj_.data());
+}
+
+void CpuModel::RunExperts(const LayerWeights& w, int64_t rows) {
+  const cpu::MoeWeights moe{.router = w.router.data(),
+                            .gate_up = w.expert_gate_up.data(),
+                            .down = w.expert_down.data(),
+                            .experts = config_.num_experts,
+                            .top_k = config_.num_experts_per_tok,
+                            .inter = config_.moe_intermediate_size,
+                            .norm_topk_prob = config_.norm_topk_prob};
+  const int64_t activated = cpu::MoeFeedForward(normed_.data(), rows, config_.hidden_size, moe,
+                                                &moe_scratch_, proj_.data());
+  expert_weight_bytes_read_ += activated * ExpertWeightBytes(config_, sizeof(float));
 }
 
 }  // namespace strata::worker

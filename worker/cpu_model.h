@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/cpu/moe.h"
 #include "worker/forward_batch.h"
 #include "worker/model_config.h"
 #include "worker/model_weights.h"
@@ -41,8 +42,14 @@ class CpuModel {
   // (token id outside the vocabulary, block table too short, block id out of range).
   absl::Status Forward(std::span<const SequenceSlice> sequences, std::vector<float>* logits);
 
+  // Expert weights read by every Forward so far (MoE models; 0 otherwise): per sparse layer
+  // and pass, the distinct experts the batch activated times the float32 bytes of one expert.
+  int64_t expert_weight_bytes_read() const { return expert_weight_bytes_read_; }
+
  private:
   absl::Status Validate(std::span<const SequenceSlice> sequences) const;
+  // A sparse layer's MLP step: normed_ in, proj_ out.
+  void RunExperts(const LayerWeights& w, int64_t rows);
   void RunLayer(int layer, int64_t rows, std::span<const SequenceSlice> sequences);
 
   ModelConfig config_;
@@ -56,6 +63,8 @@ class CpuModel {
   // Scratch, grown on demand and reused across calls.
   std::vector<float> residual_, normed_, qkv_, q_, k_, v_, attn_, proj_, gate_up_, act_;
   std::vector<int64_t> positions_, slots_;
+  kernels::cpu::MoeScratch moe_scratch_;
+  int64_t expert_weight_bytes_read_ = 0;
 };
 
 }  // namespace strata::worker

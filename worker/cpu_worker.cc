@@ -15,7 +15,8 @@ int64_t WeightBytes(const ModelWeights& w) {
   for (const LayerWeights& l : w.layers) {
     floats += l.input_norm.size() + l.qkv.size() + l.qkv_bias.size() + l.q_norm.size() +
               l.k_norm.size() + l.o.size() + l.o_bias.size() + l.post_norm.size() +
-              l.gate_up.size() + l.gate_up_bias.size() + l.down.size() + l.down_bias.size();
+              l.gate_up.size() + l.gate_up_bias.size() + l.down.size() + l.down_bias.size() +
+              l.router.size() + l.expert_gate_up.size() + l.expert_down.size();
   }
   return floats * int64_t{sizeof(float)};
 }

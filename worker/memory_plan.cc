@@ -30,16 +30,25 @@ std::string MemoryPlan::ToString() const {
   return out;
 }
 
+int64_t ExpertWeightBytes(const ModelConfig& c, int32_t bytes_per_element) {
+  return c.is_moe() ? 3 * c.hidden_size * c.moe_intermediate_size * bytes_per_element : 0;
+}
+
 int64_t WeightBytes(const ModelConfig& c, int32_t bytes_per_element) {
   const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
   int64_t per_layer = c.hidden_size * (q + 2 * kv) + q * c.hidden_size +  // attention
-                      3 * c.hidden_size * c.intermediate_size +           // MLP
                       2 * c.hidden_size;                                  // norms
   if (c.qkv_bias) per_layer += q + 2 * kv;
   if (c.o_bias) per_layer += c.hidden_size;
-  if (c.mlp_bias) per_layer += 2 * c.intermediate_size + c.hidden_size;
   if (c.qk_norm) per_layer += 2 * c.head_dim;
-  int64_t elements = c.num_hidden_layers * per_layer + c.vocab_size * c.hidden_size + c.hidden_size;
+  int64_t dense_mlp = 3 * c.hidden_size * c.intermediate_size;
+  if (c.mlp_bias) dense_mlp += 2 * c.intermediate_size + c.hidden_size;
+  // A sparse layer: the router and every expert instead of the dense MLP.
+  const int64_t sparse_mlp =
+      c.num_experts * c.hidden_size + c.num_experts * 3 * c.hidden_size * c.moe_intermediate_size;
+  const int64_t sparse = c.NumSparseLayers();
+  int64_t elements = c.num_hidden_layers * per_layer + (c.num_hidden_layers - sparse) * dense_mlp +
+                     sparse * sparse_mlp + c.vocab_size * c.hidden_size + c.hidden_size;
   if (!c.tie_word_embeddings) elements += c.vocab_size * c.hidden_size;
   return elements * bytes_per_element;
 }

@@ -48,6 +48,9 @@ struct MemoryPlan {
 
 // Bytes of every weight tensor of `config` at `bytes_per_element`.
 int64_t WeightBytes(const ModelConfig& config, int32_t bytes_per_element);
+// Bytes of one expert's MLP (gate, up and down) of a MoE model at `bytes_per_element`; 0
+// for a dense model.
+int64_t ExpertWeightBytes(const ModelConfig& config, int32_t bytes_per_element);
 // Bytes of K and V of one token across all layers.
 int64_t KvBytesPerToken(const ModelConfig& config, int32_t bytes_per_element);
 

@@ -29,6 +29,7 @@ constexpr ArchitectureInfo kArchitectures[] = {
     {Architecture::kLlama, "LlamaForCausalLM", "llama"},
     {Architecture::kQwen2, "Qwen2ForCausalLM", "qwen2"},
     {Architecture::kQwen3, "Qwen3ForCausalLM", "qwen3"},
+    {Architecture::kQwen3Moe, "Qwen3MoeForCausalLM", "qwen3_moe"},
 };
 
 const ArchitectureInfo& InfoFor(Architecture architecture) {
@@ -156,7 +157,7 @@ absl::Status ParseArchitecture(const Fields& fields, ModelConfig& config) {
     }
   }
   return fields.Error("model_type", absl::StrCat("unsupported '", *model_type,
-                                                 "' (supported: llama, qwen2, qwen3)"));
+                                                 "' (supported: llama, qwen2, qwen3, qwen3_moe)"));
 }
 
 // rope_scaling (legacy) or rope_parameters (transformers 5); `fields` is that object.
@@ -264,6 +265,66 @@ absl::Status ParseDType(const Fields& fields, ModelConfig& config) {
   return absl::OkStatus();
 }
 
+// The Qwen3-MoE block. The Hub's Qwen3-30B-A3B names the expert count num_experts;
+// transformers 5 writes num_local_experts.
+absl::Status ParseMoe(const Fields& fields, ModelConfig& config) {
+  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> experts, fields.OptionalInt("num_experts"));
+  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> local, fields.OptionalInt("num_local_experts"));
+  if (experts && local && *experts != *local) {
+    return fields.Error("num_local_experts",
+                        absl::StrCat(*local, " differs from num_experts ", *experts));
+  }
+  if (!experts && !local) return fields.Error("num_experts", "missing (or num_local_experts)");
+  config.num_experts = experts ? *experts : *local;
+  STRATA_ASSIGN_OR_RETURN(config.num_experts_per_tok, fields.Int("num_experts_per_tok"));
+  STRATA_ASSIGN_OR_RETURN(config.moe_intermediate_size, fields.Int("moe_intermediate_size"));
+  STRATA_ASSIGN_OR_RETURN(config.norm_topk_prob, fields.Bool("norm_topk_prob", false));
+  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> step, fields.OptionalInt("decoder_sparse_step"));
+  config.decoder_sparse_step = step.value_or(1);
+  if (const Json* layers = fields.Find("mlp_only_layers")) {
+    if (!layers->is_array()) return fields.Error("mlp_only_layers", "expected a list of layers");
+    for (const Json& layer : *layers) {
+      STRATA_ASSIGN_OR_RETURN(int64_t index, fields.ToInt("mlp_only_layers", layer));
+      config.mlp_only_layers.push_back(index);
+    }
+  }
+  if (const Json* shared = fields.Find("shared_expert_intermediate_size")) {
+    if (!shared->is_number() || shared->get<double>() != 0) {
+      return fields.Error("shared_expert_intermediate_size", "shared experts are not supported");
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename ErrorFn>
+absl::Status ValidateMoe(const ModelConfig& c, const ErrorFn& error) {
+  if (c.architecture != Architecture::kQwen3Moe) {
+    if (c.num_experts != 0) return error("num_experts", "only Qwen3MoeForCausalLM has experts");
+    return absl::OkStatus();
+  }
+  if (c.num_experts <= 0 || c.num_experts > 4096) {
+    return error("num_experts", absl::StrCat(c.num_experts, " is not in [1, 4096]"));
+  }
+  if (c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.num_experts) {
+    return error("num_experts_per_tok", absl::StrCat(c.num_experts_per_tok, " is not in [1, ",
+                                                     c.num_experts, "] (num_experts)"));
+  }
+  if (c.moe_intermediate_size <= 0 || c.moe_intermediate_size > kMaxSize) {
+    return error("moe_intermediate_size",
+                 absl::StrCat(c.moe_intermediate_size, " is not a positive size"));
+  }
+  if (c.decoder_sparse_step <= 0) {
+    return error("decoder_sparse_step", absl::StrCat(c.decoder_sparse_step, " is not positive"));
+  }
+  for (int64_t layer : c.mlp_only_layers) {
+    if (layer < 0 || layer >= c.num_hidden_layers) {
+      return error("mlp_only_layers", absl::StrCat("layer ", layer, " is outside [0, ",
+                                                   c.num_hidden_layers, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string_view TorchDTypeName(DType dtype) {
   switch (dtype) {
     case DType::kF32:
@@ -277,6 +338,20 @@ std::string_view TorchDTypeName(DType dtype) {
 }
 
 }  // namespace
+
+bool ModelConfig::IsSparseLayer(int64_t layer) const {
+  if (num_experts <= 0 || decoder_sparse_step <= 0) return false;
+  for (int64_t dense : mlp_only_layers) {
+    if (dense == layer) return false;
+  }
+  return (layer + 1) % decoder_sparse_step == 0;
+}
+
+int64_t ModelConfig::NumSparseLayers() const {
+  int64_t count = 0;
+  for (int64_t layer = 0; layer < num_hidden_layers; ++layer) count += IsSparseLayer(layer);
+  return count;
+}
 
 std::string_view ArchitectureClassName(Architecture architecture) {
   return InfoFor(architecture).class_name;
@@ -338,6 +413,11 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::st
       config.qkv_bias = config.o_bias = attention_bias;
       config.qk_norm = true;
       break;
+    case Architecture::kQwen3Moe:
+      config.qkv_bias = config.o_bias = attention_bias;
+      config.qk_norm = true;
+      STRATA_RETURN_IF_ERROR(ParseMoe(fields, config));
+      break;
   }
   STRATA_ASSIGN_OR_RETURN(std::optional<std::string> act, fields.OptionalString("hidden_act"));
   if (act && *act != "silu") {
@@ -392,7 +472,7 @@ absl::Status ValidateModelConfig(const ModelConfig& c, std::string_view source) 
                    absl::StrCat(id, " is outside the vocabulary (", c.vocab_size, ")"));
     }
   }
-  return absl::OkStatus();
+  return ValidateMoe(c, error);
 }
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
@@ -446,6 +526,16 @@ std::string ModelConfigToJson(const ModelConfig& c) {
       j["mlp_bias"] = c.mlp_bias;
       j["pretraining_tp"] = 1;
       break;
+    case Architecture::kQwen3Moe:
+      j["num_experts"] = c.num_experts;
+      j["num_experts_per_tok"] = c.num_experts_per_tok;
+      j["moe_intermediate_size"] = c.moe_intermediate_size;
+      j["norm_topk_prob"] = c.norm_topk_prob;
+      j["decoder_sparse_step"] = c.decoder_sparse_step;
+      j["mlp_only_layers"] = c.mlp_only_layers;
+      j["output_router_logits"] = false;
+      j["router_aux_loss_coef"] = 0.001;
+      [[fallthrough]];
     case Architecture::kQwen3:
       j["attention_bias"] = c.qkv_bias;
       [[fallthrough]];

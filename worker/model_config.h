@@ -12,7 +12,7 @@
 
 namespace strata::worker {
 
-enum class Architecture { kLlama, kQwen2, kQwen3 };
+enum class Architecture { kLlama, kQwen2, kQwen3, kQwen3Moe };
 
 enum class RopeScalingType { kNone, kLlama3 };
 
@@ -47,7 +47,23 @@ struct ModelConfig {
   std::optional<int32_t> bos_token_id;
   std::vector<int32_t> eos_token_ids;  // config.json's eos_token_id, int or list
   DType dtype = DType::kBF16;          // torch_dtype / dtype
+  // Mixture of experts (Qwen3-MoE). num_experts == 0: every layer is a dense MLP of
+  // intermediate_size. A sparse layer routes each token to num_experts_per_tok of its
+  // num_experts experts (each an MLP of moe_intermediate_size) and sums their outputs
+  // weighted by the router's softmax probabilities, renormalised over the chosen experts
+  // when norm_topk_prob.
+  int64_t num_experts = 0;  // config.json's num_experts or num_local_experts
+  int64_t num_experts_per_tok = 0;
+  int64_t moe_intermediate_size = 0;
+  bool norm_topk_prob = false;
+  int64_t decoder_sparse_step = 1;
+  std::vector<int64_t> mlp_only_layers;  // dense layers among the sparse ones
   bool operator==(const ModelConfig&) const = default;
+
+  bool is_moe() const { return num_experts > 0; }
+  // Not in mlp_only_layers, experts exist, and (layer + 1) % decoder_sparse_step == 0.
+  bool IsSparseLayer(int64_t layer) const;
+  int64_t NumSparseLayers() const;
 };
 
 // Parses config.json text. `source` (the file path) names the origin in errors. Unsupported
@@ -56,11 +72,12 @@ struct ModelConfig {
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_view source);
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
 
-// "LlamaForCausalLM", "Qwen2ForCausalLM" or "Qwen3ForCausalLM".
+// "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM" or "Qwen3MoeForCausalLM".
 std::string_view ArchitectureClassName(Architecture architecture);
 
 // The checks ParseModelConfig applies after reading: positive sizes, heads divisible by
-// kv heads, token ids inside the vocabulary, sane rope parameters. Errors start with
+// kv heads, token ids inside the vocabulary, sane rope parameters, a consistent MoE
+// block (0 < num_experts_per_tok <= num_experts, layers in range). Errors start with
 // `source` and name the config.json key.
 absl::Status ValidateModelConfig(const ModelConfig& config, std::string_view source);
 

@@ -33,7 +33,7 @@ ModelConfig Base(Architecture architecture) {
   c.architecture = architecture;
   c.architecture_name = std::string(ArchitectureClassName(architecture));
   c.qkv_bias = architecture == Architecture::kQwen2;
-  c.qk_norm = architecture == Architecture::kQwen3;
+  c.qk_norm = architecture == Architecture::kQwen3 || architecture == Architecture::kQwen3Moe;
   c.dtype = DType::kBF16;
   return c;
 }
@@ -117,6 +117,45 @@ ModelShape Llama31_8B() {
   return s;
 }
 
+// A small Qwen3-MoE for CPU tests and demos: 2 sparse layers of 8 experts, top 2.
+ModelShape TinyMoe() {
+  ModelShape s = Tiny();
+  ModelConfig& c = s.config;
+  c.architecture = Architecture::kQwen3Moe;
+  c.architecture_name = std::string(ArchitectureClassName(c.architecture));
+  c.num_experts = 8;
+  c.num_experts_per_tok = 2;
+  c.moe_intermediate_size = 32;
+  c.norm_topk_prob = true;
+  return s;
+}
+
+// Qwen/Qwen3-30B-A3B config.json and generation_config.json: every layer sparse, 128
+// experts, 8 per token (3.3B of its 30.5B parameters active).
+ModelShape Qwen3_30B_A3B() {
+  ModelShape s{Base(Architecture::kQwen3Moe), "qwen3", kQwen3Eos, kQwen3Pad};
+  ModelConfig& c = s.config;
+  c.vocab_size = kQwen3Vocab;
+  c.hidden_size = 2048;
+  c.intermediate_size = 6144;  // unused: no dense layer
+  c.num_hidden_layers = 48;
+  c.num_attention_heads = 32;
+  c.num_key_value_heads = 4;
+  c.head_dim = 128;
+  c.rms_norm_eps = 1e-6;
+  c.rope_theta = 1e6;
+  c.max_position_embeddings = 40960;
+  c.tie_word_embeddings = false;
+  c.bos_token_id = 151643;
+  c.eos_token_ids = {151645};
+  c.num_experts = 128;
+  c.num_experts_per_tok = 8;
+  c.moe_intermediate_size = 768;
+  c.norm_topk_prob = true;
+  c.decoder_sparse_step = 1;
+  return s;
+}
+
 struct Named {
   std::string_view name;
   ModelShape (*make)();
@@ -124,8 +163,10 @@ struct Named {
 constexpr Named kNamedShapes[] = {
     {"tiny", Tiny},
     {"tiny-llama", TinyLlama},
+    {"tiny-moe", TinyMoe},
     {"qwen3-0.6b", Qwen3_0_6B},
     {"llama-3.1-8b", Llama31_8B},
+    {"qwen3-30b-a3b", Qwen3_30B_A3B},
 };
 
 }  // namespace
@@ -191,6 +232,14 @@ absl::StatusOr<ModelShape> CustomModelShape(const CustomShapeOptions& o) {
   }
   c.mlp_bias = o.mlp_bias;
   c.dtype = o.dtype;
+  if (o.architecture == Architecture::kQwen3Moe) {
+    c.num_experts = o.num_experts;
+    c.num_experts_per_tok = o.num_experts_per_tok;
+    c.moe_intermediate_size = o.moe_intermediate_size;
+    c.norm_topk_prob = o.norm_topk_prob;
+  } else if (o.num_experts > 0) {
+    return absl::InvalidArgumentError("custom shape: experts need the qwen3-moe architecture");
+  }
 
   // Keep the family's special tokens that fit the vocabulary.
   const bool qwen_tokens = s.tokenizer_family == "qwen3";
@@ -233,6 +282,17 @@ std::vector<ModelTensor> ModelTensors(const ModelConfig& c) {
       add(layer + ".self_attn.k_norm.weight", {c.head_dim}, TensorRole::kNorm);
     }
     add(layer + ".post_attention_layernorm.weight", {hidden}, TensorRole::kNorm);
+    if (c.IsSparseLayer(i)) {  // the router, then each expert as on the Hub
+      linear(layer + ".mlp.gate", c.num_experts, hidden, false);
+      const int64_t expert_inter = c.moe_intermediate_size;
+      for (int64_t e = 0; e < c.num_experts; ++e) {
+        const std::string expert = absl::StrCat(layer, ".mlp.experts.", e);
+        linear(expert + ".gate_proj", expert_inter, hidden, false);
+        linear(expert + ".up_proj", expert_inter, hidden, false);
+        linear(expert + ".down_proj", hidden, expert_inter, false);
+      }
+      continue;
+    }
     linear(layer + ".mlp.gate_proj", inter, hidden, c.mlp_bias);
     linear(layer + ".mlp.up_proj", inter, hidden, c.mlp_bias);
     linear(layer + ".mlp.down_proj", hidden, inter, c.mlp_bias);

@@ -22,7 +22,8 @@ struct ModelShape {
 };
 
 // The named shapes: "tiny" (Qwen3, real Qwen3 tokenizer), "tiny-llama" (Llama, Llama-3
-// tokenizer), and the real "qwen3-0.6b" and "llama-3.1-8b" configurations.
+// tokenizer), "tiny-moe" (Qwen3-MoE, 8 experts, top 2), and the real "qwen3-0.6b",
+// "llama-3.1-8b" and "qwen3-30b-a3b" configurations.
 std::vector<std::string_view> ModelShapeNames();
 // NotFound listing the known names when `name` is not one of them.
 absl::StatusOr<ModelShape> NamedModelShape(std::string_view name);
@@ -51,6 +52,11 @@ struct CustomShapeOptions {
   std::optional<int64_t> max_position_embeddings;  // default 4096; 131072 with llama3 scaling
   std::optional<double> rms_norm_eps;              // default 1e-6 for Qwen, 1e-5 for Llama
   DType dtype = DType::kBF16;
+  // Qwen3-MoE only: every layer sparse.
+  int64_t num_experts = 0;
+  int64_t num_experts_per_tok = 0;
+  int64_t moe_intermediate_size = 0;
+  bool norm_topk_prob = true;
 };
 absl::StatusOr<ModelShape> CustomModelShape(const CustomShapeOptions& options);
 
@@ -64,7 +70,8 @@ struct ModelTensor {
 
 // Every tensor a checkpoint of `config` holds, with transformers' names and shapes
 // (model.embed_tokens.weight, model.layers.{i}...., model.norm.weight, lm_head.weight unless
-// tied), layer by layer.
+// tied), layer by layer. Sparse MoE layers hold mlp.gate.weight and per-expert
+// mlp.experts.{e}.{gate,up,down}_proj.weight, as the Hub's Qwen3-MoE checkpoints do.
 std::vector<ModelTensor> ModelTensors(const ModelConfig& config);
 
 }  // namespace strata::worker

@@ -17,6 +17,27 @@ absl::Status Append(const Checkpoint& checkpoint, const std::string& name,
   return checkpoint.ReadFloat(name, shape, out->data() + offset);
 }
 
+// A sparse layer's router and experts, gate and up fused per expert.
+absl::Status LoadExperts(const Checkpoint& ckpt, const ModelConfig& c, const std::string& p,
+                         LayerWeights& w) {
+  const int64_t experts = c.num_experts, hidden = c.hidden_size, inter = c.moe_intermediate_size;
+  STRATA_RETURN_IF_ERROR(Append(ckpt, p + "mlp.gate.weight", {experts, hidden}, &w.router));
+  if (ckpt.Has(p + "mlp.experts.gate_up_proj")) {
+    STRATA_RETURN_IF_ERROR(Append(ckpt, p + "mlp.experts.gate_up_proj",
+                                  {experts, 2 * inter, hidden}, &w.expert_gate_up));
+    return Append(ckpt, p + "mlp.experts.down_proj", {experts, hidden, inter}, &w.expert_down);
+  }
+  w.expert_gate_up.reserve(experts * 2 * inter * hidden);
+  w.expert_down.reserve(experts * hidden * inter);
+  for (int64_t e = 0; e < experts; ++e) {
+    const std::string x = absl::StrCat(p, "mlp.experts.", e, ".");
+    STRATA_RETURN_IF_ERROR(Append(ckpt, x + "gate_proj.weight", {inter, hidden}, &w.expert_gate_up));
+    STRATA_RETURN_IF_ERROR(Append(ckpt, x + "up_proj.weight", {inter, hidden}, &w.expert_gate_up));
+    STRATA_RETURN_IF_ERROR(Append(ckpt, x + "down_proj.weight", {hidden, inter}, &w.expert_down));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LayerWeights> LoadLayer(const Checkpoint& ckpt, const ModelConfig& c, int layer) {
   const std::string p = absl::StrCat("model.layers.", layer, ".");
   const int64_t q_rows = c.num_attention_heads * c.head_dim;
@@ -42,6 +63,10 @@ absl::StatusOr<LayerWeights> LoadLayer(const Checkpoint& ckpt, const ModelConfig
   }
   STRATA_RETURN_IF_ERROR(
       Append(ckpt, p + "post_attention_layernorm.weight", {hidden}, &w.post_norm));
+  if (c.IsSparseLayer(layer)) {
+    STRATA_RETURN_IF_ERROR(LoadExperts(ckpt, c, p, w));
+    return w;
+  }
   STRATA_RETURN_IF_ERROR(Append(ckpt, p + "mlp.gate_proj.weight", {inter, hidden}, &w.gate_up));
   STRATA_RETURN_IF_ERROR(Append(ckpt, p + "mlp.up_proj.weight", {inter, hidden}, &w.gate_up));
   STRATA_RETURN_IF_ERROR(Append(ckpt, p + "mlp.down_proj.weight", {hidden, inter}, &w.down));

@@ -207,7 +207,8 @@ TEST(ModelConfigTest, DTypeSpellings) {
 TEST(ModelConfigTest, UnsupportedArchitecture) {
   EXPECT_EQ(Message(ParseError(LlamaWith("architectures", R"(["MistralForCausalLM"])"))),
             "/models/x/config.json: architectures[0]: unsupported 'MistralForCausalLM' "
-            "(supported: LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
+            "(supported: LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
+            "Qwen3MoeForCausalLM)");
   EXPECT_THAT(Message(ParseError(LlamaWith("architectures", "[]"))), HasSubstr("architectures"));
   std::string no_arch = LlamaWith("architectures", "");
   no_arch.replace(no_arch.find("\"llama\""), 7, "\"gemma\"");

@@ -120,7 +120,7 @@ TEST_P(ReferenceModelTest, BatchingAndBlockSizeNeverChangeTokens) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, ReferenceModelTest,
-                         testing::Values("llama", "qwen2", "qwen3"));
+                         testing::Values("llama", "qwen2", "qwen3", "qwen3_moe"));
 
 }  // namespace
 }  // namespace strata::worker

@@ -26,7 +26,8 @@ Writes config.json, generation_config.json, model.safetensors (or 4 GiB shards w
 model.safetensors.index.json), tokenizer.json and tokenizer_config.json. The weights are
 seeded random: the same seed gives byte-identical files.
 
-  --shape NAME          tiny | tiny-llama | qwen3-0.6b | llama-3.1-8b | custom
+  --shape NAME          tiny | tiny-llama | tiny-moe | qwen3-0.6b | llama-3.1-8b |
+                        qwen3-30b-a3b | custom
   --out DIR             output directory; created if missing
   --seed N              weight seed (default 0)
   --dtype T             bf16 (default) | f16 | f32
@@ -43,11 +44,13 @@ seeded random: the same seed gives byte-identical files.
   --quiet               no progress lines
 
 Custom shapes (--shape custom):
-  --arch qwen3|qwen2|llama   --hidden H   --intermediate I   --layers L   --heads A
+  --arch qwen3|qwen2|llama|qwen3-moe   --hidden H   --intermediate I   --layers L   --heads A
   --kv-heads K   [--head-dim D (default H/A)]   [--vocab V (default: the tokenizer's)]
   [--tokenizer-family qwen3|llama3 (default: llama3 for llama, else qwen3)]
   [--tie-embeddings | --no-tie-embeddings]   [--attention-bias]   [--mlp-bias]
   [--llama3-rope-scaling]   [--rope-theta X]   [--max-position N]   [--rms-eps X]
+  qwen3-moe (every layer sparse): --experts E   --experts-per-token K
+  --moe-intermediate M   [--no-norm-topk-prob]
 )";
 
 // --name value / --name=value options; boolean flags take no value.
@@ -127,8 +130,10 @@ absl::StatusOr<worker::ModelShape> CustomShape(const Args& args) {
     o.architecture = Architecture::kQwen2;
   } else if (arch == "llama") {
     o.architecture = Architecture::kLlama;
+  } else if (arch == "qwen3-moe") {
+    o.architecture = Architecture::kQwen3Moe;
   } else {
-    return absl::InvalidArgumentError("--shape custom needs --arch qwen3|qwen2|llama");
+    return absl::InvalidArgumentError("--shape custom needs --arch qwen3|qwen2|llama|qwen3-moe");
   }
   const std::pair<const char*, int64_t*> required[] = {{"hidden", &o.hidden_size},
                                                        {"intermediate", &o.intermediate_size},
@@ -148,6 +153,16 @@ absl::StatusOr<worker::ModelShape> CustomShape(const Args& args) {
         ReadNumber(args, "rms-eps", &o.rms_norm_eps)}) {
     if (!s.ok()) return s;
   }
+  const std::pair<const char*, int64_t*> moe[] = {
+      {"experts", &o.num_experts},
+      {"experts-per-token", &o.num_experts_per_tok},
+      {"moe-intermediate", &o.moe_intermediate_size}};
+  for (const auto& [name, field] : moe) {
+    std::optional<int64_t> value;
+    if (absl::Status s = ReadNumber(args, name, &value); !s.ok()) return s;
+    if (value) *field = *value;
+  }
+  if (args.Has("no-norm-topk-prob")) o.norm_topk_prob = false;
   o.tokenizer_family = args.Get("tokenizer-family");
   if (args.Has("tie-embeddings")) o.tie_word_embeddings = true;
   if (args.Has("no-tie-embeddings")) o.tie_word_embeddings = false;
@@ -160,7 +175,8 @@ absl::StatusOr<worker::ModelShape> CustomShape(const Args& args) {
 absl::Status Run(int argc, char** argv) {
   const std::set<std::string> flags = {
       "force",          "no-tokenizer",      "tokenizer",      "quiet",    "help",
-      "tie-embeddings", "no-tie-embeddings", "attention-bias", "mlp-bias", "llama3-rope-scaling"};
+      "tie-embeddings", "no-tie-embeddings", "attention-bias", "mlp-bias", "llama3-rope-scaling",
+      "no-norm-topk-prob"};
   const std::set<std::string> valued = {"shape",
                                         "out",
                                         "seed",
@@ -179,7 +195,10 @@ absl::Status Run(int argc, char** argv) {
                                         "tokenizer-family",
                                         "rope-theta",
                                         "max-position",
-                                        "rms-eps"};
+                                        "rms-eps",
+                                        "experts",
+                                        "experts-per-token",
+                                        "moe-intermediate"};
   std::string error;
   std::optional<Args> args = Args::Parse(argc, argv, flags, valued, &error);
   if (!args) return absl::InvalidArgumentError(error);
