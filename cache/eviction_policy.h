@@ -1,22 +1,36 @@
 // What happens when a sequence reaches its KV budget: one interface, one implementation per
 // policy, chosen per config (cache.eviction_policy) and per request. Pure arithmetic on
-// block counts; the engine applies the decision through KvCacheManager::DropBlocks.
+// block counts (and, for heavy_hitter, per-block attention scores the engine collects from
+// the worker); the engine applies the decision through KvCacheManager::DropBlocks.
 //
 // Policies and their cost per step (beyond the bookkeeping of one sequence):
-//   none       the budget is a hard cap on context: when the next token's K/V would not
-//              fit, the request ends with finish_reason "length". O(1).
-//   streaming  StreamingLLM: the first `sink_tokens` (rounded up to blocks) stay as
-//              attention sinks, plus the most recent window; the oldest block after the
-//              sinks is dropped when room is needed. Tokens keep their original positions
-//              (RoPE is applied at the true position when K is written and when Q is
-//              computed), so relative distances to kept tokens are exact. O(1) per dropped
-//              block plus compacting the block table (O(blocks)).
+//   none          the budget is a hard cap on context: when the next token's K/V would not
+//                 fit, the request ends with finish_reason "length". O(1).
+//   streaming     StreamingLLM: the first `sink_tokens` (rounded up to blocks) stay as
+//                 attention sinks, plus the most recent window; the oldest block after the
+//                 sinks is dropped when room is needed. Tokens keep their original positions
+//                 (RoPE is applied at the true position when K is written and when Q is
+//                 computed), so relative distances to kept tokens are exact. O(1) per dropped
+//                 block plus compacting the block table (O(blocks)).
+//   heavy_hitter  H2O / Scissorhands: the attention kernels accumulate the softmax mass each
+//                 KV block receives (summed over heads and layers; see BudgetView); the last
+//                 `recent_tokens` (rounded up to blocks, at least the last block) are
+//                 protected, and when room is needed the full blocks outside that window
+//                 with the lowest mean mass per scored step are dropped (ties: the oldest).
+//                 O(blocks) per step that drops (one selection pass), plus the table
+//                 compaction; the worker's mass collection costs one extra pass over the
+//                 sequence's keys per layer on a GPU (free on the CPU reference).
+//
+// Dropping compacts the table in order (KvCacheManager::DropBlocks): kept blocks keep their
+// relative order and their tokens keep their true RoPE positions.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -27,32 +41,46 @@ struct BudgetView {
   int32_t cap_blocks = 0;       // the budget in blocks (> 0)
   int32_t held_blocks = 0;      // blocks in the sequence's table
   int64_t resident_tokens = 0;  // K/V entries held
+  // Only for policies that score blocks (wants_attention_mass()), one entry per table index
+  // (shorter or empty: the missing entries score 0): the attention mass each block received,
+  // accumulated over the steps it was scored in, and how many steps that was.
+  std::span<const float> block_mass;
+  std::span<const int32_t> block_steps;
 };
 
 struct BudgetAction {
-  bool finish = false;     // the sequence cannot grow: it ends with "length"
-  int32_t drop_first = 0;  // table index of the first block to drop
-  int32_t drop_count = 0;
+  bool finish = false;        // the sequence cannot grow: it ends with "length"
+  std::vector<int32_t> drop;  // table indices to drop, strictly increasing, never the last
 };
 
 class EvictionPolicy {
  public:
   virtual ~EvictionPolicy() = default;
   virtual std::string_view name() const = 0;
+  // True when the policy ranks blocks by attention mass: the engine then asks the worker
+  // to collect it for the sequence's steps and passes it in BudgetView.
+  virtual bool wants_attention_mass() const { return false; }
   // The smallest budget (tokens) this policy can work with.
   virtual int64_t MinBudgetTokens(int32_t block_size) const = 0;
   // How many new tokens the sequence may compute in one step (after MakeRoom).
   virtual int64_t MaxChunk(const BudgetView& view) const = 0;
   // What to drop so that `new_tokens` (<= MaxChunk) more fit under the cap, or finish.
   virtual BudgetAction MakeRoom(const BudgetView& view, int64_t new_tokens) const = 0;
+  // MakeRoom(view, new_tokens).finish without choosing what to drop.
+  virtual bool MustFinish(const BudgetView& view, int64_t new_tokens) const = 0;
 };
 
 struct EvictionPolicyParams {
   int64_t streaming_sink_tokens = 4;
+  int64_t heavy_hitter_recent_tokens = 64;
 };
 
-// "none" or "streaming"; InvalidArgument naming the supported policies otherwise.
+// "none", "streaming" or "heavy_hitter"; InvalidArgument naming the supported policies
+// otherwise.
 absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(
     std::string_view name, const EvictionPolicyParams& params);
+
+// The names MakeEvictionPolicy accepts, for error messages: "none, streaming, heavy_hitter".
+const char* SupportedEvictionPolicies();
 
 }  // namespace strata::cache

@@ -201,19 +201,42 @@ void KvCacheManager::IndexFullBlocks(SequenceId sequence, std::span<const int32_
   }
 }
 
-void KvCacheManager::DropBlocks(SequenceId sequence, int32_t first, int32_t count) {
+void KvCacheManager::DropBlocks(SequenceId sequence, std::span<const int32_t> drop) {
   auto it = tables_.find(sequence);
   STRATA_CHECK(it != tables_.end()) << "unknown sequence " << sequence;
   Table& t = it->second;
   STRATA_CHECK(t.tier == Tier::kDevice);
-  STRATA_CHECK(first >= 0 && count >= 0 && first + count < static_cast<int32_t>(t.blocks.size()))
-      << "DropBlocks [" << first << ", +" << count << ") of " << t.blocks.size();
-  for (int32_t i = first; i < first + count; ++i) device_.Release(t.blocks[i]);
-  t.blocks.erase(t.blocks.begin() + first, t.blocks.begin() + first + count);
-  t.num_tokens -= int64_t{count} * block_size_;
-  t.dropped_tokens += int64_t{count} * block_size_;
+  const int32_t held = static_cast<int32_t>(t.blocks.size());
+  for (size_t i = 0; i < drop.size(); ++i) {
+    STRATA_CHECK(drop[i] >= 0 && drop[i] < held - 1 && (i == 0 || drop[i - 1] < drop[i]))
+        << "DropBlocks: index " << drop[i] << " (#" << i << ") of a table of " << held
+        << " blocks; indices must increase and spare the last block";
+  }
+  if (drop.empty()) return;
+  // Compact in place: the kept blocks slide down over the dropped ones, in order.
+  size_t next_drop = 0;
+  int32_t out = 0;
+  for (int32_t i = 0; i < held; ++i) {
+    if (next_drop < drop.size() && drop[next_drop] == i) {
+      device_.Release(t.blocks[i]);
+      ++next_drop;
+    } else {
+      t.blocks[out++] = t.blocks[i];
+    }
+  }
+  t.blocks.resize(out);
+  const int64_t count = static_cast<int64_t>(drop.size());
+  t.num_tokens -= count * block_size_;
+  t.dropped_tokens += count * block_size_;
   t.keyed = false;  // later blocks no longer hold a plain prefix
   stats_.blocks_dropped += count;
+}
+
+void KvCacheManager::DropBlocks(SequenceId sequence, int32_t first, int32_t count) {
+  STRATA_CHECK(first >= 0 && count >= 0) << "DropBlocks [" << first << ", +" << count << ")";
+  std::vector<int32_t> drop(count);
+  for (int32_t i = 0; i < count; ++i) drop[i] = first + i;
+  DropBlocks(sequence, drop);
 }
 
 bool KvCacheManager::SwapOut(SequenceId sequence) {

@@ -108,8 +108,12 @@ class KvCacheManager {
   // started by MatchPrefix that never dropped a block.
   void IndexFullBlocks(SequenceId sequence, std::span<const int32_t> tokens);
 
-  // Budget eviction: drops `count` full blocks starting at table index `first` (never the
-  // last block). Later tokens keep their positions; the table is compacted in order.
+  // Budget eviction: drops the full blocks at table indices `drop` (strictly increasing,
+  // never the last block) of a device-resident sequence. The table is compacted in order:
+  // kept blocks keep their relative order and move down over the gaps, so kept tokens keep
+  // their true positions (DroppedTokens() grows by the dropped tokens). O(table size).
+  void DropBlocks(SequenceId sequence, std::span<const int32_t> drop);
+  // The contiguous case: `count` blocks from table index `first`.
   void DropBlocks(SequenceId sequence, int32_t first, int32_t count);
 
   // Moves a device-resident sequence's blocks to the host tier (overlapped copies). False,

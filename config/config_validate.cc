@@ -109,9 +109,10 @@ void CheckCache(const CacheOptions& k, Checker& c) {
   }
   c.AtLeast("cache.device_blocks", k.device_blocks, 0);
   if (!(k.host_gib >= 0.0)) c.Fail("cache.host_gib", "must be >= 0", k.host_gib);
-  c.OneOf("cache.eviction_policy", k.eviction_policy, {"none", "streaming"});
+  c.OneOf("cache.eviction_policy", k.eviction_policy, {"none", "streaming", "heavy_hitter"});
   c.AtLeast("cache.default_kv_budget_tokens", k.default_kv_budget_tokens, 0);
   c.AtLeast("cache.streaming_sink_tokens", k.streaming_sink_tokens, 0);
+  c.AtLeast("cache.heavy_hitter_recent_tokens", k.heavy_hitter_recent_tokens, 0);
 }
 
 void CheckScheduler(const SchedulerOptions& s, Checker& c) {

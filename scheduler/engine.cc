@@ -30,9 +30,10 @@ Engine::Engine(worker::Worker* worker, const EngineOptions& options)
       eos_token_ids_(worker->model_config().eos_token_ids),
       kv_(cache::KvCacheOptions{worker->memory().block_size, worker->memory().num_kv_blocks,
                                 worker->memory().num_host_kv_blocks, options.prefix_caching}) {
-  for (const char* name : {"none", "streaming"}) {
+  for (const char* name : {"none", "streaming", "heavy_hitter"}) {
     auto policy = cache::MakeEvictionPolicy(
-        name, {.streaming_sink_tokens = options.streaming_sink_tokens});
+        name, {.streaming_sink_tokens = options.streaming_sink_tokens,
+               .heavy_hitter_recent_tokens = options.heavy_hitter_recent_tokens});
     STRATA_CHECK(policy.ok()) << policy.status();
     policies_.emplace(name, std::move(*policy));
   }
@@ -67,7 +68,8 @@ absl::Status Engine::AddRequest(Request request) {
   auto policy = policies_.find(policy_name);
   if (policy == policies_.end()) {
     return absl::InvalidArgumentError(absl::StrCat("unknown KV eviction policy \"", policy_name,
-                                                   "\"; supported: none, streaming"));
+                                                   "\"; supported: ",
+                                                   cache::SupportedEvictionPolicies()));
   }
   const int64_t budget = request.kv_budget_tokens > 0 ? request.kv_budget_tokens
                                                       : options_.default_kv_budget_tokens;
@@ -123,7 +125,10 @@ void Engine::Preempt(RequestId id, bool swap) {
     // Recompute: drop the cache and start over from the prompt plus what was generated
     // (prefix-cached blocks of it may still be reused).
     kv_.Free(id);
-    sequences_.at(id)->computed = 0;
+    Sequence& seq = *sequences_.at(id);
+    seq.computed = 0;
+    seq.block_mass.clear();
+    seq.block_steps.clear();
   }
   std::erase(running_, id);
   waiting_.push_front(id);
@@ -134,7 +139,27 @@ cache::BudgetView Engine::Budget(RequestId id) const {
   const Sequence& s = *sequences_.at(id);
   const bool held = kv_.Contains(id);
   return {kv_.block_size(), s.cap_blocks,
-          held ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0, kv_.NumTokens(id)};
+          held ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0, kv_.NumTokens(id),
+          s.block_mass, s.block_steps};
+}
+
+void Engine::DropBlocks(RequestId id, std::span<const int32_t> drop) {
+  kv_.DropBlocks(id, drop);
+  Sequence& s = *sequences_.at(id);
+  auto compact = [&](auto& scores) {
+    if (scores.empty()) return;
+    size_t next_drop = 0, out = 0;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      if (next_drop < drop.size() && static_cast<size_t>(drop[next_drop]) == i) {
+        ++next_drop;
+      } else {
+        scores[out++] = scores[i];
+      }
+    }
+    scores.resize(out);
+  };
+  compact(s.block_mass);
+  compact(s.block_steps);
 }
 
 SequenceState Engine::State(RequestId id) const {
@@ -190,7 +215,7 @@ FinishReason Engine::CheckFinished(const Sequence& seq, int32_t token) const {
   if (seq.generated() >= r.max_tokens) return FinishReason::kLength;
   if (static_cast<int64_t>(seq.tokens.size()) >= max_model_len_) return FinishReason::kLength;
   // The KV budget: the policy cannot make room for the new token's K/V.
-  if (seq.cap_blocks > 0 && seq.policy->MakeRoom(Budget(seq.request.id), 1).finish) {
+  if (seq.cap_blocks > 0 && seq.policy->MustFinish(Budget(seq.request.id), 1)) {
     return FinishReason::kLength;
   }
   return FinishReason::kNone;
@@ -241,7 +266,7 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
       if (chunk.num_tokens <= 0) continue;
       const cache::BudgetAction action = seq.policy->MakeRoom(Budget(chunk.id), chunk.num_tokens);
       STRATA_CHECK(!action.finish) << "the planner overran request " << chunk.id << "'s budget";
-      if (action.drop_count > 0) kv_.DropBlocks(chunk.id, action.drop_first, action.drop_count);
+      if (!action.drop.empty()) DropBlocks(chunk.id, action.drop);
     }
     const int64_t resident = kv_.NumTokens(chunk.id);
     STRATA_CHECK(kv_.Append(chunk.id, chunk.num_tokens, nullptr))
@@ -255,6 +280,11 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
     work.slice.position_offset = kv_.DroppedTokens(chunk.id);
     work.slice.block_table = kv_.BlockTable(chunk.id);
     work.slice.logits = completes ? worker::LogitsMode::kLast : worker::LogitsMode::kNone;
+    if (seq.cap_blocks > 0 && seq.policy->wants_attention_mass()) {
+      seq.block_mass.resize(work.slice.block_table.size(), 0.0f);
+      seq.block_steps.resize(work.slice.block_table.size(), 0);
+      work.slice.attention_mass = seq.block_mass;
+    }
     work.sample = completes;
     work.params = &seq.request.sampling;
     work.prompt_tokens = seq.request.prompt_tokens;
@@ -281,6 +311,7 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
     const bool was_prompt = seq.computed < static_cast<int64_t>(seq.request.prompt_tokens.size());
     if (was_prompt) stats_.prompt_tokens_computed += chunk.num_tokens;
     seq.computed += chunk.num_tokens;
+    for (int32_t& steps : seq.block_steps) ++steps;  // every table entry was just scored
     if (kv_.prefix_caching()) kv_.IndexFullBlocks(chunk.id, seq.tokens);
     if (seq.computed < static_cast<int64_t>(seq.tokens.size())) continue;
     const worker::SampledToken& token = (*sampled)[next_sample++];

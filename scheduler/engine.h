@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct EngineOptions {
   std::string eviction_policy = "none";  // default for requests that name none
   int64_t default_kv_budget_tokens = 0;  // 0: unlimited
   int64_t streaming_sink_tokens = 4;
+  int64_t heavy_hitter_recent_tokens = 64;
 };
 
 struct EngineStats {
@@ -81,6 +83,10 @@ class Engine {
     bool started = false;
     int32_t cap_blocks = 0;  // KV budget in blocks; 0: none
     const cache::EvictionPolicy* policy = nullptr;
+    // Policies that score blocks: per table index, the attention mass the worker
+    // accumulated and the steps it was scored in (compacted with the table on drops).
+    std::vector<float> block_mass;
+    std::vector<int32_t> block_steps;
     int32_t generated() const {
       return static_cast<int32_t>(tokens.size() - request.prompt_tokens.size());
     }
@@ -90,6 +96,8 @@ class Engine {
   void Preempt(RequestId id, bool swap);
   SequenceState State(RequestId id) const;
   cache::BudgetView Budget(RequestId id) const;
+  // Drops the policy's choice from the table and from the block scores alike.
+  void DropBlocks(RequestId id, std::span<const int32_t> drop);
   // Starts this step's block copies; waits for them when no forward pass follows.
   absl::Status MoveBlocks(bool forward_pass_follows);
 

@@ -75,6 +75,7 @@ scheduler::EngineOptions EngineOptionsFrom(const config::StrataConfig& config) {
   options.eviction_policy = config.cache.eviction_policy;
   options.default_kv_budget_tokens = config.cache.default_kv_budget_tokens;
   options.streaming_sink_tokens = config.cache.streaming_sink_tokens;
+  options.heavy_hitter_recent_tokens = config.cache.heavy_hitter_recent_tokens;
   return options;
 }
 

@@ -72,6 +72,11 @@ absl::Status CpuModel::Validate(std::span<const SequenceSlice> sequences) const 
                                                      seq.block_table.size(), " blocks, ", blocks,
                                                      " needed for ", total, " tokens"));
     }
+    if (!seq.attention_mass.empty() && static_cast<int64_t>(seq.attention_mass.size()) < blocks) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", s, ": attention mass holds ",
+                                                     seq.attention_mass.size(), " entries, ",
+                                                     blocks, " needed"));
+    }
     for (int32_t block : seq.block_table) {
       if (block < 0 || block >= kv_shape_.num_blocks) {
         return absl::InvalidArgumentError(
@@ -178,7 +183,9 @@ void CpuModel::RunLayer(int layer, int64_t rows, std::span<const SequenceSlice> 
   int64_t begin = 0;
   for (const SequenceSlice& s : sequences) {
     const int64_t n = s.tokens.size();
-    attention.push_back({begin, n, s.start_position + n, s.block_table});
+    // Heavy-hitter scores: the last new row's mass (see SequenceSlice::attention_mass).
+    attention.push_back({begin, n, s.start_position + n, s.block_table, s.attention_mass,
+                         s.attention_mass.empty() ? 0 : 1});
     begin += n;
   }
   attn_.resize(rows * q_width);

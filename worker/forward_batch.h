@@ -23,6 +23,12 @@ struct SequenceSlice {
   // Tokens evicted before the cached ones (budget policies): the RoPE position of new
   // token i is position_offset + start_position + i; its K/V index is start_position + i.
   int64_t position_offset = 0;
+  // When not empty (heavy_hitter eviction): one float per block-table entry, to which the
+  // forward pass adds the attention mass each KV block receives from the slice's LAST new
+  // token (its softmax probabilities, summed over heads and layers; each layer adds
+  // `heads`). Only the last row counts so that CPU and GPU agree at one query row per
+  // sequence per step (decode steps, and the end of each prefill chunk).
+  std::span<float> attention_mass;
 };
 
 // Logits rows come back in sequence order: kLast adds one row, kAll tokens.size() rows.

@@ -14,41 +14,59 @@ namespace {
 constexpr int64_t kMaxBlockSize = 256;
 constexpr int64_t kMaxHeadDim = 512;
 
-// Online-softmax attention of one query vector over `visible` cached tokens.
+// Online-softmax attention of one query vector over `visible` cached tokens. When `mass`
+// is set, mass[b] = the softmax probability of block b (its tokens' probabilities summed)
+// for the ceil(visible / block_size) blocks visible.
 void AttendOne(const float* query, const PagedKvLayer& cache, std::span<const int32_t> block_table,
-               int64_t visible, int64_t kv_head, float scale, float* out) {
+               int64_t visible, int64_t kv_head, float scale, float* out, float* mass) {
   const int64_t dim = cache.head_dim;
   const int64_t token_stride = cache.kv_heads * dim;
   float scores[kMaxBlockSize];
   float accumulator[kMaxHeadDim] = {};
   float running_max = -std::numeric_limits<float>::infinity();
   float running_sum = 0.0f;
+  // Per block: its own max score (mass) and sum of exp(score - that max) (written to mass).
+  thread_local std::vector<float> block_max_scores;
+  if (mass != nullptr) block_max_scores.resize((visible + cache.block_size - 1) / cache.block_size);
   for (int64_t start = 0; start < visible; start += cache.block_size) {
     const int64_t block = block_table[start / cache.block_size];
     const int64_t count = std::min(cache.block_size, visible - start);
     const float* k_base = cache.k + block * cache.block_size * token_stride + kv_head * dim;
     const float* v_base = cache.v + block * cache.block_size * token_stride + kv_head * dim;
     float block_max = running_max;
+    float local_max = -std::numeric_limits<float>::infinity();
     for (int64_t t = 0; t < count; ++t) {
       const float* k = k_base + t * token_stride;
       float dot = 0.0f;
       for (int64_t d = 0; d < dim; ++d) dot += query[d] * k[d];
       scores[t] = dot * scale;
       block_max = std::max(block_max, scores[t]);
+      local_max = std::max(local_max, scores[t]);
     }
     const float correction = std::exp(running_max - block_max);
     running_sum *= correction;
     for (int64_t d = 0; d < dim; ++d) accumulator[d] *= correction;
+    float local_sum = 0.0f;
     for (int64_t t = 0; t < count; ++t) {
       const float p = std::exp(scores[t] - block_max);
       running_sum += p;
+      if (mass != nullptr) local_sum += std::exp(scores[t] - local_max);
       const float* v = v_base + t * token_stride;
       for (int64_t d = 0; d < dim; ++d) accumulator[d] += p * v[d];
     }
     running_max = block_max;
+    if (mass != nullptr) {
+      block_max_scores[start / cache.block_size] = local_max;
+      mass[start / cache.block_size] = local_sum;
+    }
   }
   const float inv = running_sum > 0.0f ? 1.0f / running_sum : 0.0f;
   for (int64_t d = 0; d < dim; ++d) out[d] = accumulator[d] * inv;
+  if (mass != nullptr) {
+    for (size_t b = 0; b < block_max_scores.size(); ++b) {
+      mass[b] *= std::exp(block_max_scores[b] - running_max) * inv;
+    }
+  }
 }
 
 }  // namespace
@@ -70,15 +88,33 @@ void PagedAttention(const float* q, const PagedKvLayer& cache,
   STRATA_CHECK_EQ(heads % cache.kv_heads, 0);
   const int64_t group = heads / cache.kv_heads;
   const int64_t dim = cache.head_dim;
-  // Flatten (sequence, query row) pairs so the parallel loop balances long prefills.
+  // Flatten (sequence, query row) pairs so the parallel loop balances long prefills. Rows
+  // that count towards a mass output get a scratch slice per head, summed in order below.
+  struct MassRow {
+    int32_t sequence = -1;
+    int64_t scratch = 0;  // offset of its [heads, blocks] slice
+  };
   std::vector<std::pair<int32_t, int32_t>> work;
+  std::vector<MassRow> mass_rows;
+  int64_t scratch_size = 0;
   for (size_t s = 0; s < sequences.size(); ++s) {
     const AttentionSequence& seq = sequences[s];
     STRATA_CHECK_LE(seq.query_len, seq.context_len);
-    STRATA_CHECK_LE((seq.context_len + cache.block_size - 1) / cache.block_size,
-                    static_cast<int64_t>(seq.block_table.size()));
-    for (int64_t j = 0; j < seq.query_len; ++j) work.emplace_back(s, j);
+    const int64_t blocks = (seq.context_len + cache.block_size - 1) / cache.block_size;
+    STRATA_CHECK_LE(blocks, static_cast<int64_t>(seq.block_table.size()));
+    const int64_t counted =
+        seq.block_mass.empty() ? 0 : std::clamp<int64_t>(seq.mass_rows, 0, seq.query_len);
+    if (counted > 0) STRATA_CHECK_LE(blocks, static_cast<int64_t>(seq.block_mass.size()));
+    for (int64_t j = 0; j < seq.query_len; ++j) {
+      work.emplace_back(s, j);
+      mass_rows.push_back({});
+      if (j >= seq.query_len - counted) {
+        mass_rows.back() = {static_cast<int32_t>(s), scratch_size};
+        scratch_size += heads * blocks;
+      }
+    }
   }
+  std::vector<float> scratch(scratch_size, 0.0f);
   const int64_t items = static_cast<int64_t>(work.size()) * heads;
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t item = 0; item < items; ++item) {
@@ -87,8 +123,20 @@ void PagedAttention(const float* q, const PagedKvLayer& cache,
     const AttentionSequence& seq = sequences[s];
     const int64_t row = seq.query_begin + j;
     const int64_t visible = causal ? seq.context_len - seq.query_len + j + 1 : seq.context_len;
+    const MassRow& m = mass_rows[item / heads];
+    const int64_t blocks = (seq.context_len + cache.block_size - 1) / cache.block_size;
+    float* mass = m.sequence < 0 ? nullptr : scratch.data() + m.scratch + h * blocks;
     AttendOne(q + (row * heads + h) * dim, cache, seq.block_table, visible, h / group, scale,
-              out + (row * heads + h) * dim);
+              out + (row * heads + h) * dim, mass);
+  }
+  for (const MassRow& m : mass_rows) {
+    if (m.sequence < 0) continue;
+    const AttentionSequence& seq = sequences[m.sequence];
+    const int64_t blocks = (seq.context_len + cache.block_size - 1) / cache.block_size;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* mass = scratch.data() + m.scratch + h * blocks;
+      for (int64_t b = 0; b < blocks; ++b) seq.block_mass[b] += mass[b];
+    }
   }
 }
 

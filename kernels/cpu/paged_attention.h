@@ -30,12 +30,18 @@ struct AttentionSequence {
   int64_t query_len = 0;
   int64_t context_len = 0;
   std::span<const int32_t> block_table;
+  // Attention mass (heavy-hitter eviction scores): when not empty, one float per table
+  // entry; block_mass[b] += the softmax probability mass that block b receives from the
+  // last `mass_rows` query rows (clamped to query_len), summed over heads. Each counted
+  // row adds `heads` in total (its probabilities sum to 1 per head).
+  std::span<float> block_mass;
+  int64_t mass_rows = 0;
 };
 
 // out[r, h, :] = softmax(q[r, h, :] . K^T * scale) V over the sequence's cached tokens, the
 // query of head h reading kv head h / (heads / kv_heads) (GQA). When `causal`, query j of a
 // sequence sees tokens [0, context_len - query_len + j]; otherwise all context_len tokens.
-// q and out are [rows, heads, head_dim].
+// q and out are [rows, heads, head_dim]. Deterministic, including the mass sums.
 void PagedAttention(const float* q, const PagedKvLayer& cache,
                     std::span<const AttentionSequence> sequences, int64_t heads, float scale,
                     bool causal, float* out);

@@ -173,9 +173,10 @@ absl::StatusOr<GenerationParams> ToGenerationParams(const GenerateRequest& reque
                       absl::StrCat("must be >= 0 (0: no bound), got ", request.kv_budget_tokens()));
   }
   if (!request.eviction_policy().empty() && request.eviction_policy() != "none" &&
-      request.eviction_policy() != "streaming") {
-    return FieldError("eviction_policy", absl::StrCat("must be \"none\" or \"streaming\", got \"",
-                                                      request.eviction_policy(), "\""));
+      request.eviction_policy() != "streaming" && request.eviction_policy() != "heavy_hitter") {
+    return FieldError("eviction_policy",
+                      absl::StrCat("must be \"none\", \"streaming\" or \"heavy_hitter\", got \"",
+                                   request.eviction_policy(), "\""));
   }
   params.kv_budget_tokens = request.kv_budget_tokens();
   params.eviction_policy = request.eviction_policy();

@@ -307,10 +307,11 @@ bool ReadSamplingOptions(FieldReader& reader, bool chat, SamplingOptions* o) {
   }
   if (!reader.String("kv_eviction_policy", &o->kv_eviction_policy)) return false;
   if (!o->kv_eviction_policy.empty() && o->kv_eviction_policy != "none" &&
-      o->kv_eviction_policy != "streaming") {
-    reader.Fail(InvalidRequest("kv_eviction_policy",
-                               absl::StrCat("'kv_eviction_policy' must be 'none' or 'streaming', got '",
-                                            o->kv_eviction_policy, "'.")));
+      o->kv_eviction_policy != "streaming" && o->kv_eviction_policy != "heavy_hitter") {
+    reader.Fail(InvalidRequest(
+        "kv_eviction_policy",
+        absl::StrCat("'kv_eviction_policy' must be 'none', 'streaming' or 'heavy_hitter', got '",
+                     o->kv_eviction_policy, "'.")));
     return false;
   }
   if (!reader.String("cache_salt", &o->cache_salt)) return false;

@@ -47,7 +47,8 @@ struct SamplingOptions {
   bool skip_special_tokens = true;
   int32_t priority = 0;                     // lower runs first
   std::optional<int64_t> kv_budget_tokens;  // extension: resident KV cap; 0: server default
-  std::string kv_eviction_policy;           // extension: "none" | "streaming"; empty: default
+  // extension: "none" | "streaming" | "heavy_hitter"; empty: default
+  std::string kv_eviction_policy;
   std::string cache_salt;                   // extension (vLLM): prefix-cache namespace
   std::string user;
 };

@@ -198,5 +198,26 @@ TEST(KvCacheManagerTest, DroppedBlocksCompactTheTableAndKeepPositions) {
   EXPECT_EQ(kv.CheckInvariants(), "");
 }
 
+TEST(KvCacheManagerTest, DropsScatteredIndicesAndCompactsInOrder) {
+  KvCacheManager kv(Tiers(8, 0));
+  ASSERT_TRUE(kv.Append(1, 22, nullptr));  // 6 blocks, the last one partial
+  const std::vector<BlockId> before(kv.BlockTable(1).begin(), kv.BlockTable(1).end());
+  const int32_t drop[] = {0, 2, 3};
+  kv.DropBlocks(1, drop);
+  EXPECT_THAT(kv.BlockTable(1), testing::ElementsAre(before[1], before[4], before[5]));
+  EXPECT_EQ(kv.NumTokens(1), 10);
+  EXPECT_EQ(kv.DroppedTokens(1), 12);
+  EXPECT_EQ(kv.pool().free_count(), 5);
+  EXPECT_EQ(kv.stats().blocks_dropped, 3);
+  EXPECT_EQ(kv.CheckInvariants(), "");
+  // Growing again appends after the kept blocks.
+  ASSERT_TRUE(kv.Append(1, 3, nullptr));
+  EXPECT_EQ(kv.BlockTable(1).size(), 4u);
+  const int32_t unsorted[] = {1, 0};
+  EXPECT_DEATH(kv.DropBlocks(1, unsorted), "DropBlocks");
+  const int32_t last[] = {3};
+  EXPECT_DEATH(kv.DropBlocks(1, last), "DropBlocks");
+}
+
 }  // namespace
 }  // namespace strata::cache

@@ -22,6 +22,9 @@ struct Sim {
   int64_t computed = 0;
   std::string salt;
   bool dropped = false;  // contents no longer a plain prefix once blocks were dropped
+  // Per block-table entry: the true position of its first token (dropped blocks leave
+  // gaps; compaction keeps the rest in order).
+  std::vector<int64_t> origins;
 };
 
 Content ContentAt(const Sim& s, int64_t position) {
@@ -73,11 +76,23 @@ class Harness {
 
   std::vector<Content>& store(Tier t) { return t == Tier::kDevice ? device_store_ : host_store_; }
 
+  // New table entries (appended after every kept block) start where the sequence's
+  // K/V stood when they were added: after all resident and dropped tokens.
+  void SyncOrigins(SequenceId id) {
+    std::vector<int64_t>& origins = sims_.at(id).origins;
+    const size_t held = kv_.BlockTable(id).size();
+    while (origins.size() < held) {
+      origins.push_back(static_cast<int64_t>(origins.size()) * kBlockSize +
+                        kv_.DroppedTokens(id));
+    }
+  }
+
   // Writes the K/V of tokens [computed, computed + n) through the block table.
   void Compute(SequenceId id, int64_t n) {
     Sim& s = sims_.at(id);
     std::vector<int64_t> slots;
     ASSERT_TRUE(kv_.Append(id, n, &slots));
+    SyncOrigins(id);
     pending_writes_.emplace_back(id, s.computed, slots);
     busy_.insert(id);
     s.computed += n;
@@ -96,6 +111,7 @@ class Harness {
         kv_.MatchPrefix(id, s.tokens, RootKey(s.salt), static_cast<int64_t>(s.tokens.size()) - 1);
     s.computed = matched;
     sims_.emplace(id, std::move(s));
+    if (kv_.Contains(id)) SyncOrigins(id);
     const int64_t rest = static_cast<int64_t>(sims_.at(id).tokens.size()) - matched;
     if (!kv_.CanAppend(id, rest)) {  // does not fit now: give the hits back
       kv_.Free(id);
@@ -142,9 +158,27 @@ class Harness {
     const SequenceId id = Pick(Tier::kDevice);
     if (id < 0) return;
     const int32_t held = static_cast<int32_t>(kv_.BlockTable(id).size());
-    if (held < 3) return;
-    kv_.DropBlocks(id, 1, Uniform(1, held - 2));
-    sims_.at(id).dropped = true;
+    if (held < 2) return;
+    // Any non-empty set of full blocks (never the last one): contiguous or scattered.
+    std::vector<int32_t> drop;
+    if (Uniform(0, 3) == 0) {
+      const int32_t first = Uniform(0, held - 2);
+      const int32_t count = Uniform(1, held - 1 - first);
+      for (int32_t i = first; i < first + count; ++i) drop.push_back(i);
+    } else {
+      for (int32_t i = 0; i < held - 1; ++i) {
+        if (Uniform(0, 2) == 0) drop.push_back(i);
+      }
+      if (drop.empty()) drop.push_back(Uniform(0, held - 2));
+    }
+    const int64_t dropped_before = kv_.DroppedTokens(id);
+    kv_.DropBlocks(id, drop);
+    Sim& s = sims_.at(id);
+    const int32_t n = static_cast<int32_t>(drop.size());
+    ASSERT_EQ(kv_.DroppedTokens(id), dropped_before + int64_t{kBlockSize} * n);
+    ASSERT_EQ(static_cast<int32_t>(kv_.BlockTable(id).size()), held - n);
+    for (auto it = drop.rbegin(); it != drop.rend(); ++it) s.origins.erase(s.origins.begin() + *it);
+    s.dropped = true;
   }
 
   // The worker's side of a step: copies before compute in order, the forward pass's
@@ -200,9 +234,11 @@ class Harness {
     const std::vector<Content>& st = store(kv_.residence(id));
     const int64_t offset = kv_.DroppedTokens(id);
     {
+      ASSERT_EQ(s.origins.size(), table.size()) << "sequence " << id;
+      (void)offset;
       for (int64_t t = 0; t < resident; ++t) {
-        // Dropped blocks sit after the first one (Drop above keeps block 0).
-        const int64_t position = t < kBlockSize ? t : t + offset;
+        // Each kept block holds the tokens it was written with, wherever drops left it.
+        const int64_t position = s.origins[t / kBlockSize] + t % kBlockSize;
         const Content want = ContentAt(s, position);
         const Content got = st[table[t / kBlockSize] * kBlockSize + t % kBlockSize];
         ASSERT_EQ(got, want) << "step " << step << " (-1: before compute) sequence " << id

@@ -35,7 +35,7 @@ auto Tie(const StrataConfig& c) {
                   c.worker.gpu_memory_utilization, c.worker.logits_chunk_tokens, c.cache.block_size,
                   c.cache.device_blocks, c.cache.host_gib, c.cache.eviction_policy,
                   c.cache.default_kv_budget_tokens, c.cache.streaming_sink_tokens,
-                  c.cache.prefix_caching,
+                  c.cache.prefix_caching, c.cache.heavy_hitter_recent_tokens,
                   c.scheduler.max_num_seqs, c.scheduler.max_batch_tokens, c.scheduler.preemption,
                   c.scheduler.prefill_mode);
 }
@@ -154,9 +154,11 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"cache.device_blocks=-1", "cache.device_blocks: must be >= 0, got -1"},
         RuleCase{"cache.host_gib=-0.5", "cache.host_gib: must be >= 0, got -0.5"},
         RuleCase{"cache.eviction_policy=lru",
-                 "cache.eviction_policy: must be one of none, streaming, got \"lru\""},
+                 "cache.eviction_policy: must be one of none, streaming, heavy_hitter, got \"lru\""},
         RuleCase{"cache.streaming_sink_tokens=-1",
                  "cache.streaming_sink_tokens: must be >= 0, got -1"},
+        RuleCase{"cache.heavy_hitter_recent_tokens=-16",
+                 "cache.heavy_hitter_recent_tokens: must be >= 0, got -16"},
         RuleCase{"cache.default_kv_budget_tokens=-1",
                  "cache.default_kv_budget_tokens: must be >= 0, got -1"},
         RuleCase{"scheduler.max_num_seqs=0", "scheduler.max_num_seqs: must be >= 1, got 0"},
@@ -176,7 +178,7 @@ TEST(ConfigValidationBounds, EdgesOfEachRangeAreAccepted) {
     SCOPED_TRACE(good);
     ParseOk(kMinimal, {good});
   }
-  for (const char* policy : {"none", "streaming"}) {
+  for (const char* policy : {"none", "streaming", "heavy_hitter"}) {
     EXPECT_EQ(
         ParseOk(kMinimal, {std::string("cache.eviction_policy=") + policy}).cache.eviction_policy,
         policy);
@@ -393,6 +395,7 @@ TEST(ConfigYaml, EveryFieldRoundTrips) {
   config.model = {"/models/My Model", "true", "123", 4096};
   config.worker = {"cuda", 3, 2, 0.1 + 0.2, 33};
   config.cache = {32, 10000000000, 0.3, "streaming", 777, 9, true};
+  config.cache.heavy_hitter_recent_tokens = 48;
   config.scheduler = {5, 999, "swap", "chunked"};
   ASSERT_TRUE(ValidateConfig(config).ok());
   std::string yaml = ToYaml(config);

@@ -296,6 +296,77 @@ TEST(EngineMemoryTest, StreamingWithARoomyBudgetChangesNothing) {
   EXPECT_EQ(got.kv.blocks_dropped, 0);
 }
 
+TEST(EngineMemoryTest, HeavyHitterStaysUnderTheBudgetAndDropsBlocks) {
+  auto worker = MakeWorker(64, 0);
+  // Prompts longer than the budget and long generations: blocks outside the recent window
+  // are dropped by attention mass, never more than 4 resident (CheckInvariants, every step).
+  std::vector<Request> requests = Workload(3, 100, 80);
+  for (Request& r : requests) {
+    r.kv_budget_tokens = 64;
+    r.eviction_policy = "heavy_hitter";
+  }
+  const EngineOptions options{
+      .max_num_seqs = 4, .max_batch_tokens = 512, .heavy_hitter_recent_tokens = 32};
+  const RunResult got = RunWaves(worker.get(), options, {requests});
+  for (const Request& r : requests) {
+    EXPECT_EQ(got.tokens.at(r.id).size(), 80u) << "request " << r.id;
+    EXPECT_EQ(got.finish.at(r.id), FinishReason::kLength) << "request " << r.id;
+  }
+  // 180 tokens through 4 blocks each: at least (180 - 64) / 16 blocks dropped per request.
+  EXPECT_GE(got.kv.blocks_dropped, 3 * ((180 - 64) / kBlockSize));
+  // The budget must hold the recent window plus a block.
+  Engine engine(worker.get(), options);
+  Request tiny = requests[0];
+  tiny.kv_budget_tokens = 32;
+  const absl::Status status = engine.AddRequest(tiny);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("minimum of 48 for eviction policy heavy_hitter"),
+            std::string::npos)
+      << status;
+  // The config default applies to requests that name no policy.
+  Engine by_default(worker.get(), {.eviction_policy = "heavy_hitter",
+                                   .default_kv_budget_tokens = 96,
+                                   .heavy_hitter_recent_tokens = 32});
+  Request plain = Greedy(9, Tokens(4, 9), 4);
+  EXPECT_TRUE(by_default.AddRequest(plain).ok());
+}
+
+TEST(EngineMemoryTest, HeavyHitterWithARoomyBudgetChangesNothing) {
+  const std::vector<Request> plain = Workload(3, 30, 20);
+  std::vector<Request> budgeted = plain;
+  for (Request& r : budgeted) {
+    r.kv_budget_tokens = 96;  // 30 + 20 tokens fit (and the default 64-token window + 1)
+    r.eviction_policy = "heavy_hitter";
+  }
+  auto worker = MakeWorker(64, 0);
+  const RunResult want = RunWaves(worker.get(), {.max_num_seqs = 4}, {plain});
+  const RunResult got = RunWaves(worker.get(), {.max_num_seqs = 4}, {budgeted});
+  ExpectSameTokens(got, want);
+  EXPECT_EQ(got.kv.blocks_dropped, 0);
+}
+
+// The same budget and window under streaming (oldest first, one sink block) and
+// heavy_hitter (lowest attention mass first) keep different blocks, so a long generation
+// diverges somewhere, while both stay within the budget.
+TEST(EngineMemoryTest, HeavyHitterChoosesOtherBlocksThanStreaming) {
+  auto worker = MakeWorker(64, 0);
+  std::vector<Request> streaming = Workload(2, 120, 60);
+  std::vector<Request> heavy = streaming;
+  for (Request& r : streaming) {
+    r.kv_budget_tokens = 64;
+    r.eviction_policy = "streaming";
+  }
+  for (Request& r : heavy) {
+    r.kv_budget_tokens = 64;
+    r.eviction_policy = "heavy_hitter";
+  }
+  const EngineOptions options{.max_num_seqs = 4, .max_batch_tokens = 512,
+                              .streaming_sink_tokens = 16, .heavy_hitter_recent_tokens = 32};
+  const RunResult a = RunWaves(worker.get(), options, {streaming});
+  const RunResult b = RunWaves(worker.get(), options, {heavy});
+  EXPECT_GT(b.kv.blocks_dropped, 0);
+  EXPECT_NE(a.tokens, b.tokens);
+}
 
 TEST(EngineMemoryTest, EngineLoopUnderPressureFailsNothingAndCountsPreemptions) {
   const std::vector<Request> requests = Workload(12, 40, 24);

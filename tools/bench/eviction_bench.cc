@@ -7,10 +7,15 @@
 // The sequence holds --context tokens and its budget is --context tokens: under `none`
 // each step appends one token below the cap (the cap is raised by one block per block
 // filled, so the request never ends); under `streaming` each step that fills a block drops
-// the oldest block after the sinks.
+// the oldest block after the sinks; under `heavy_hitter` each step also does the engine's
+// score bookkeeping (the worker's mass added to every table entry, every entry's step
+// count incremented) and each step that fills a block selects the lowest-scoring block
+// outside the recent window (64 tokens) and compacts the table and the scores.
 #include <chrono>
 #include <cstdio>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "base/check.h"
@@ -21,26 +26,60 @@ namespace {
 
 using namespace strata::cache;
 
+// What Engine::DropBlocks does to the scores: erase the dropped indices, in order.
+void CompactScores(std::span<const int32_t> drop, std::vector<float>* mass,
+                   std::vector<int32_t>* steps) {
+  size_t next = 0, out = 0;
+  for (size_t i = 0; i < mass->size(); ++i) {
+    if (next < drop.size() && static_cast<size_t>(drop[next]) == i) {
+      ++next;
+    } else {
+      (*mass)[out] = (*mass)[i];
+      (*steps)[out++] = (*steps)[i];
+    }
+  }
+  mass->resize(out);
+  steps->resize(out);
+}
+
 double NanosPerStep(std::string_view policy_name, int64_t context, int64_t steps,
                     int32_t block_size) {
-  auto policy = MakeEvictionPolicy(policy_name, {.streaming_sink_tokens = 4});
+  auto policy = MakeEvictionPolicy(policy_name, {.streaming_sink_tokens = 4,
+                                                .heavy_hitter_recent_tokens = 64});
   STRATA_CHECK(policy.ok());
   const int32_t cap = static_cast<int32_t>((context + block_size - 1) / block_size);
   KvCacheManager kv({block_size, cap + 2 + static_cast<int32_t>(steps / block_size), 0, false});
   STRATA_CHECK(kv.Append(1, context, nullptr));
   int32_t cap_blocks = cap;
   std::vector<int64_t> slots;
+  // heavy_hitter's per-block scores, as the engine keeps them (pseudo-random masses).
+  const bool scored = (*policy)->wants_attention_mass();
+  std::vector<float> mass;
+  std::vector<int32_t> block_steps;
+  uint32_t noise = 12345;
   const auto start = std::chrono::steady_clock::now();
   for (int64_t s = 0; s < steps; ++s) {
     BudgetView view{block_size, cap_blocks, static_cast<int32_t>(kv.BlockTable(1).size()),
-                    kv.NumTokens(1)};
+                    kv.NumTokens(1), mass, block_steps};
     BudgetAction action = (*policy)->MakeRoom(view, 1);
     if (action.finish) {  // `none`: keep the run going, as a larger budget would
       ++cap_blocks;
       action = {};
     }
-    if (action.drop_count > 0) kv.DropBlocks(1, action.drop_first, action.drop_count);
+    if (!action.drop.empty()) {
+      kv.DropBlocks(1, action.drop);
+      if (scored) CompactScores(action.drop, &mass, &block_steps);
+    }
     STRATA_CHECK(kv.Append(1, 1, &slots));
+    if (scored) {  // the worker's mass, then the engine's per-step count
+      mass.resize(kv.BlockTable(1).size(), 0.0f);
+      block_steps.resize(mass.size(), 0);
+      for (size_t b = 0; b < mass.size(); ++b) {
+        noise = noise * 1664525u + 1013904223u;
+        mass[b] += static_cast<float>(noise >> 8) * 0x1p-24f;
+        ++block_steps[b];
+      }
+    }
   }
   const double ns =
       std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
@@ -64,7 +103,7 @@ int main(int argc, char** argv) {
               "(block %lld), %lld steps\n\n| policy | ns per step |\n| --- | --- |\n",
               static_cast<long long>(context), static_cast<long long>(block_size),
               static_cast<long long>(steps));
-  for (const char* name : {"none", "streaming"}) {
+  for (const char* name : {"none", "streaming", "heavy_hitter"}) {
     std::printf("| %s | %.0f |\n", name,
                 NanosPerStep(name, context, steps, static_cast<int32_t>(block_size)));
   }

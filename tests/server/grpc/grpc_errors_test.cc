@@ -51,6 +51,9 @@ TEST(GrpcErrorsTest, InvalidArgumentNamesTheField) {
        "stop_token_ids[0]: 512 is outside the vocabulary [0, 512)"},
       {[](GenerateRequest* r) { r->set_kv_budget_tokens(-1); },
        "kv_budget_tokens: must be >= 0 (0: no bound), got -1"},
+      {[](GenerateRequest* r) { r->set_eviction_policy("adaptive_precision"); },
+       "eviction_policy: must be \"none\", \"streaming\" or \"heavy_hitter\", got "
+       "\"adaptive_precision\""},
       {[](GenerateRequest* r) { r->clear_token_ids(); }, "input: set either text or token_ids"},
       {[](GenerateRequest* r) { r->mutable_token_ids()->clear_ids(); },
        "token_ids: must not be empty"},
@@ -95,6 +98,7 @@ TEST(GrpcErrorsTest, AcceptsTheBoundsOfEachRange) {
   request.set_logprobs(true);
   request.set_top_logprobs(20);
   request.set_kv_budget_tokens(1024);
+  request.set_eviction_policy("heavy_hitter");
   for (const char* stop : {"a", "b", "c", "d"}) request.add_stop(stop);
   StreamResult r = Generate(server.stub(), request);
   EXPECT_TRUE(r.status.ok()) << r.status.error_message();
