@@ -27,6 +27,7 @@ class CpuWorker : public Worker {
 
   const ModelConfig& model_config() const override { return model_->config(); }
   MemoryReport memory() const override { return memory_; }
+  int64_t ExpertWeightBytesRead() override { return model_->expert_weight_bytes_read(); }
   absl::StatusOr<std::vector<SampledToken>> Execute(std::span<const SequenceWork> batch) override;
   // Copies run at once on the calling thread (both tiers are host memory).
   absl::Status StartCopies(std::span<const KvBlockCopy> before_compute,

@@ -93,6 +93,10 @@ void CudaModel::RunLayer(int layer, int64_t rows, const CudaTokenInputs& inputs,
               .k = q_width_},
              stream_);
   cuda::AddRmsNorm(act_.residual, act_.proj, w.post_norm, rows, hidden, eps_, act_.normed, stream_);
+  if (w.router != nullptr) {
+    RunExperts(w, rows);
+    return;
+  }
   gemm_->Run({.x = act_.normed,
               .ldx = hidden,
               .w = w.gate_up,

@@ -13,6 +13,7 @@
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/moe.h"
 #include "kernels/cuda/ops.h"
 #include "worker/device_weights.h"
 #include "worker/model_config.h"
@@ -29,6 +30,10 @@ struct CudaActivations {
   bf16* gate_up = nullptr;    // [rows, 2 * intermediate]
   bf16* act = nullptr;        // [rows, intermediate]
   bf16* gathered = nullptr;   // [logits rows, hidden]: the rows that get logits
+  // MoE models: the expert step's buffers, and the running count of experts activated
+  // (summed over sparse layers and passes; device memory, read by the worker).
+  kernels::cuda::MoeWorkspace moe;
+  unsigned long long* moe_activated_experts = nullptr;
 };
 
 // Device arrays describing the batch's tokens, [rows] each.
@@ -74,6 +79,8 @@ class CudaModel {
   void RunLayer(int layer, int64_t rows, const CudaTokenInputs& inputs,
                 const AttentionDispatch& attention);
   void Attention(int layer, int64_t rows, const AttentionDispatch& attention);
+  // A sparse layer's MLP step (cuda_model_moe.cc): normed in, proj out.
+  void RunExperts(const DeviceLayerWeights& w, int64_t rows);
 
   ModelConfig config_;
   DeviceWeights weights_;

@@ -55,6 +55,15 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
     return absl::InvalidArgumentError(absl::StrCat("cuda worker: head_dim ", config_.head_dim,
                                                    " must be a multiple of 8, at most 512"));
   }
+  if (config_.is_moe() &&
+      (config_.num_experts > cuda::kMoeMaxExperts ||
+       config_.num_experts_per_tok > cuda::kMoeMaxTopK || config_.hidden_size % 8 != 0 ||
+       config_.moe_intermediate_size % 8 != 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cuda worker: MoE needs num_experts <= ", cuda::kMoeMaxExperts,
+        ", num_experts_per_tok <= ", cuda::kMoeMaxTopK,
+        " and hidden_size, moe_intermediate_size multiples of 8"));
+  }
   STRATA_CUDA_RETURN_IF_ERROR(cudaSetDevice(o.device));
   STRATA_CUDA_RETURN_IF_ERROR(cudaFree(nullptr));  // creates the context before measuring
   STRATA_CUDA_RETURN_IF_ERROR(
@@ -95,9 +104,15 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
   const int64_t planned_logits = int64_t{logits_rows_} * vocab * 4 * 2;
   const size_t logits_overflow =
       std::max<int64_t>(0, int64_t(logits_bytes + sampler_bytes) - planned_logits);
+  const size_t moe_bytes =
+      config_.is_moe() ? cuda::MoeWorkspaceBytes(o.max_batch_tokens, config_.num_experts,
+                                                 config_.num_experts_per_tok,
+                                                 config_.moe_intermediate_size, hidden) +
+                             256
+                       : 0;
   const size_t carve_slack = 32 * 256;  // 256-byte alignment of each carved buffer
   const size_t extra = gemm_bytes + attention_bytes + staging_bytes + gathered_bytes +
-                       inv_freq_bytes + weight_slack + logits_overflow + carve_slack;
+                       inv_freq_bytes + weight_slack + logits_overflow + moe_bytes + carve_slack;
 
   size_t free_bytes = 0, total_bytes = 0;
   STRATA_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -149,6 +164,15 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
   act.gate_up = a.Take<bf16>(rows * 2 * inter);
   act.act = a.Take<bf16>(rows * inter);
   act.gathered = static_cast<bf16*>(a.Take(gathered_bytes));
+  if (config_.is_moe()) {
+    act.moe = cuda::MoeWorkspace::Carve(a.Take(moe_bytes - 256), rows, config_.num_experts,
+                                        config_.num_experts_per_tok,
+                                        config_.moe_intermediate_size, hidden);
+    act.moe_activated_experts = a.Take<unsigned long long>(1);
+    STRATA_CUDA_RETURN_IF_ERROR(
+        cudaMemsetAsync(act.moe_activated_experts, 0, sizeof(unsigned long long), stream_));
+    moe_activated_experts_ = act.moe_activated_experts;
+  }
   void* attention_workspace = a.Take(attention_bytes);
   char* staging = static_cast<char*>(a.Take(staging_bytes));
   float* inv_freq = static_cast<float*>(a.Take(inv_freq_bytes));
@@ -205,6 +229,16 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
   }
   STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   return absl::OkStatus();
+}
+
+int64_t CudaWorker::ExpertWeightBytesRead() {
+  if (moe_activated_experts_ == nullptr) return 0;
+  STRATA_CUDA_CHECK(cudaSetDevice(options_.device));
+  unsigned long long activated = 0;
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(&activated, moe_activated_experts_, sizeof(activated),
+                                    cudaMemcpyDeviceToHost, stream_));
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return static_cast<int64_t>(activated) * ExpertWeightBytes(config_, sizeof(bf16));
 }
 
 void CudaWorker::FillKvCache(uint16_t bf16_bits) {

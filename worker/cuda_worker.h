@@ -62,6 +62,8 @@ class CudaWorker : public Worker {
 
   const ModelConfig& model_config() const override { return config_; }
   MemoryReport memory() const override { return memory_; }
+  // Reads the device's activated-expert count (a small copy and a stream sync).
+  int64_t ExpertWeightBytesRead() override;
   absl::StatusOr<std::vector<SampledToken>> Execute(std::span<const SequenceWork> batch) override;
   absl::Status StartCopies(std::span<const KvBlockCopy> before_compute,
                            std::span<const KvBlockCopy> overlapped) override;
@@ -106,6 +108,7 @@ class CudaWorker : public Worker {
   MemoryReport memory_;
   cudaStream_t stream_ = nullptr;
   int sm_count_ = 0;
+  unsigned long long* moe_activated_experts_ = nullptr;  // device; MoE models only
   int32_t logits_rows_ = 0;  // rows of the logits buffer (and sampler workspace)
   kernels::cuda::AttentionConfig attention_config_;
   kernels::cuda::AttentionLimits attention_limits_;

@@ -154,6 +154,11 @@ class Uploader {
     return absl::OkStatus();
   }
 
+  // Whether the checkpoint holds tensor `name` (random weights: never).
+  bool Has(const std::string& name) const {
+    return checkpoint_ != nullptr && checkpoint_->Has(name);
+  }
+
   absl::Status Finish() {
     STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
     pending_[0] = pending_[1] = false;
@@ -171,6 +176,34 @@ class Uploader {
   int next_half_ = 0;
   int64_t bytes_ = 0;
 };
+
+// A sparse layer's router and experts: per-expert tensors (as on the Hub) or the fused
+// mlp.experts.gate_up_proj / down_proj, into one [experts, 2I, H] and one [experts, H, I]
+// tensor (three arena slots, like the dense MLP's).
+template <typename Take>
+absl::Status UploadExperts(Uploader& up, const ModelConfig& c, const std::string& p,
+                           const Take& take, DeviceLayerWeights& l) {
+  const int64_t experts = c.num_experts, hidden = c.hidden_size, inter = c.moe_intermediate_size;
+  l.router = take(experts * hidden);
+  STRATA_RETURN_IF_ERROR(up.Upload(p + "mlp.gate.weight", {experts, hidden}, l.router));
+  l.expert_gate_up = take(experts * 2 * inter * hidden);
+  l.expert_down = take(experts * hidden * inter);
+  if (up.Has(p + "mlp.experts.gate_up_proj")) {
+    STRATA_RETURN_IF_ERROR(up.Upload(p + "mlp.experts.gate_up_proj", {experts, 2 * inter, hidden},
+                                     l.expert_gate_up));
+    return up.Upload(p + "mlp.experts.down_proj", {experts, hidden, inter}, l.expert_down);
+  }
+  for (int64_t e = 0; e < experts; ++e) {
+    const std::string x = absl::StrCat(p, "mlp.experts.", e, ".");
+    bf16* gate_up = l.expert_gate_up + e * 2 * inter * hidden;
+    STRATA_RETURN_IF_ERROR(up.Upload(x + "gate_proj.weight", {inter, hidden}, gate_up));
+    STRATA_RETURN_IF_ERROR(
+        up.Upload(x + "up_proj.weight", {inter, hidden}, gate_up + inter * hidden));
+    STRATA_RETURN_IF_ERROR(up.Upload(x + "down_proj.weight", {hidden, inter},
+                                     l.expert_down + e * hidden * inter));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -221,6 +254,11 @@ absl::StatusOr<DeviceWeights> UploadWeights(const Checkpoint* checkpoint, const 
     }
     l.post_norm = take(hidden);
     STRATA_RETURN_IF_ERROR(up.Upload(p + "post_attention_layernorm.weight", {hidden}, l.post_norm));
+    if (c.IsSparseLayer(layer)) {
+      STRATA_RETURN_IF_ERROR(UploadExperts(up, c, p, take, l));
+      w.layers.push_back(l);
+      continue;
+    }
     l.gate_up = take(2 * inter * hidden);
     STRATA_RETURN_IF_ERROR(up.Upload(p + "mlp.gate_proj.weight", {inter, hidden}, l.gate_up));
     STRATA_RETURN_IF_ERROR(

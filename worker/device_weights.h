@@ -5,7 +5,8 @@
 // byte it uses is accounted to a named part.
 // UploadWeights converts a checkpoint's tensors (f32, f16 or bf16) to bf16 on the host and
 // copies them, layer by layer, through a pinned staging buffer into a weights arena, fusing
-// q/k/v and gate/up as the CPU model does. Start-up only; single-threaded.
+// q/k/v and gate/up (per expert in MoE layers) as the CPU model does. Start-up only;
+// single-threaded.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -69,6 +70,10 @@ struct DeviceLayerWeights {
   bf16* gate_up_bias = nullptr;
   bf16* down = nullptr;  // [hidden, intermediate]
   bf16* down_bias = nullptr;
+  // A sparse MoE layer instead of the dense MLP above (all null in a dense layer).
+  bf16* router = nullptr;          // [experts, hidden]
+  bf16* expert_gate_up = nullptr;  // [experts, 2 * moe_intermediate, hidden]
+  bf16* expert_down = nullptr;     // [experts, hidden, moe_intermediate]
 };
 
 struct DeviceWeights {

@@ -57,6 +57,10 @@ class Worker {
   virtual absl::Status StartCopies(std::span<const KvBlockCopy> before_compute,
                                    std::span<const KvBlockCopy> overlapped) = 0;
   virtual absl::Status WaitForCopies() = 0;
+  // MoE models: the expert weight bytes every Execute so far has read (per sparse layer
+  // and forward pass, the distinct experts the batch activated times one expert's bytes in
+  // the backend's weight format); 0 for dense models. Call between Executes.
+  virtual int64_t ExpertWeightBytesRead() { return 0; }
 };
 
 }  // namespace strata::worker

@@ -1,5 +1,5 @@
 // CudaWorker on the committed transformers fixtures (tests/fixtures/reference/{llama,qwen2,
-// qwen3}; head_dim 16 and 24, so attention takes the generic kernel):
+// qwen3,qwen3_moe}; head_dim 16 and 24, so attention takes the generic kernel):
 //  - logits at every position against the float32 CPU model, in one batch and as chunked
 //    prefill followed by token-by-token decode in mixed batches;
 //  - greedy continuations against transformers' greedy tokens;
@@ -63,7 +63,8 @@ std::unique_ptr<CpuModel> CpuModelWithBf16Weights(const std::string& dir) {
   round(weights->embed), round(weights->final_norm), round(weights->lm_head);
   for (LayerWeights& l : weights->layers) {
     for (auto* v : {&l.input_norm, &l.qkv, &l.qkv_bias, &l.q_norm, &l.k_norm, &l.o, &l.o_bias,
-                    &l.post_norm, &l.gate_up, &l.gate_up_bias, &l.down, &l.down_bias}) {
+                    &l.post_norm, &l.gate_up, &l.gate_up_bias, &l.down, &l.down_bias,
+                    &l.router, &l.expert_gate_up, &l.expert_down}) {
       round(*v);
     }
   }
@@ -212,7 +213,7 @@ TEST_P(CudaFixtureTest, BatchingAndBlockSizeNeverChangeTokens) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, CudaFixtureTest,
-                         ::testing::Values("llama", "qwen2", "qwen3"));
+                         ::testing::Values("llama", "qwen2", "qwen3", "qwen3_moe"));
 
 // Execute's sampling (GPU, or the host fallback when the penalty lists overflow their
 // staging area) against SampleToken on the logits Forward returns for the same rows.
@@ -309,6 +310,40 @@ TEST(CudaWorkerTest, RejectsBadBatchesAndReportsMemory) {
   no_params.sample = true;
   EXPECT_EQ((*gpu)->Execute(std::span(&no_params, 1)).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// qwen3_moe: 2 sparse layers (0 and 2) of 8 experts, top 2. One decode token reads exactly
+// 2 experts per sparse layer; a batch reads each activated expert once per layer.
+TEST(CudaWorkerTest, CountsExpertWeightBytesRead) {
+  const std::string dir = FixtureDir("qwen3_moe");
+  auto gpu = CudaWorker::Create(dir, SmallOptions());
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  const ModelConfig& c = (*gpu)->model_config();
+  const int64_t expert_bytes = 3 * c.hidden_size * c.moe_intermediate_size * 2;  // bf16
+  EXPECT_EQ((*gpu)->ExpertWeightBytesRead(), 0);
+  const std::vector<int32_t> one = {7}, table = {0};
+  std::vector<float> logits;
+  const SequenceSlice decode{
+      .tokens = one, .start_position = 0, .block_table = table, .logits = LogitsMode::kLast};
+  ASSERT_TRUE((*gpu)->Forward(std::span(&decode, 1), &logits).ok());
+  EXPECT_EQ((*gpu)->ExpertWeightBytesRead(), 2 * 2 * expert_bytes);
+
+  const Reference ref = LoadReference(dir);
+  const auto tables = Tables(ref.prompts, 16);
+  std::vector<SequenceSlice> batch;
+  for (size_t i = 0; i < ref.prompts.size(); ++i) {
+    batch.push_back({.tokens = ref.prompts[i],
+                     .start_position = 0,
+                     .block_table = tables[i],
+                     .logits = LogitsMode::kLast});
+  }
+  ASSERT_TRUE((*gpu)->Forward(batch, &logits).ok());
+  const int64_t after = (*gpu)->ExpertWeightBytesRead() - 2 * 2 * expert_bytes;
+  EXPECT_GE(after, 2 * 2 * expert_bytes);
+  EXPECT_LE(after, 2 * 8 * expert_bytes);  // at most every expert once per sparse layer
+  std::printf("[ qwen3_moe ] %zu prompts in one pass read %lld expert bytes (%lld experts)\n",
+              ref.prompts.size(), static_cast<long long>(after),
+              static_cast<long long>(after / expert_bytes));
 }
 
 }  // namespace

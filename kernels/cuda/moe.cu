@@ -1,0 +1,338 @@
+// The MoE block's kernels: see moe.h.
+#include <cfloat>
+
+#include "base/check.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/moe.h"
+
+namespace strata::kernels::cuda {
+namespace {
+
+size_t Align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+// ---- Routing: one warp per row. -------------------------------------------------------------
+
+constexpr int kRouteValuesPerLane = kMoeMaxExperts / kWarpSize;
+
+__global__ void RouteKernel(const float* logits, int rows, int experts, int top_k, bool normalize,
+                            int32_t* ids, float* weights) {
+  const int row = (blockIdx.x * blockDim.x + threadIdx.x) / kWarpSize;
+  const int lane = threadIdx.x % kWarpSize;
+  if (row >= rows) return;
+  const float* in = logits + int64_t{row} * experts;
+  float p[kRouteValuesPerLane];
+  float max_value = -FLT_MAX;
+#pragma unroll
+  for (int i = 0; i < kRouteValuesPerLane; ++i) {
+    const int e = lane + i * kWarpSize;
+    p[i] = e < experts ? in[e] : -FLT_MAX;
+    max_value = fmaxf(max_value, p[i]);
+  }
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    max_value = fmaxf(max_value, __shfl_xor_sync(~0u, max_value, offset));
+  }
+  float sum = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kRouteValuesPerLane; ++i) {
+    const int e = lane + i * kWarpSize;
+    p[i] = e < experts ? expf(p[i] - max_value) : 0.0f;
+    sum += p[i];
+  }
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    sum += __shfl_xor_sync(~0u, sum, offset);
+  }
+  const float inv = 1.0f / sum;
+#pragma unroll
+  for (int i = 0; i < kRouteValuesPerLane; ++i) p[i] = lane + i * kWarpSize < experts ? p[i] * inv : -1.0f;
+
+  // top_k rounds of a warp argmax (larger probability, then lower id); lane j keeps pick j.
+  float my_weight = 0.0f, total = 0.0f;
+  int my_id = 0;
+  for (int j = 0; j < top_k; ++j) {
+    float best = -2.0f;
+    int best_id = INT32_MAX;
+#pragma unroll
+    for (int i = 0; i < kRouteValuesPerLane; ++i) {
+      if (p[i] > best) best = p[i], best_id = lane + i * kWarpSize;  // ascending ids per lane
+    }
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+      const float other = __shfl_xor_sync(~0u, best, offset);
+      const int other_id = __shfl_xor_sync(~0u, best_id, offset);
+      if (other > best || (other == best && other_id < best_id)) best = other, best_id = other_id;
+    }
+    if (best_id % kWarpSize == lane) {
+#pragma unroll
+      for (int i = 0; i < kRouteValuesPerLane; ++i) {
+        if (lane + i * kWarpSize == best_id) p[i] = -1.0f;
+      }
+    }
+    if (lane == j) my_weight = best, my_id = best_id;
+    total += best;
+  }
+  if (lane < top_k) {
+    ids[int64_t{row} * top_k + lane] = my_id;
+    weights[int64_t{row} * top_k + lane] = normalize ? my_weight / total : my_weight;
+  }
+}
+
+// ---- Alignment: one block counts, lays out the tiles and places every pair. ------------------
+
+constexpr int kAlignThreads = 1024;
+
+__global__ void __launch_bounds__(kAlignThreads)
+    AlignKernel(const int32_t* ids, int pairs, int experts, int top_k, int32_t* source_row,
+                int32_t* pair_position, int4* tiles, int32_t* num_tiles,
+                unsigned long long* activated) {
+  __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts];
+  for (int e = threadIdx.x; e < experts; e += blockDim.x) count[e] = 0;
+  __syncthreads();
+  for (int p = threadIdx.x; p < pairs; p += blockDim.x) atomicAdd(&count[ids[p]], 1);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int position = 0, n = 0, used = 0;
+    for (int e = 0; e < experts; ++e) {
+      cursor[e] = position;
+      const int c = count[e];
+      used += c > 0;
+      for (int b = 0; b < c; b += kMoeTileRows) {
+        tiles[n++] = make_int4(e, position + b, min(kMoeTileRows, c - b), 0);
+      }
+      position += c;
+    }
+    *num_tiles = n;
+    if (activated != nullptr) *activated += static_cast<unsigned long long>(used);
+  }
+  __syncthreads();
+  // The order inside an expert's group does not matter: each row's products are independent.
+  for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
+    const int position = atomicAdd(&cursor[ids[p]], 1);
+    source_row[position] = p / top_k;
+    pair_position[p] = position;
+  }
+}
+
+// ---- Grouped GEMM. --------------------------------------------------------------------------
+// A warp computes 16 output columns (weight rows, the MMA's m side) for the tile's up to 32
+// rows (4 MMA n-tiles of 8). Fragments come straight from global memory as in the skinny GEMM
+// (gemm_skinny.cu): lane (g, c) loads 16 bytes at k0 + 8c and k0 + 32 + 8c of weight rows g and
+// g + 8 and of tile row g of each n-tile; the k order inside a step is permuted identically for
+// both operands, which a sum does not see.
+
+constexpr int kGemmWarps = 4;
+constexpr int kGemmColumns = 16 * kGemmWarps;  // per block
+constexpr int kRowTiles = kMoeTileRows / 8;
+constexpr int kStep = 64;
+
+__device__ __forceinline__ void Mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                    uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint4 Load16(const bf16* p, bool valid) {
+  return valid ? *reinterpret_cast<const uint4*>(p) : make_uint4(0, 0, 0, 0);
+}
+
+template <bool kFused>
+__global__ void __launch_bounds__(kGemmWarps* kWarpSize) GroupedGemmKernel(GroupedGemmArgs a) {
+  if (static_cast<int>(blockIdx.x) >= *a.num_tiles) return;
+  const int4 tile = a.tiles[blockIdx.x];
+  const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+  const int g = lane / 4, c = lane % 4;
+  const int col0 = blockIdx.y * kGemmColumns + warp * 16;
+  if (col0 >= a.n) return;
+  const int n = a.n, k = a.k;
+  const bf16* w = a.w + int64_t{tile.x} * a.w_expert_stride + c * 8;
+  const bf16* gate_lo = w + int64_t{min(col0 + g, n - 1)} * k;
+  const bf16* gate_hi = w + int64_t{min(col0 + g + 8, n - 1)} * k;
+  const bf16* up_lo = gate_lo + int64_t{n} * k;  // fused only
+  const bf16* up_hi = gate_hi + int64_t{n} * k;
+  const bf16* x[kRowTiles];
+  bool row_valid[kRowTiles];
+#pragma unroll
+  for (int t = 0; t < kRowTiles; ++t) {
+    const int r = t * 8 + g;
+    row_valid[t] = r < tile.z;
+    const int position = tile.y + min(r, tile.z - 1);
+    const int source = a.x_rows != nullptr ? a.x_rows[position] : position;
+    x[t] = a.x + int64_t{source} * a.ldx + c * 8;
+  }
+  float d[kRowTiles][4] = {}, u[kRowTiles][4] = {};
+  for (int k0 = 0; k0 < k; k0 += kStep) {
+#pragma unroll
+    for (int p = 0; p < 2; ++p) {
+      const int kk = k0 + 32 * p;
+      const bool valid = kk + c * 8 < k;
+      const uint4 lo = Load16(gate_lo + kk, valid), hi = Load16(gate_hi + kk, valid);
+      uint4 ulo, uhi;
+      if constexpr (kFused) ulo = Load16(up_lo + kk, valid), uhi = Load16(up_hi + kk, valid);
+#pragma unroll
+      for (int t = 0; t < kRowTiles; ++t) {
+        const uint4 b = Load16(x[t] + kk, valid && row_valid[t]);
+        Mma(d[t], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
+        Mma(d[t], lo.z, hi.z, lo.w, hi.w, b.z, b.w);
+        if constexpr (kFused) {
+          Mma(u[t], ulo.x, uhi.x, ulo.y, uhi.y, b.x, b.y);
+          Mma(u[t], ulo.z, uhi.z, ulo.w, uhi.w, b.z, b.w);
+        }
+      }
+    }
+  }
+  // d[t][e]: column col0 + g (+ 8 for e >= 2), tile row t * 8 + 2c + e % 2.
+#pragma unroll
+  for (int t = 0; t < kRowTiles; ++t) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int col = col0 + g + (e / 2) * 8, r = t * 8 + 2 * c + e % 2;
+      if (col >= n || r >= tile.z) continue;
+      float v = d[t][e];
+      if constexpr (kFused) v = v / (1.0f + expf(-v)) * u[t][e];
+      a.y[int64_t{tile.y + r} * a.ldy + col] = __float2bfloat16(v);
+    }
+  }
+}
+
+// ---- Combine: one block per token row. ------------------------------------------------------
+
+__global__ void CombineKernel(const bf16* expert_out, const int32_t* pair_position,
+                              const float* weights, int top_k, int64_t hidden, bf16* out) {
+  const int64_t row = blockIdx.x;
+  for (int64_t h = threadIdx.x; h < hidden; h += blockDim.x) {
+    float sum = 0.0f;
+    for (int j = 0; j < top_k; ++j) {
+      const int64_t pair = row * top_k + j;
+      sum += weights[pair] * __bfloat162float(expert_out[int64_t{pair_position[pair]} * hidden + h]);
+    }
+    out[row * hidden + h] = __float2bfloat16(sum);
+  }
+}
+
+bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+int32_t MoeMaxTiles(int64_t pairs, int64_t experts) {
+  return static_cast<int32_t>((pairs + kMoeTileRows - 1) / kMoeTileRows +
+                              (pairs < experts ? pairs : experts));
+}
+
+size_t MoeWorkspaceBytes(int64_t max_rows, int64_t experts, int64_t top_k, int64_t inter,
+                         int64_t hidden) {
+  const size_t pairs = static_cast<size_t>(max_rows * top_k);
+  return Align256(max_rows * experts * sizeof(float)) + Align256(pairs * sizeof(int32_t)) * 3 +
+         Align256(pairs * sizeof(float)) +
+         Align256(MoeMaxTiles(pairs, experts) * sizeof(int4)) + Align256(sizeof(int32_t)) +
+         Align256(pairs * inter * sizeof(bf16)) + Align256(pairs * hidden * sizeof(bf16));
+}
+
+MoeWorkspace MoeWorkspace::Carve(void* base, int64_t max_rows, int64_t experts, int64_t top_k,
+                                 int64_t inter, int64_t hidden) {
+  char* at = static_cast<char*>(base);
+  auto take = [&at](size_t bytes) {
+    char* p = at;
+    at += Align256(bytes);
+    return p;
+  };
+  const size_t pairs = static_cast<size_t>(max_rows * top_k);
+  MoeWorkspace ws;
+  ws.router_logits = reinterpret_cast<float*>(take(max_rows * experts * sizeof(float)));
+  ws.topk_ids = reinterpret_cast<int32_t*>(take(pairs * sizeof(int32_t)));
+  ws.topk_weights = reinterpret_cast<float*>(take(pairs * sizeof(float)));
+  ws.source_row = reinterpret_cast<int32_t*>(take(pairs * sizeof(int32_t)));
+  ws.pair_position = reinterpret_cast<int32_t*>(take(pairs * sizeof(int32_t)));
+  ws.max_tiles = MoeMaxTiles(pairs, experts);
+  ws.tiles = reinterpret_cast<int4*>(take(ws.max_tiles * sizeof(int4)));
+  ws.num_tiles = reinterpret_cast<int32_t*>(take(sizeof(int32_t)));
+  ws.act = reinterpret_cast<bf16*>(take(pairs * inter * sizeof(bf16)));
+  ws.expert_out = reinterpret_cast<bf16*>(take(pairs * hidden * sizeof(bf16)));
+  return ws;
+}
+
+void MoeRoute(const float* logits, int64_t rows, int32_t experts, int32_t top_k, bool normalize,
+              int32_t* ids, float* weights, cudaStream_t stream) {
+  STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts && top_k > 0 && top_k <= kMoeMaxTopK &&
+               top_k <= experts);
+  if (rows == 0) return;
+  constexpr int kWarps = 4;
+  const int blocks = static_cast<int>((rows + kWarps - 1) / kWarps);
+  RouteKernel<<<blocks, kWarps * kWarpSize, 0, stream>>>(logits, static_cast<int>(rows), experts,
+                                                          top_k, normalize, ids, weights);
+  STRATA_CUDA_CHECK_LAUNCH();
+}
+
+void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k,
+              const MoeWorkspace& ws, unsigned long long* activated_experts, cudaStream_t stream) {
+  STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts);
+  if (rows == 0) return;
+  AlignKernel<<<1, kAlignThreads, 0, stream>>>(ids, static_cast<int>(rows * top_k), experts, top_k,
+                                               ws.source_row, ws.pair_position, ws.tiles,
+                                               ws.num_tiles, activated_experts);
+  STRATA_CUDA_CHECK_LAUNCH();
+}
+
+void GroupedGemm(const GroupedGemmArgs& a, cudaStream_t stream) {
+  STRATA_CHECK(a.n > 0 && a.k > 0 && a.k % 8 == 0 && a.ldx % 8 == 0 && a.w_expert_stride % 8 == 0 &&
+               Aligned16(a.x) && Aligned16(a.w))
+      << "grouped GEMM: n " << a.n << " k " << a.k << " ldx " << a.ldx;
+  if (a.max_tiles == 0) return;
+  const dim3 grid(a.max_tiles, (a.n + kGemmColumns - 1) / kGemmColumns);
+  if (a.fused_silu) {
+    GroupedGemmKernel<true><<<grid, kGemmWarps * kWarpSize, 0, stream>>>(a);
+  } else {
+    GroupedGemmKernel<false><<<grid, kGemmWarps * kWarpSize, 0, stream>>>(a);
+  }
+  STRATA_CUDA_CHECK_LAUNCH();
+}
+
+void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const float* weights,
+                int64_t rows, int32_t top_k, int64_t hidden, bf16* out, cudaStream_t stream) {
+  if (rows == 0) return;
+  CombineKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(expert_out, pair_position,
+                                                                  weights, top_k, hidden, out);
+  STRATA_CUDA_CHECK_LAUNCH();
+}
+
+void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t stream) {
+  if (a.rows == 0) return;
+  MoeRoute(ws.router_logits, a.rows, a.experts, a.top_k, a.normalize, ws.topk_ids,
+           ws.topk_weights, stream);
+  MoeAlign(ws.topk_ids, a.rows, a.experts, a.top_k, ws, a.activated_experts, stream);
+  const int32_t tiles = MoeMaxTiles(a.rows * a.top_k, a.experts);
+  STRATA_CHECK_LE(tiles, ws.max_tiles);
+  GroupedGemm({.x = a.x,
+               .ldx = a.hidden,
+               .x_rows = ws.source_row,
+               .w = a.gate_up,
+               .w_expert_stride = 2 * a.inter * a.hidden,
+               .y = ws.act,
+               .ldy = a.inter,
+               .tiles = ws.tiles,
+               .num_tiles = ws.num_tiles,
+               .max_tiles = tiles,
+               .n = static_cast<int32_t>(a.inter),
+               .k = static_cast<int32_t>(a.hidden),
+               .fused_silu = true},
+              stream);
+  GroupedGemm({.x = ws.act,
+               .ldx = a.inter,
+               .x_rows = nullptr,
+               .w = a.down,
+               .w_expert_stride = a.hidden * a.inter,
+               .y = ws.expert_out,
+               .ldy = a.hidden,
+               .tiles = ws.tiles,
+               .num_tiles = ws.num_tiles,
+               .max_tiles = tiles,
+               .n = static_cast<int32_t>(a.hidden),
+               .k = static_cast<int32_t>(a.inter),
+               .fused_silu = false},
+              stream);
+  MoeCombine(ws.expert_out, ws.pair_position, ws.topk_weights, a.rows, a.top_k, a.hidden, a.out,
+             stream);
+}
+
+}  // namespace strata::kernels::cuda
