@@ -201,10 +201,12 @@ void EngineLoop::Run() {
       continue;
     }
     // Metrics under the lock; callbacks after it (a callback may call Cancel()).
+    const int64_t expert_bytes = worker_->ExpertWeightBytesRead();  // may wait for the device
     std::vector<std::pair<StreamCallback, StreamEvent>> deliveries;
     {
       std::lock_guard lock(mutex_);
       ++metrics_.iterations_total;
+      metrics_.moe_expert_weight_bytes_total = expert_bytes;
       for (RequestId id : engine_.newly_started()) {
         auto it = tracked_.find(id);
         if (it == tracked_.end()) continue;

@@ -27,6 +27,9 @@ struct EngineMetricsSnapshot {
   int64_t generation_tokens_total = 0;  // tokens generated
   int64_t num_preemptions_total = 0;
   int64_t iterations_total = 0;
+  // MoE models: expert weight bytes the worker's forward passes read (Worker::
+  // ExpertWeightBytesRead); divided by generation_tokens_total, bytes per generated token.
+  int64_t moe_expert_weight_bytes_total = 0;
   std::map<std::string, int64_t> request_success_total;  // by finished_reason
   int64_t request_failure_total = 0;
   Histogram time_to_first_token_seconds;

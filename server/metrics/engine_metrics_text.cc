@@ -47,6 +47,10 @@ std::string RenderEngineMetrics(const scheduler::EngineMetricsSnapshot& metrics,
   out.Counter("strata:num_swap_preemptions_total",
               "Preemptions that swapped the request's KV blocks out to the host tier.",
               metrics.num_swap_preemptions_total, model);
+  out.Counter("strata:moe_expert_weight_bytes_total",
+              "Expert weight bytes read by forward passes (MoE models): per sparse layer and "
+              "pass, the distinct experts activated times the bytes of one expert.",
+              metrics.moe_expert_weight_bytes_total, model);
 
   // KV memory manager.
   const int64_t block_tokens = memory.block_size;

@@ -232,6 +232,7 @@ scheduler::EngineMetricsSnapshot PopulatedSnapshot() {
   m.host_kv_cache_usage = 0.5;
   m.kv_blocks_by_state["device"] = {{"free", 700}, {"owned", 256}, {"cached", 68}};
   m.num_swap_preemptions_total = 1;
+  m.moe_expert_weight_bytes_total = 4718592;
   m.kv.prefix_queries = 10;
   m.kv.prefix_hits = 4;
   m.kv.prefix_host_hits = 1;
@@ -269,6 +270,7 @@ TEST(RenderEngineMetricsTest, FamiliesTypesAndOrder) {
       "strata:request_failure_total counter",
       "strata:iterations_total counter",
       "strata:num_swap_preemptions_total counter",
+      "strata:moe_expert_weight_bytes_total counter",
       "strata:host_kv_cache_usage_perc gauge",
       "strata:kv_cache_blocks gauge",
       "strata:prefix_cache_queries_total counter",
@@ -303,11 +305,11 @@ TEST(RenderEngineMetricsTest, ValuesAndModelNameOnEverySample) {
     ++samples;
     EXPECT_THAT(line, HasSubstr("{model_name=\"m\""));
   }
-  // 23 one-sample families, 3 request_success_total, 3 kv_cache_blocks and 2
+  // 24 one-sample families, 3 request_success_total, 3 kv_cache_blocks and 2
   // kv_blocks_evicted_total samples, 6 histograms with their bounds + 1 buckets, _sum and
   // _count.
   const int buckets = 23 + 20 + 22 + 22 + 17 + 17;
-  EXPECT_EQ(samples, 23 + 3 + 3 + 2 + buckets + 6 * 2);
+  EXPECT_EQ(samples, 24 + 3 + 3 + 2 + buckets + 6 * 2);
 
   for (const char* line : {
            "strata:num_requests_running{model_name=\"m\"} 3\n",
@@ -321,6 +323,7 @@ TEST(RenderEngineMetricsTest, ValuesAndModelNameOnEverySample) {
            "strata:request_success_total{model_name=\"m\",finished_reason=\"abort\"} 0\n",
            "strata:request_failure_total{model_name=\"m\"} 1\n",
            "strata:iterations_total{model_name=\"m\"} 450\n",
+           "strata:moe_expert_weight_bytes_total{model_name=\"m\"} 4718592\n",
            "strata:kv_cache_blocks{model_name=\"m\",tier=\"device\",state=\"cached\"} 68\n",
            "strata:prefix_cache_queries_total{model_name=\"m\"} 160\n",
            "strata:prefix_cache_hits_total{model_name=\"m\"} 64\n",
