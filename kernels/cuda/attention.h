@@ -113,4 +113,18 @@ class AttentionPlan {
 void PagedAttention(const AttentionPlan& plan, void* workspace, const bf16* q, int64_t q_row_stride,
                     const PagedKvCache& cache, float scale, bf16* out, cudaStream_t stream);
 
+// Heavy-hitter scores (cache/eviction_policy.h): for each item {sequence index in the plan,
+// offset}, mass[offset + b] += the softmax probability mass that KV block b of the
+// sequence's context receives from its LAST query row, summed over heads; as
+// cpu::PagedAttention with block_mass set and mass_rows = 1. Run after the layer's
+// PagedAttention with the same plan, workspace, q and cache; `items` and `mass` are device
+// arrays, `scratch` AttentionMassScratchBytes(config, num_items) long. Rereads the keys of
+// the listed sequences (two passes); launches nothing for num_items == 0. Heads are summed
+// with atomicAdd: the last bits may differ from run to run.
+size_t AttentionMassScratchBytes(const AttentionConfig& config, int32_t max_items);
+void AccumulateAttentionMass(const AttentionPlan& plan, const void* workspace, const bf16* q,
+                             int64_t q_row_stride, const PagedKvCache& cache, float scale,
+                             const int2* items, int32_t num_items, float* scratch, float* mass,
+                             cudaStream_t stream);
+
 }  // namespace strata::kernels::cuda
