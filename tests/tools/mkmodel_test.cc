@@ -126,6 +126,44 @@ TEST_F(MkmodelTest, TinyModel) {
   }
 }
 
+// A Qwen3-MoE shape: per-expert bf16 tensors as on the Hub, and a custom MoE shape.
+TEST_F(MkmodelTest, MoeModels) {
+  ASSERT_EQ(Run("--shape tiny-moe --no-tokenizer --out " + Dir("moe")), 0) << log_;
+  auto config = worker::LoadModelConfig(Dir("moe"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(*config, worker::NamedModelShape("tiny-moe")->config);
+  EXPECT_THAT(ReadAll(Dir("moe") + "/config.json"),
+              ::testing::AllOf(::testing::HasSubstr("\"model_type\": \"qwen3_moe\""),
+                               ::testing::HasSubstr("\"num_experts\": 8")));
+  auto checkpoint = Checkpoint::Open(Dir("moe"));
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  const std::vector<ModelTensor> tensors = worker::ModelTensors(*config);
+  EXPECT_EQ((*checkpoint)->TensorNames().size(), tensors.size());
+  for (const char* name : {"model.layers.1.mlp.gate.weight",
+                           "model.layers.1.mlp.experts.7.up_proj.weight",
+                           "model.layers.0.mlp.experts.0.down_proj.weight"}) {
+    auto view = (*checkpoint)->Tensor(name);
+    ASSERT_TRUE(view.ok()) << view.status();
+    EXPECT_EQ(view->dtype, DType::kBF16) << name;
+  }
+  EXPECT_EQ((*checkpoint)->Tensor("model.layers.0.mlp.experts.0.down_proj.weight")->shape[1], 32);
+
+  ASSERT_EQ(Run("--shape custom --arch qwen3-moe --hidden 64 --intermediate 128 --layers 1 "
+                "--heads 4 --kv-heads 2 --vocab 512 --experts 4 --experts-per-token 2 "
+                "--moe-intermediate 16 --out " + Dir("custom")),
+            0)
+      << log_;
+  auto custom = worker::LoadModelConfig(Dir("custom"));
+  ASSERT_TRUE(custom.ok()) << custom.status();
+  EXPECT_EQ(custom->num_experts, 4);
+  EXPECT_EQ(custom->moe_intermediate_size, 16);
+  EXPECT_NE(Run("--shape custom --arch qwen3-moe --hidden 64 --intermediate 128 --layers 1 "
+                "--heads 4 --kv-heads 2 --vocab 512 --experts 4 --experts-per-token 5 "
+                "--moe-intermediate 16 --out " + Dir("bad")),
+            0);
+  EXPECT_THAT(log_, ::testing::HasSubstr("num_experts_per_tok"));
+}
+
 TEST_F(MkmodelTest, RefusesNonEmptyDirectoryWithoutForce) {
   fs::create_directories(Dir("d"));
   std::ofstream(Dir("d") + "/model.safetensors.index.json") << "{}";
