@@ -34,7 +34,7 @@ std::vector<int32_t> LongestPrompt() {
 }
 
 std::unique_ptr<CpuModel> Load() {
-  auto model = CpuModel::Load(FixtureDir("qwen3_moe"), {.num_blocks = 16, .block_size = 16}, 64);
+  auto model = CpuModel::Load(FixtureDir("qwen3_moe"), {.num_blocks = 64, .block_size = 16}, 64);
   EXPECT_TRUE(model.ok()) << model.status();
   return model.ok() ? std::move(*model) : nullptr;
 }
@@ -82,6 +82,42 @@ TEST(MoeTrafficTest, ChunkedPrefillRereadsActivatedExpertsPerChunk) {
       static_cast<long long>(whole), static_cast<long long>(whole / kExpertBytes),
       static_cast<long long>(chunked), static_cast<long long>(chunked / kExpertBytes),
       static_cast<long long>(stepped), static_cast<long long>(stepped / kExpertBytes));
+}
+
+// Decode steps of `batch` sequences (each after a 16-token prompt): expert bytes per
+// generated token fall as the batch shares experts.
+TEST(MoeTrafficTest, DecodeBytesPerTokenFallWithBatch) {
+  const std::vector<int32_t> prompt = LongestPrompt();
+  double previous = 1e30;
+  for (int batch : {1, 4, 16}) {
+    auto model = Load();
+    ASSERT_NE(model, nullptr);
+    std::vector<std::vector<int32_t>> tables(batch);
+    std::vector<SequenceSlice> slices(batch);
+    for (int i = 0; i < batch; ++i) {
+      tables[i] = {2 * i, 2 * i + 1};
+      slices[i] = {.tokens = std::span(prompt).subspan(i, 16), .block_table = tables[i]};
+    }
+    std::vector<float> logits;
+    ASSERT_TRUE(model->Forward(slices, &logits).ok());
+    const int64_t before = model->expert_weight_bytes_read();
+    constexpr int kSteps = 8;
+    for (int step = 0; step < kSteps; ++step) {
+      for (int i = 0; i < batch; ++i) {
+        slices[i].tokens = std::span(prompt).subspan(16 + i + step, 1);
+        slices[i].start_position = 16 + step;
+      }
+      ASSERT_TRUE(model->Forward(slices, &logits).ok());
+    }
+    const double per_token =
+        double(model->expert_weight_bytes_read() - before) / (kSteps * batch);
+    std::printf("[ qwen3_moe ] decode batch %2d: %.0f expert bytes per generated token (%.2f "
+                "experts per sparse layer)\n",
+                batch, per_token, per_token / kExpertBytes / kSparseLayers);
+    if (batch == 1) EXPECT_EQ(per_token, kSparseLayers * 2 * kExpertBytes);
+    EXPECT_LE(per_token, previous);
+    previous = per_token;
+  }
 }
 
 TEST(MoeTrafficTest, WorkerReportsTheCount) {
