@@ -1,5 +1,6 @@
 // CudaWorker on the committed transformers fixtures (tests/fixtures/reference/{llama,qwen2,
-// qwen3,qwen3_moe}; head_dim 16 and 24, so attention takes the generic kernel):
+// qwen3}; head_dim 16 and 24, so attention takes the generic kernel; qwen3_moe has its own
+// tests below):
 //  - logits at every position against the float32 CPU model, in one batch and as chunked
 //    prefill followed by token-by-token decode in mixed batches;
 //  - greedy continuations against transformers' greedy tokens;
@@ -14,6 +15,8 @@
 // reference's top-2 gap is below kNearTie (logits have rms ~1 here).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "base/dtype.h"
@@ -213,7 +216,86 @@ TEST_P(CudaFixtureTest, BatchingAndBlockSizeNeverChangeTokens) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, CudaFixtureTest,
-                         ::testing::Values("llama", "qwen2", "qwen3", "qwen3_moe"));
+                         ::testing::Values("llama", "qwen2", "qwen3"));
+
+// qwen3_moe. Routing is discontinuous: where bf16 rounding moves a token's router logits
+// across a top-2 boundary, a different expert runs and that position (and, through
+// attention, the rest of its prompt) moves far. Measured on the CPU, bf16-rounded weights
+// against float32: median relative L2 1.2%, 59% of the 120 positions under 3%, worst 52%,
+// top-1 equal at 109. So the GPU is held to aggregates here; the expert kernels themselves
+// are checked element-wise by strata-cuda-ops-test (CudaMoeTest).
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+TEST(CudaMoeFixtureTest, LogitsCloseToCpuModelExceptRoutingFlips) {
+  const std::string dir = FixtureDir("qwen3_moe");
+  const Reference ref = LoadReference(dir);
+  auto gpu = CudaWorker::Create(dir, SmallOptions());
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  std::unique_ptr<CpuModel> cpu_bf16 = CpuModelWithBf16Weights(dir);
+  const int64_t vocab = (*gpu)->model_config().vocab_size;
+  const auto tables = Tables(ref.prompts, 16);
+  std::vector<SequenceSlice> batch;
+  for (size_t i = 0; i < ref.prompts.size(); ++i) {
+    batch.push_back({.tokens = ref.prompts[i],
+                     .start_position = 0,
+                     .block_table = tables[i],
+                     .logits = LogitsMode::kAll});
+  }
+  std::vector<float> got, want;
+  ASSERT_TRUE((*gpu)->Forward(batch, &got).ok());
+  ASSERT_TRUE(cpu_bf16->Forward(batch, &want).ok());
+  ASSERT_EQ(got.size(), want.size());
+  std::vector<double> errors;
+  int agree = 0, close = 0;
+  size_t row = 0;
+  for (size_t i = 0; i < ref.prompts.size(); ++i) {
+    for (size_t pos = 0; pos < ref.prompts[i].size(); ++pos, ++row) {
+      const RowError e = CompareRow(got.data() + row * vocab, want.data() + row * vocab, vocab);
+      ASSERT_TRUE(std::isfinite(e.rel_l2)) << "prompt " << i << " position " << pos;
+      errors.push_back(e.rel_l2);
+      agree += e.top1_agrees;
+      close += e.rel_l2 <= kMaxRelL2;
+      // A prompt's first position has no earlier token whose routing could have flipped.
+      if (pos == 0) EXPECT_LE(e.rel_l2, kMaxRelL2) << "prompt " << i << " position 0";
+    }
+  }
+  const double positions = static_cast<double>(errors.size());
+  std::printf(
+      "[ qwen3_moe ] GPU vs CPU model on bf16 weights, %zu positions: median rel L2 %.3g, worst "
+      "%.3g, within %.2g at %d, top-1 agrees at %d\n",
+      errors.size(), Median(errors), *std::max_element(errors.begin(), errors.end()), kMaxRelL2,
+      close, agree);
+  // A wiring error (expert layout, routing weights) moves every position; flips move some.
+  EXPECT_GE(close, 0.25 * positions);
+  EXPECT_GE(agree, 0.75 * positions);
+}
+
+TEST(CudaMoeFixtureTest, GreedyAndBlockSize) {
+  const std::string dir = FixtureDir("qwen3_moe");
+  const Reference ref = LoadReference(dir);
+  auto run = [&](int32_t block_size) {
+    auto gpu = CudaWorker::Create(dir, SmallOptions(block_size));
+    EXPECT_TRUE(gpu.ok()) << gpu.status();
+    return GreedyGenerate(gpu->get(), ref.prompts, true, 24, 16, 512);
+  };
+  const auto batched = run(16);
+  EXPECT_EQ(run(32), batched) << "block size 32";  // nothing in routing sees the block size
+  // The first token of each prompt, where the reference is decided by a wide margin.
+  int matched = 0, decided = 0;
+  for (size_t i = 0; i < ref.prompts.size(); ++i) {
+    ASSERT_FALSE(batched[i].empty());
+    matched += batched[i][0] == ref.greedy[i][0];
+    if (ref.margins[i][0] < 10 * kNearTie) continue;
+    ++decided;
+    EXPECT_EQ(batched[i][0], ref.greedy[i][0]) << "prompt " << i;
+  }
+  std::printf("[ qwen3_moe ] first greedy token equal to transformers' for %d of %zu prompts (%d "
+              "decided by a margin >= %.2g)\n",
+              matched, ref.prompts.size(), decided, 10 * kNearTie);
+}
 
 // Execute's sampling (GPU, or the host fallback when the penalty lists overflow their
 // staging area) against SampleToken on the logits Forward returns for the same rows.
