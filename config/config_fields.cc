@@ -53,6 +53,8 @@ constexpr Field kFields[] = {
     STRATA_CONFIG_FIELD(scheduler, max_batch_tokens),
     STRATA_CONFIG_FIELD(scheduler, preemption),
     STRATA_CONFIG_FIELD(scheduler, prefill_mode),
+    STRATA_CONFIG_FIELD(scheduler, layered_max_groups),
+    STRATA_CONFIG_FIELD(scheduler, layered_group_table),
 };
 
 #undef STRATA_CONFIG_FIELD

@@ -1,5 +1,7 @@
 #include "config/config_validate.h"
 
+#include "config/strata_config.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
@@ -119,8 +121,12 @@ void CheckScheduler(const SchedulerOptions& s, Checker& c) {
   c.AtLeast("scheduler.max_num_seqs", s.max_num_seqs, 1);
   c.AtLeast("scheduler.max_batch_tokens", s.max_batch_tokens, 1);
   c.OneOf("scheduler.preemption", s.preemption, {"swap", "recompute"});
-  // "whole" and "layered" are planned (layer-range prefill segments); refused until then.
-  c.OneOf("scheduler.prefill_mode", s.prefill_mode, {"chunked"});
+  c.OneOf("scheduler.prefill_mode", s.prefill_mode, {"whole", "chunked", "layered"});
+  c.AtLeast("scheduler.layered_max_groups", s.layered_max_groups, 1);
+  if (auto table = ParseLayerGroupTable(s.layered_group_table); !table.ok()) {
+    c.Fail("scheduler.layered_group_table", std::string(table.status().message()),
+           s.layered_group_table);
+  }
 }
 
 }  // namespace

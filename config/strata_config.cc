@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "config/config_fields.h"
 #include "config/config_validate.h"
@@ -293,6 +294,33 @@ std::string ToYaml(const StrataConfig& config) {
   }
   out << YAML::EndMap;
   return absl::StrCat(out.c_str(), "\n");
+}
+
+absl::StatusOr<std::vector<LayerGroupRow>> ParseLayerGroupTable(std::string_view table) {
+  const absl::string_view text(table.data(), table.size());
+  std::vector<LayerGroupRow> rows;
+  if (absl::StripAsciiWhitespace(text).empty()) return rows;
+  for (absl::string_view entry : absl::StrSplit(text, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    const size_t colon = entry.find(':');  // npos: not an entry
+    LayerGroupRow row;
+    if (colon == absl::string_view::npos ||
+        !absl::SimpleAtoi(absl::StripAsciiWhitespace(entry.substr(0, colon)), &row.max_tokens) ||
+        !absl::SimpleAtoi(absl::StripAsciiWhitespace(entry.substr(colon + 1)), &row.groups)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry \"", entry, "\" is not TOKENS:GROUPS (e.g. 512:1,1024:2)"));
+    }
+    if (row.max_tokens <= 0 || row.groups < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry \"", entry, "\" needs TOKENS > 0 and GROUPS >= 1"));
+    }
+    if (!rows.empty() && row.max_tokens <= rows.back().max_tokens) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry \"", entry, "\": TOKENS must be strictly ascending"));
+    }
+    rows.push_back(row);
+  }
+  return rows;
 }
 
 }  // namespace strata::config

@@ -64,8 +64,21 @@ struct SchedulerOptions {
   int max_num_seqs = 64;
   int max_batch_tokens = 4096;
   std::string preemption = "recompute";  // swap | recompute
-  std::string prefill_mode = "chunked";  // chunked (whole and layered are not implemented)
+  std::string prefill_mode = "chunked";  // whole | chunked | layered
+  int layered_max_groups = 16;           // G_max: layer groups of the largest cohorts
+  // Layered prefill: cohorts of at most TOKENS prompt tokens run in GROUPS layer groups;
+  // larger ones in layered_max_groups.
+  std::string layered_group_table = "512:1,1024:2,2048:4,4096:8";
 };
+
+// One row of scheduler.layered_group_table.
+struct LayerGroupRow {
+  int64_t max_tokens = 0;
+  int groups = 1;
+};
+// Parses "TOKENS:GROUPS,..." (TOKENS strictly ascending and > 0, GROUPS >= 1); an empty
+// text is an empty table. InvalidArgument saying what is wrong otherwise.
+absl::StatusOr<std::vector<LayerGroupRow>> ParseLayerGroupTable(std::string_view text);
 
 struct StrataConfig {
   ServerOptions server;

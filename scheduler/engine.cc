@@ -27,6 +27,7 @@ Engine::Engine(worker::Worker* worker, const EngineOptions& options)
       options_(options),
       max_model_len_(options.max_model_len > 0 ? options.max_model_len
                                                : worker->model_config().max_position_embeddings),
+      num_layers_(static_cast<int32_t>(worker->model_config().num_hidden_layers)),
       eos_token_ids_(worker->model_config().eos_token_ids),
       kv_(cache::KvCacheOptions{worker->memory().block_size, worker->memory().num_kv_blocks,
                                 worker->memory().num_host_kv_blocks, options.prefix_caching}) {
@@ -109,6 +110,7 @@ absl::Status Engine::AddRequest(Request request) {
 bool Engine::Abort(RequestId id) {
   auto it = sequences_.find(id);
   if (it == sequences_.end()) return false;
+  if (it->second->cohort_groups > 0) worker_->DiscardCarried(id);
   kv_.Free(id);
   std::erase(running_, id);
   std::erase(waiting_, id);
@@ -174,6 +176,9 @@ SequenceState Engine::State(RequestId id) const {
                       on_device ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0,
                       kv_.FreeableBlocks(id)};
   if (s.cap_blocks > 0) state.max_chunk = s.policy->MaxChunk(Budget(id));
+  state.cohort_tokens = s.cohort_tokens;
+  state.cohort_groups = s.cohort_groups;
+  state.cohort_next_group = s.cohort_next_group;
   return state;
 }
 
@@ -230,7 +235,10 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
                              options_.max_num_seqs,
                              options_.max_batch_tokens,
                              options_.preemption == PreemptionMode::kSwap,
-                             kv_.pool(cache::Tier::kHost).available()};
+                             kv_.pool(cache::Tier::kHost).available(),
+                             options_.prefill_mode,
+                             num_layers_,
+                             options_.layered};
   StepPlan plan = PlanStep(std::move(running), std::move(waiting), limits);
   for (RequestId id : plan.swapped_out) Preempt(id, /*swap=*/true);
   for (RequestId id : plan.preempted) Preempt(id, /*swap=*/false);
@@ -259,21 +267,35 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   std::vector<ScheduledChunk> chunks;
   for (ScheduledChunk chunk : plan.chunks) {
     Sequence& seq = *sequences_.at(chunk.id);
-    chunk.num_tokens =
-        std::min<int64_t>(chunk.num_tokens, static_cast<int64_t>(seq.tokens.size()) - seq.computed);
-    if (seq.cap_blocks > 0) {
-      chunk.num_tokens = std::min(chunk.num_tokens, seq.policy->MaxChunk(Budget(chunk.id)));
-      if (chunk.num_tokens <= 0) continue;
-      const cache::BudgetAction action = seq.policy->MakeRoom(Budget(chunk.id), chunk.num_tokens);
-      STRATA_CHECK(!action.finish) << "the planner overran request " << chunk.id << "'s budget";
-      if (!action.drop.empty()) DropBlocks(chunk.id, action.drop);
+    int64_t resident = seq.cohort_start;  // a cohort in flight holds its blocks already
+    if (chunk.layer_begin == 0) {
+      chunk.num_tokens = std::min<int64_t>(chunk.num_tokens,
+                                           static_cast<int64_t>(seq.tokens.size()) - seq.computed);
+      if (seq.cap_blocks > 0) {
+        chunk.num_tokens = std::min(chunk.num_tokens, seq.policy->MaxChunk(Budget(chunk.id)));
+        if (chunk.num_tokens <= 0) continue;
+        const cache::BudgetAction action =
+            seq.policy->MakeRoom(Budget(chunk.id), chunk.num_tokens);
+        STRATA_CHECK(!action.finish) << "the planner overran request " << chunk.id << "'s budget";
+        if (!action.drop.empty()) DropBlocks(chunk.id, action.drop);
+      }
+      resident = kv_.NumTokens(chunk.id);
+      STRATA_CHECK(kv_.Append(chunk.id, chunk.num_tokens, nullptr))
+          << "planner scheduled more blocks than are free";
+      if (chunk.layer_end < num_layers_) {
+        seq.cohort_tokens = chunk.num_tokens;
+        seq.cohort_groups = chunk.groups;
+        seq.cohort_next_group = 0;
+        seq.cohort_start = resident;
+      }
     }
-    const int64_t resident = kv_.NumTokens(chunk.id);
-    STRATA_CHECK(kv_.Append(chunk.id, chunk.num_tokens, nullptr))
-        << "planner scheduled more blocks than are free";
-    const bool completes =
-        seq.computed + chunk.num_tokens == static_cast<int64_t>(seq.tokens.size());
+    const bool completes = chunk.layer_end >= num_layers_ &&
+                           seq.computed + chunk.num_tokens ==
+                               static_cast<int64_t>(seq.tokens.size());
     worker::SequenceWork work;
+    work.slice.sequence_id = chunk.id;
+    work.slice.layer_begin = chunk.layer_begin;
+    work.slice.layer_end = chunk.layer_end;
     work.slice.tokens =
         std::span<const int32_t>(seq.tokens).subspan(seq.computed, chunk.num_tokens);
     work.slice.start_position = resident;
@@ -308,6 +330,11 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   size_t next_sample = 0;
   for (const ScheduledChunk& chunk : chunks) {
     Sequence& seq = *sequences_.at(chunk.id);
+    if (chunk.layer_end < num_layers_) {  // its cohort has layer groups to go
+      seq.cohort_next_group += 1;
+      continue;
+    }
+    seq.cohort_groups = 0;
     const bool was_prompt = seq.computed < static_cast<int64_t>(seq.request.prompt_tokens.size());
     if (was_prompt) stats_.prompt_tokens_computed += chunk.num_tokens;
     seq.computed += chunk.num_tokens;

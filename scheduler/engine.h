@@ -32,6 +32,8 @@ struct EngineOptions {
   std::string eviction_policy = "none";  // default for requests that name none
   int64_t default_kv_budget_tokens = 0;  // 0: unlimited
   int64_t streaming_sink_tokens = 4;
+  PrefillMode prefill_mode = PrefillMode::kChunked;
+  LayeredOptions layered;  // layer groups of a layered-prefill cohort
   int64_t heavy_hitter_recent_tokens = 64;
 };
 
@@ -83,6 +85,13 @@ class Engine {
     bool started = false;
     int32_t cap_blocks = 0;  // KV budget in blocks; 0: none
     const cache::EvictionPolicy* policy = nullptr;
+    // Layered prefill: tokens [computed, computed + cohort_tokens) have their K/V written
+    // up to layer group cohort_next_group of cohort_groups (0: no chunk in flight); their
+    // K/V slots start at cohort_start.
+    int64_t cohort_tokens = 0;
+    int32_t cohort_groups = 0;
+    int32_t cohort_next_group = 0;
+    int64_t cohort_start = 0;
     // Policies that score blocks: per table index, the attention mass the worker
     // accumulated and the steps it was scored in (compacted with the table on drops).
     std::vector<float> block_mass;
@@ -104,6 +113,7 @@ class Engine {
   worker::Worker* worker_;
   EngineOptions options_;
   int64_t max_model_len_;
+  int32_t num_layers_;
   std::vector<int32_t> eos_token_ids_;
   cache::KvCacheManager kv_;
   std::map<std::string, std::unique_ptr<cache::EvictionPolicy>, std::less<>> policies_;

@@ -1,6 +1,7 @@
 #include "scheduler/step_planner.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace strata::scheduler {
 namespace {
@@ -13,83 +14,220 @@ int32_t BlocksFor(int64_t tokens, int32_t block_size) {
   return static_cast<int32_t>((tokens + block_size - 1) / block_size);
 }
 
+// One step's plan under construction: the resources left and the decisions so far.
+class Planner {
+ public:
+  Planner(const PlannerLimits& limits, std::vector<SequenceState> running)
+      : limits_(limits),
+        running_(std::move(running)),
+        free_blocks_(limits.free_blocks),
+        host_free_(limits.host_free_blocks),
+        budget_(limits.max_batch_tokens),
+        tail_(running_.size()) {}
+
+  // Decodes, most important first. A decode that cannot get a block preempts the least
+  // important running sequence (possibly itself).
+  void ScheduleDecodes() {
+    for (size_t i = 0; i < tail_; ++i) {
+      const SequenceState& seq = running_[i];
+      if (seq.total_tokens - seq.computed_tokens != 1 || budget_ <= 0 || seq.max_chunk < 1) {
+        continue;
+      }
+      const int32_t needed = BlocksFor(seq.total_tokens, limits_.block_size) - seq.held_blocks;
+      // Preempt until it fits now, or will once the swap-outs already decided have landed.
+      while (needed > free_blocks_ && needed > free_blocks_ + landing_ && tail_ > i) PreemptTail();
+      if (i >= tail_) break;
+      if (needed > free_blocks_) continue;  // waits one step for the swapped-out blocks
+      free_blocks_ -= std::max(needed, 0);
+      budget_ -= 1;
+      plan_.chunks.push_back(Full(seq.id, 1));
+    }
+  }
+
+  // Running sequences with more than one pending token: as many tokens as the budget, the
+  // free blocks and their KV budget allow (chunked), or all of them or nothing (whole; a
+  // prompt longer than the whole budget runs in pieces of the whole budget).
+  // Appends to `cohort` instead of the plan when one is given (layered).
+  void ScheduleContinuingPrefills(bool whole, std::vector<ScheduledChunk>* cohort) {
+    for (size_t i = 0; i < tail_ && budget_ > 0; ++i) {
+      const SequenceState& seq = running_[i];
+      const int64_t remaining = seq.total_tokens - seq.computed_tokens;
+      if (remaining <= 1) continue;
+      const int64_t room =
+          int64_t{seq.held_blocks + static_cast<int32_t>(free_blocks_)} * limits_.block_size -
+          seq.computed_tokens;
+      const int64_t take = std::min({remaining, budget_, room, seq.max_chunk});
+      if (take <= 0 || (whole && take < std::min(remaining, int64_t{limits_.max_batch_tokens}))) {
+        continue;
+      }
+      Take(seq, take);
+      (cohort ? cohort->emplace_back() : plan_.chunks.emplace_back()) = Full(seq.id, take);
+    }
+  }
+
+  // Admits waiting requests in order, only when nothing was preempted this step (preempted
+  // work goes back to the queue first) and while the caps allow; first-come order, nobody
+  // overtakes a head that does not fit.
+  void Admit(const std::vector<SequenceState>& waiting, bool whole,
+             std::vector<ScheduledChunk>* cohort) {
+    if (!plan_.preempted.empty() || !plan_.swapped_out.empty()) return;
+    int64_t active = static_cast<int64_t>(tail_) + in_flight_;
+    for (const SequenceState& seq : waiting) {
+      if (budget_ <= 0 || active >= limits_.max_num_seqs) break;
+      const int64_t remaining = seq.total_tokens - seq.computed_tokens;
+      const int64_t take = std::min({remaining, budget_, seq.max_chunk});
+      if (take <= 0 || (whole && take < std::min(remaining, int64_t{limits_.max_batch_tokens}))) {
+        break;
+      }
+      const int32_t needed =
+          BlocksFor(seq.computed_tokens + take, limits_.block_size) - seq.held_blocks;
+      if (needed > free_blocks_) break;
+      Take(seq, take);
+      ++active;
+      plan_.admitted.push_back(seq.id);
+      (cohort ? cohort->emplace_back() : plan_.chunks.emplace_back()) = Full(seq.id, take);
+    }
+  }
+
+  // Whole prefill goes first (a prompt is never cut, so it must not wait behind decodes for
+  // a budget it can never get) but leaves the decodes the blocks they need.
+  void ReserveDecodeBlocks(bool reserve) {
+    if (!reserve) {
+      free_blocks_ += reserved_;
+      reserved_ = 0;
+      return;
+    }
+    for (size_t i = 0; i < tail_; ++i) {
+      const SequenceState& seq = running_[i];
+      if (seq.total_tokens - seq.computed_tokens != 1) continue;
+      reserved_ += std::max(BlocksFor(seq.total_tokens, limits_.block_size) - seq.held_blocks, 0);
+    }
+    reserved_ = std::min(reserved_, free_blocks_);
+    free_blocks_ -= reserved_;
+  }
+
+  // The cohort in flight runs its next layer group; its blocks are held already.
+  void ContinueCohort(const std::vector<SequenceState>& in_flight) {
+    for (const SequenceState& seq : in_flight) {
+      const auto [begin, end] =
+          LayerGroupRange(seq.cohort_next_group, seq.cohort_groups, limits_.num_layers);
+      budget_ -= seq.cohort_tokens;
+      plan_.chunks.push_back({seq.id, seq.cohort_tokens, begin, end, seq.cohort_groups});
+    }
+    in_flight_ = static_cast<int64_t>(in_flight.size());
+  }
+
+  // A new cohort starts its first layer group.
+  void StartCohort(std::vector<ScheduledChunk> cohort) {
+    int64_t tokens = 0;
+    for (const ScheduledChunk& c : cohort) tokens += c.num_tokens;
+    const int32_t groups = LayerGroupsFor(tokens, limits_.num_layers, limits_.layered);
+    const auto [begin, end] = LayerGroupRange(0, groups, limits_.num_layers);
+    for (ScheduledChunk& c : cohort) {
+      c.layer_begin = begin;
+      c.layer_end = end;
+      c.groups = groups;
+      plan_.chunks.push_back(c);
+    }
+  }
+
+  StepPlan Finish() { return std::move(plan_); }
+
+ private:
+  ScheduledChunk Full(int64_t id, int64_t tokens) const {
+    return {id, tokens, 0, limits_.num_layers, 1};
+  }
+
+  void Take(const SequenceState& seq, int64_t tokens) {
+    free_blocks_ -= std::max(
+        BlocksFor(seq.computed_tokens + tokens, limits_.block_size) - seq.held_blocks, 0);
+    budget_ -= tokens;
+  }
+
+  void PreemptTail() {
+    --tail_;
+    const SequenceState& victim = running_[tail_];
+    if (limits_.swap && victim.held_blocks <= host_free_) {
+      plan_.swapped_out.push_back(victim.id);
+      host_free_ -= victim.held_blocks;
+      landing_ += victim.freeable_blocks;
+    } else {
+      plan_.preempted.push_back(victim.id);
+      free_blocks_ += victim.freeable_blocks;
+    }
+  }
+
+  const PlannerLimits& limits_;
+  std::vector<SequenceState> running_;  // sorted; running_[tail_..] are preempted
+  StepPlan plan_;
+  int64_t free_blocks_;
+  int64_t host_free_;
+  int64_t reserved_ = 0;  // free blocks held back for decodes
+  int64_t landing_ = 0;  // device blocks that come free when this step's swap-outs land
+  int64_t budget_;
+  size_t tail_;
+  int64_t in_flight_ = 0;  // cohort members (not in running_)
+};
+
 }  // namespace
+
+int32_t LayerGroupsFor(int64_t cohort_tokens, int32_t num_layers, const LayeredOptions& options) {
+  int32_t groups = options.max_groups;
+  for (const LayerGroupRule& rule : options.table) {
+    if (cohort_tokens <= rule.max_tokens) {
+      groups = rule.groups;
+      break;
+    }
+  }
+  return std::clamp(groups, 1, std::max(num_layers, 1));
+}
+
+std::pair<int32_t, int32_t> LayerGroupRange(int32_t group, int32_t groups, int32_t num_layers) {
+  const auto bound = [&](int32_t g) {
+    return static_cast<int32_t>(int64_t{g} * num_layers / groups);
+  };
+  return {bound(group), bound(group + 1)};
+}
 
 StepPlan PlanStep(std::vector<SequenceState> running, std::vector<SequenceState> waiting,
                   const PlannerLimits& limits) {
+  // Cohort members with layers in flight are neither decodes nor victims.
+  std::vector<SequenceState> in_flight;
+  std::erase_if(running, [&](const SequenceState& s) {
+    if (s.cohort_groups == 0) return false;
+    in_flight.push_back(s);
+    return true;
+  });
   std::sort(running.begin(), running.end(), RunsBefore);
   std::sort(waiting.begin(), waiting.end(), RunsBefore);
-  StepPlan plan;
-  int64_t free_blocks = limits.free_blocks;
-  int64_t host_free = limits.host_free_blocks;
-  int64_t landing = 0;  // device blocks that come free when this step's swap-outs land
-  int64_t budget = limits.max_batch_tokens;
-
-  // Pass 1, decodes (one pending token), most important first. A decode that cannot get a
-  // block preempts the least important running sequence (possibly itself).
-  std::vector<bool> gone(running.size(), false);
-  size_t tail = running.size();  // running[tail..] are preempted
-  auto preempt_tail = [&] {
-    --tail;
-    gone[tail] = true;
-    const SequenceState& victim = running[tail];
-    if (limits.swap && victim.held_blocks <= host_free) {
-      plan.swapped_out.push_back(victim.id);
-      host_free -= victim.held_blocks;
-      landing += victim.freeable_blocks;
-    } else {
-      plan.preempted.push_back(victim.id);
-      free_blocks += victim.freeable_blocks;
-    }
-  };
-  for (size_t i = 0; i < tail; ++i) {
-    const SequenceState& seq = running[i];
-    if (seq.total_tokens - seq.computed_tokens != 1 || budget <= 0 || seq.max_chunk < 1) continue;
-    const int32_t needed = BlocksFor(seq.total_tokens, limits.block_size) - seq.held_blocks;
-    // Preempt until it fits now, or will once the swap-outs already decided have landed.
-    while (needed > free_blocks && needed > free_blocks + landing && tail > i) preempt_tail();
-    if (gone[i]) break;
-    if (needed > free_blocks) continue;  // waits one step for the swapped-out blocks
-    free_blocks -= std::max(needed, 0);
-    budget -= 1;
-    plan.chunks.push_back({seq.id, 1});
+  std::sort(in_flight.begin(), in_flight.end(), RunsBefore);
+  Planner planner(limits, std::move(running));
+  switch (limits.prefill_mode) {
+    case PrefillMode::kWhole:
+      planner.ReserveDecodeBlocks(true);
+      planner.ScheduleContinuingPrefills(/*whole=*/true, nullptr);
+      planner.Admit(waiting, /*whole=*/true, nullptr);
+      planner.ReserveDecodeBlocks(false);
+      planner.ScheduleDecodes();
+      break;
+    case PrefillMode::kChunked:
+      planner.ScheduleDecodes();
+      planner.ScheduleContinuingPrefills(/*whole=*/false, nullptr);
+      planner.Admit(waiting, /*whole=*/false, nullptr);
+      break;
+    case PrefillMode::kLayered:
+      planner.ScheduleDecodes();
+      if (!in_flight.empty()) {
+        planner.ContinueCohort(in_flight);
+        break;
+      }
+      std::vector<ScheduledChunk> cohort;
+      planner.ScheduleContinuingPrefills(/*whole=*/false, &cohort);
+      planner.Admit(waiting, /*whole=*/false, &cohort);
+      if (!cohort.empty()) planner.StartCohort(std::move(cohort));
+      break;
   }
-  // Pass 2, continuing prefills: as many tokens as the budget and free blocks allow.
-  for (size_t i = 0; i < tail && budget > 0; ++i) {
-    const SequenceState& seq = running[i];
-    const int64_t remaining = seq.total_tokens - seq.computed_tokens;
-    if (remaining <= 1) continue;
-    const int64_t room =
-        int64_t{seq.held_blocks + static_cast<int32_t>(free_blocks)} * limits.block_size -
-        seq.computed_tokens;
-    const int64_t take = std::min({remaining, budget, room, seq.max_chunk});
-    if (take <= 0) continue;
-    free_blocks -=
-        std::max(BlocksFor(seq.computed_tokens + take, limits.block_size) - seq.held_blocks, 0);
-    budget -= take;
-    plan.chunks.push_back({seq.id, take});
-  }
-  const size_t end = tail;
-
-  // Admit waiting requests only when nothing was preempted this step (preempted work goes
-  // back to the queue first) and while the caps allow.
-  int64_t active = static_cast<int64_t>(end);
-  if (!plan.preempted.empty() || !plan.swapped_out.empty()) return plan;
-  for (const SequenceState& seq : waiting) {
-    if (budget <= 0 || active >= limits.max_num_seqs) break;
-    const int64_t remaining = seq.total_tokens - seq.computed_tokens;
-    const int64_t take = std::min({remaining, budget, seq.max_chunk});
-    if (take <= 0) break;
-    const int32_t needed =
-        BlocksFor(seq.computed_tokens + take, limits.block_size) - seq.held_blocks;
-    if (needed > free_blocks) break;  // first-come order: nobody overtakes a stuck head
-    free_blocks -= needed;
-    budget -= take;
-    ++active;
-    plan.admitted.push_back(seq.id);
-    plan.chunks.push_back({seq.id, take});
-  }
-  return plan;
+  return planner.Finish();
 }
 
 }  // namespace strata::scheduler

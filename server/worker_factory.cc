@@ -76,6 +76,16 @@ scheduler::EngineOptions EngineOptionsFrom(const config::StrataConfig& config) {
   options.default_kv_budget_tokens = config.cache.default_kv_budget_tokens;
   options.streaming_sink_tokens = config.cache.streaming_sink_tokens;
   options.heavy_hitter_recent_tokens = config.cache.heavy_hitter_recent_tokens;
+  options.prefill_mode = config.scheduler.prefill_mode == "whole"   ? scheduler::PrefillMode::kWhole
+                         : config.scheduler.prefill_mode == "layered" ? scheduler::PrefillMode::kLayered
+                                                                      : scheduler::PrefillMode::kChunked;
+  options.layered.max_groups = config.scheduler.layered_max_groups;
+  options.layered.table.clear();
+  // Validated with the configuration.
+  for (const config::LayerGroupRow& row : *config::ParseLayerGroupTable(
+           config.scheduler.layered_group_table)) {
+    options.layered.table.push_back({row.max_tokens, row.groups});
+  }
   return options;
 }
 

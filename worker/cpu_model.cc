@@ -9,6 +9,7 @@
 #include "kernels/cpu/moe.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/paged_attention.h"
+#include "worker/layer_split.h"
 #include "worker/memory_plan.h"
 #include "worker/rope.h"
 
@@ -90,7 +91,25 @@ absl::Status CpuModel::Validate(std::span<const SequenceSlice> sequences) const 
 absl::Status CpuModel::Forward(std::span<const SequenceSlice> sequences,
                                std::vector<float>* logits) {
   STRATA_RETURN_IF_ERROR(Validate(sequences));
+  const auto num_layers = static_cast<int32_t>(config_.num_hidden_layers);
+  STRATA_ASSIGN_OR_RETURN(
+      const LayerSplit split,
+      SplitLayers(
+          sequences.size(), [&](size_t i) -> const SequenceSlice& { return sequences[i]; },
+          num_layers));
   const int64_t hidden = config_.hidden_size;
+  if (split.partial_resumes()) {
+    for (size_t i = split.full_sequences; i < sequences.size(); ++i) {
+      const SequenceSlice& s = sequences[i];
+      auto it = carried_.find(s.sequence_id);
+      if (it == carried_.end() ||
+          it->second.size() != s.tokens.size() * static_cast<size_t>(hidden)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "sequence ", i, ": no hidden states carried for ", s.tokens.size(),
+            " tokens of sequence ", s.sequence_id, " to resume at layer ", s.layer_begin));
+      }
+    }
+  }
   int64_t rows = 0;
   for (const SequenceSlice& s : sequences) rows += s.tokens.size();
   positions_.clear();
@@ -110,11 +129,36 @@ absl::Status CpuModel::Forward(std::span<const SequenceSlice> sequences,
   residual_.resize(rows * hidden);
   normed_.resize(rows * hidden);
   proj_.assign(rows * hidden, 0.0f);
-  cpu::EmbeddingGather(weights_.embed.data(), hidden, tokens, residual_.data());
-  for (int layer = 0; layer < config_.num_hidden_layers; ++layer) RunLayer(layer, rows, sequences);
+  // Rows entering at layer 0 start from their embeddings, resumed ones from their carry.
+  const int64_t embedded = split.partial_resumes() ? split.full_rows : rows;
+  cpu::EmbeddingGather(weights_.embed.data(), hidden,
+                       std::span<const int32_t>(tokens).first(embedded), residual_.data());
+  for (size_t i = split.full_sequences, row = split.full_rows;
+       split.partial_resumes() && i < sequences.size(); row += sequences[i++].tokens.size()) {
+    auto carried = carried_.extract(sequences[i].sequence_id);
+    std::ranges::copy(carried.mapped(), residual_.begin() + row * hidden);
+  }
+  // Each layer runs over the prefix of slices (and rows) active at it.
+  for (int32_t layer = 0; layer < num_layers; ++layer) {
+    const int64_t active_rows = split.rows_at(layer);
+    if (active_rows > 0) RunLayer(layer, active_rows, sequences.first(split.sequences_at(layer)));
+  }
+  // Rows that stop short of the last layer fold their last MLP output into the residual
+  // and are carried to their next slice.
+  if (split.partial_carries()) {
+    for (size_t i = split.full_sequences, row = split.full_rows; i < sequences.size();
+         row += sequences[i++].tokens.size()) {
+      const int64_t n = static_cast<int64_t>(sequences[i].tokens.size());
+      std::vector<float>& carry = carried_[sequences[i].sequence_id];
+      carry.resize(n * hidden);
+      for (int64_t j = 0; j < n * hidden; ++j) {
+        carry[j] = residual_[row * hidden + j] + proj_[row * hidden + j];
+      }
+    }
+  }
   // The last layer's MLP output is still in proj_: add it and apply the final norm.
-  cpu::AddRmsNorm(residual_.data(), proj_.data(), weights_.final_norm.data(), rows, hidden,
-                  config_.rms_norm_eps, normed_.data());
+  cpu::AddRmsNorm(residual_.data(), proj_.data(), weights_.final_norm.data(), split.final_rows(),
+                  hidden, config_.rms_norm_eps, normed_.data());
 
   // Gather the rows that need logits, then project them in bounded chunks.
   std::vector<int64_t> wanted;
@@ -172,13 +216,15 @@ void CpuModel::RunLayer(int layer, int64_t rows, std::span<const SequenceSlice> 
     cpu::RmsNorm(q_.data(), w.q_norm.data(), rows * heads, dim, eps, q_.data());
     cpu::RmsNorm(k_.data(), w.k_norm.data(), rows * kv_heads, dim, eps, k_.data());
   }
-  cpu::ApplyRope(q_.data(), rows, heads, dim, positions_, inv_freq_);
-  cpu::ApplyRope(k_.data(), rows, kv_heads, dim, positions_, inv_freq_);
+  // The first `rows` tokens are the ones active at this layer (layered prefill).
+  const auto positions = std::span<const int64_t>(positions_).first(rows);
+  cpu::ApplyRope(q_.data(), rows, heads, dim, positions, inv_freq_);
+  cpu::ApplyRope(k_.data(), rows, kv_heads, dim, positions, inv_freq_);
 
   const int64_t per_kv = int64_t{kv_shape_.num_blocks} * kv_shape_.block_size * kv_width;
   cpu::PagedKvLayer cache{kv_cache_[layer].data(), kv_cache_[layer].data() + per_kv,
                           kv_shape_.block_size, kv_heads, dim};
-  cpu::WritePagedKv(cache, k_.data(), v_.data(), slots_);
+  cpu::WritePagedKv(cache, k_.data(), v_.data(), std::span<const int64_t>(slots_).first(rows));
   std::vector<cpu::AttentionSequence> attention;
   int64_t begin = 0;
   for (const SequenceSlice& s : sequences) {

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -46,6 +47,10 @@ class CpuModel {
   // and pass, the distinct experts the batch activated times the float32 bytes of one expert.
   int64_t expert_weight_bytes_read() const { return expert_weight_bytes_read_; }
 
+  // Forgets the hidden states carried for `sequence_id` between layered-prefill slices.
+  void DiscardCarried(int64_t sequence_id) { carried_.erase(sequence_id); }
+  size_t num_carried() const { return carried_.size(); }
+
  private:
   absl::Status Validate(std::span<const SequenceSlice> sequences) const;
   // A sparse layer's MLP step: normed_ in, proj_ out.
@@ -63,6 +68,9 @@ class CpuModel {
   // Scratch, grown on demand and reused across calls.
   std::vector<float> residual_, normed_, qkv_, q_, k_, v_, attn_, proj_, gate_up_, act_;
   std::vector<int64_t> positions_, slots_;
+  // Layered prefill: per sequence, the residual stream of its slice's tokens after the
+  // last layer it ran (the MLP output added), waiting for the slice's next layers.
+  std::unordered_map<int64_t, std::vector<float>> carried_;
   kernels::cpu::MoeScratch moe_scratch_;
   int64_t expert_weight_bytes_read_ = 0;
 };

@@ -33,6 +33,7 @@ class CpuWorker : public Worker {
   absl::Status StartCopies(std::span<const KvBlockCopy> before_compute,
                            std::span<const KvBlockCopy> overlapped) override;
   absl::Status WaitForCopies() override { return absl::OkStatus(); }
+  void DiscardCarried(int64_t sequence_id) override { model_->DiscardCarried(sequence_id); }
 
   CpuModel& model() { return *model_; }
 

@@ -29,6 +29,15 @@ struct SequenceSlice {
   // `heads`). Only the last row counts so that CPU and GPU agree at one query row per
   // sequence per step (decode steps, and the end of each prefill chunk).
   std::span<float> attention_mass;
+  // Layered prefill: only layers [layer_begin, layer_end) run for these tokens now. With
+  // layer_begin > 0 their hidden states come from the worker's carry for `sequence_id`
+  // (left by the previous slice of the same tokens); with layer_end short of the model's
+  // depth they are carried for the next one and no logits are produced. Slices over
+  // every layer come first in a batch; the partial ones after them share one range.
+  int64_t sequence_id = 0;
+  int32_t layer_begin = 0;
+  int32_t layer_end = kAllLayers;
+  static constexpr int32_t kAllLayers = 1 << 30;
 };
 
 // Logits rows come back in sequence order: kLast adds one row, kAll tokens.size() rows.

@@ -61,6 +61,9 @@ class Worker {
   // and forward pass, the distinct experts the batch activated times one expert's bytes in
   // the backend's weight format); 0 for dense models. Call between Executes.
   virtual int64_t ExpertWeightBytesRead() { return 0; }
+  // Forgets the hidden states carried for a sequence between layered-prefill slices (it
+  // was aborted mid-way). No effect when none are carried.
+  virtual void DiscardCarried(int64_t sequence_id) = 0;
 };
 
 }  // namespace strata::worker

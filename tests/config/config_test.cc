@@ -37,7 +37,8 @@ auto Tie(const StrataConfig& c) {
                   c.cache.default_kv_budget_tokens, c.cache.streaming_sink_tokens,
                   c.cache.prefix_caching, c.cache.heavy_hitter_recent_tokens,
                   c.scheduler.max_num_seqs, c.scheduler.max_batch_tokens, c.scheduler.preemption,
-                  c.scheduler.prefill_mode);
+                  c.scheduler.prefill_mode, c.scheduler.layered_max_groups,
+                  c.scheduler.layered_group_table);
 }
 
 StrataConfig ParseOk(std::string_view yaml, const std::vector<std::string>& overrides = {}) {
@@ -166,9 +167,18 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"scheduler.preemption=never",
                  "scheduler.preemption: must be one of swap, recompute, got \"never\""},
         RuleCase{"scheduler.prefill_mode=eager",
-                 "scheduler.prefill_mode: must be one of chunked, got \"eager\""},
-        RuleCase{"scheduler.prefill_mode=layered",
-                 "scheduler.prefill_mode: must be one of chunked, got \"layered\""}));
+                 "scheduler.prefill_mode: must be one of whole, chunked, layered, got \"eager\""},
+        RuleCase{"scheduler.layered_max_groups=0",
+                 "scheduler.layered_max_groups: must be >= 1, got 0"},
+        RuleCase{"scheduler.layered_group_table=512:1,256:2",
+                 "scheduler.layered_group_table: entry \"256:2\": TOKENS must be strictly "
+                 "ascending, got 512:1,256:2"},
+        RuleCase{"scheduler.layered_group_table=512-1",
+                 "scheduler.layered_group_table: entry \"512-1\" is not TOKENS:GROUPS (e.g. "
+                 "512:1,1024:2), got 512-1"},
+        RuleCase{"scheduler.layered_group_table=512:0",
+                 "scheduler.layered_group_table: entry \"512:0\" needs TOKENS > 0 and GROUPS "
+                 ">= 1, got 512:0"}));
 
 TEST(ConfigValidationBounds, EdgesOfEachRangeAreAccepted) {
   for (const char* good : {"server.http_port=1", "server.http_port=65535", "cache.block_size=8",
@@ -396,7 +406,7 @@ TEST(ConfigYaml, EveryFieldRoundTrips) {
   config.worker = {"cuda", 3, 2, 0.1 + 0.2, 33};
   config.cache = {32, 10000000000, 0.3, "streaming", 777, 9, true};
   config.cache.heavy_hitter_recent_tokens = 48;
-  config.scheduler = {5, 999, "swap", "chunked"};
+  config.scheduler = {5, 999, "swap", "layered", 8, "100:1,300:4"};
   ASSERT_TRUE(ValidateConfig(config).ok());
   std::string yaml = ToYaml(config);
   StrataConfig back = ParseOk(yaml);

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 namespace strata::scheduler {
 namespace {
 
@@ -122,6 +124,153 @@ TEST(StepPlannerTest, KvBudgetLimitsChunks) {
   waiting.max_chunk = 32;
   StepPlan plan = PlanStep({prefill}, {waiting}, limits);
   EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 48}, std::pair{2L, 32L}));
+}
+
+struct Layered {
+  int64_t id, tokens;
+  int32_t begin, end, groups;
+  bool operator==(const Layered&) const = default;
+};
+std::ostream& operator<<(std::ostream& os, const Layered& c) {
+  return os << "{" << c.id << ", " << c.tokens << ", [" << c.begin << "," << c.end << "), G="
+            << c.groups << "}";
+}
+std::vector<Layered> LayeredChunks(const StepPlan& plan) {
+  std::vector<Layered> out;
+  for (const auto& c : plan.chunks) {
+    out.push_back({c.id, c.num_tokens, c.layer_begin, c.layer_end, c.groups});
+  }
+  return out;
+}
+
+TEST(LayerGroupsTest, PaperTableClampedToTheModel) {
+  const LayeredOptions paper;
+  EXPECT_EQ(LayerGroupsFor(1, 32, paper), 1);
+  EXPECT_EQ(LayerGroupsFor(512, 32, paper), 1);
+  EXPECT_EQ(LayerGroupsFor(513, 32, paper), 2);
+  EXPECT_EQ(LayerGroupsFor(2048, 32, paper), 4);
+  EXPECT_EQ(LayerGroupsFor(4096, 32, paper), 8);
+  EXPECT_EQ(LayerGroupsFor(4097, 32, paper), 16);
+  EXPECT_EQ(LayerGroupsFor(100000, 3, paper), 3) << "never more groups than layers";
+  LayeredOptions custom{.max_groups = 4, .table = {{64, 2}}};
+  EXPECT_EQ(LayerGroupsFor(64, 32, custom), 2);
+  EXPECT_EQ(LayerGroupsFor(65, 32, custom), 4);
+}
+
+TEST(LayerGroupsTest, RangesTileTheLayersContiguously) {
+  for (int32_t layers : {1, 3, 28, 32, 48}) {
+    for (int32_t groups = 1; groups <= std::min(layers, 16); ++groups) {
+      int32_t next = 0;
+      for (int32_t g = 0; g < groups; ++g) {
+        const auto [begin, end] = LayerGroupRange(g, groups, layers);
+        EXPECT_EQ(begin, next);
+        EXPECT_GE(end - begin, layers / groups);
+        EXPECT_LE(end - begin, layers / groups + 1);
+        next = end;
+      }
+      EXPECT_EQ(next, layers);
+    }
+  }
+}
+
+TEST(StepPlannerModesTest, WholeRunsAPromptEntirelyOrNotAtAllAheadOfDecodes) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 100,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 100,
+                       .prefill_mode = PrefillMode::kWhole,
+                       .num_layers = 4};
+  // A 99-token prompt goes first and leaves one token of budget: one of two decodes stalls.
+  StepPlan plan = PlanStep({Running(1, 11, 10, 1), Running(2, 21, 20, 2)}, {Waiting(3, 99)},
+                           limits);
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{3, 99}, std::pair{1L, 1L}));
+  for (const auto& c : plan.chunks) EXPECT_EQ(c.layer_end, 4);
+  // A prompt that does not fit what is left waits whole, and nobody overtakes it.
+  plan = PlanStep({Running(1, 11, 10, 1)}, {Waiting(2, 60), Waiting(3, 60), Waiting(4, 5)},
+                  limits);
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{2, 60}, std::pair{1L, 1L}));
+  EXPECT_THAT(plan.admitted, ElementsAre(2));
+  // Only a prompt longer than the whole budget is cut, into pieces of the whole budget.
+  plan = PlanStep({Running(1, 11, 10, 1)}, {Waiting(2, 250)}, limits);
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{2, 100}));
+  plan = PlanStep({Running(1, 11, 10, 1), Running(2, 250, 100, 7)}, {}, limits);
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{2, 100}));
+}
+
+TEST(StepPlannerModesTest, WholeHoldsBlocksBackForTheDecodes) {
+  // Both decodes need a fresh block; only two are free: the prompt must not take them.
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 2,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 100,
+                       .prefill_mode = PrefillMode::kWhole};
+  StepPlan plan = PlanStep({Running(1, 17, 16, 1), Running(2, 33, 32, 2)}, {Waiting(3, 10)},
+                           limits);
+  EXPECT_THAT(plan.admitted, IsEmpty());
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 1}, std::pair{2L, 1L}));
+  EXPECT_THAT(plan.preempted, IsEmpty());
+}
+
+TEST(StepPlannerModesTest, LayeredCohortTakesTheFirstGroupWithDecodesThroughAllLayers) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 1000,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 4096,
+                       .prefill_mode = PrefillMode::kLayered,
+                       .num_layers = 32};
+  // 1500 + 600 = 2100 prompt tokens: G = 8 groups of 4 layers.
+  StepPlan plan = PlanStep({Running(1, 11, 10, 1)}, {Waiting(2, 1500), Waiting(3, 600)}, limits);
+  EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 1500, 0, 4, 8},
+                                               Layered{3, 600, 0, 4, 8}));
+  EXPECT_THAT(plan.admitted, ElementsAre(2, 3));
+}
+
+TEST(StepPlannerModesTest, LayeredCohortInFlightAdvancesOneGroupAndBlocksNewCohorts) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 1000,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 4096,
+                       .prefill_mode = PrefillMode::kLayered,
+                       .num_layers = 32};
+  SequenceState member = Running(2, 1500, 0, 94);
+  member.cohort_tokens = 1500;
+  member.cohort_groups = 8;
+  member.cohort_next_group = 3;
+  StepPlan plan = PlanStep({Running(1, 11, 10, 1), member}, {Waiting(3, 10)}, limits);
+  EXPECT_THAT(LayeredChunks(plan),
+              ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 1500, 12, 16, 8}));
+  EXPECT_THAT(plan.admitted, IsEmpty()) << "one cohort at a time";
+}
+
+TEST(StepPlannerModesTest, LayeredMemberInFlightIsNeverAVictim) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 0,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 4096,
+                       .prefill_mode = PrefillMode::kLayered,
+                       .num_layers = 4};
+  SequenceState member = Running(9, 600, 0, 38);  // newest: the usual victim
+  member.cohort_tokens = 600;
+  member.cohort_groups = 2;
+  member.cohort_next_group = 1;
+  StepPlan plan = PlanStep({Running(1, 17, 16, 1), member}, {}, limits);
+  EXPECT_THAT(plan.preempted, ElementsAre(1)) << "the decode preempts itself instead";
+  EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{9, 600, 2, 4, 2}));
+}
+
+TEST(StepPlannerModesTest, LayeredLongPromptJoinsCohortsInBudgetSizedChunks) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 1000,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 2048,
+                       .prefill_mode = PrefillMode::kLayered,
+                       .num_layers = 32};
+  StepPlan plan = PlanStep({}, {Waiting(1, 6000)}, limits);
+  EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, 2048, 0, 8, 4}));
+  // After that chunk's last group, the rest continues as the next cohort.
+  plan = PlanStep({Running(1, 6000, 2048, 128)}, {Waiting(2, 100)}, limits);
+  EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, 2048, 0, 8, 4}));
+  EXPECT_THAT(plan.admitted, IsEmpty()) << "the budget went to the continuing prompt";
 }
 
 }  // namespace
