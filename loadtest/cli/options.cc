@@ -43,6 +43,12 @@ Workload:
   --tokenizer DIR         model directory with tokenizer.json: prompts of exact length
   --prompt-format text|tokens   send prompts as text (default) or token ids
   --seed N                random seed of lengths, prompts and arrivals (default 0)
+  --decode-streams N      background decode traffic: N streams start before the measured
+                          requests and run until they end, each re-sent when it completes
+  --decode-input-len L    their prompt tokens (default 128; forms as --input-len)
+  --decode-output-len L   their output tokens (default 2048)
+  --lead-in T             the streams alone before the first arrival; the second half
+                          gives the decode-only inter-token baseline (default 5s)
 
 Arrivals and limits:
   --request-rate R        requests per second (default inf: all at once)
@@ -54,6 +60,8 @@ Arrivals and limits:
   --warmup-requests N     sent and awaited first, not measured (default 0)
   --max-duration T        stop the run after T (default 600s; units us, ms, s, m)
   --request-timeout T     one request's limit (default 300s)
+  --metrics-url URL       Prometheus text scraped at the measured start and end, for the
+                          server's counters (default: BASE-URL's /metrics; none: off)
 
 Output:
   --result FILE.json      the result file
@@ -217,6 +225,31 @@ absl::StatusOr<RunOptions> ParseRunOptions(const std::vector<std::string>& args)
          return s;
        }},
       {"--seed", [&](auto& f, auto& v) { return ParseInt<uint64_t>(f, v, 0, &o.seed); }},
+      {"--decode-streams",
+       [&](auto& f, auto& v) { return ParseInt<int32_t>(f, v, 1, &o.decode_streams); }},
+      {"--decode-input-len",
+       [&](auto&, auto& v) {
+         absl::StatusOr<LengthDist> d = LengthDist::Parse(v);
+         if (d.ok()) o.decode_input_len = *d;
+         return d.status();
+       }},
+      {"--decode-output-len",
+       [&](auto&, auto& v) {
+         absl::StatusOr<LengthDist> d = LengthDist::Parse(v);
+         if (d.ok()) o.decode_output_len = *d;
+         return d.status();
+       }},
+      {"--lead-in",
+       [&](auto& f, auto& v) {
+         absl::StatusOr<double> s = ParseSeconds(f, v);
+         if (s.ok()) o.lead_in_s = *s;
+         return s.status();
+       }},
+      {"--metrics-url",
+       [&](auto&, auto& v) {
+         o.metrics_url = v;
+         return absl::OkStatus();
+       }},
       {"--request-rate",
        [&](auto& f, auto& v) {
          if (v == "inf") {
@@ -329,6 +362,9 @@ absl::StatusOr<RunOptions> ParseRunOptions(const std::vector<std::string>& args)
   }
   if (!o.trace.empty() && o.num_prefixes > 0) {
     return absl::InvalidArgumentError("--num-prefixes does not apply to --trace replay");
+  }
+  if (o.lead_in_s && o.decode_streams == 0) {
+    return absl::InvalidArgumentError("--lead-in needs --decode-streams");
   }
   if (o.backend == "grpc" && o.endpoint == "chat") {
     return absl::InvalidArgumentError("--endpoint chat is an OpenAI route; gRPC has Generate only");

@@ -44,6 +44,11 @@ struct RunOptions {
   std::string tokenizer;  // model or tokenizer directory
   bool token_id_prompts = false;
   uint64_t seed = 0;
+  // Background decode streams (see loadtest/run/decode_streams.h).
+  int32_t decode_streams = 0;
+  LengthDist decode_input_len = LengthDist::Fixed(128);
+  LengthDist decode_output_len = LengthDist::Fixed(2048);
+  std::optional<double> lead_in_s;  // default 5 s with decode streams
 
   // Arrivals and limits.
   double request_rate = 0;  // 0: infinite
@@ -54,6 +59,9 @@ struct RunOptions {
   int32_t warmup_requests = 0;
   double max_duration_s = 600;
   double request_timeout_s = 300;
+  // Server counters scraped at the measured start and end; empty: the base URL's /metrics
+  // (OpenAI backend), "none": no scrape.
+  std::string metrics_url;
 
   // Output.
   std::string result_path;

@@ -13,10 +13,13 @@
 #include "loadtest/client/grpc_client.h"
 #include "loadtest/client/http_client.h"
 #include "loadtest/client/http_get.h"
+#include "loadtest/metrics/decode_stats.h"
 #include "loadtest/metrics/run_summary.h"
+#include "loadtest/metrics/server_metrics.h"
 #include "loadtest/report/html_report.h"
 #include "loadtest/report/result_json.h"
 #include "loadtest/report/text_summary.h"
+#include "loadtest/run/decode_streams.h"
 #include "loadtest/run/runner.h"
 #include "loadtest/workload/arrivals.h"
 #include "loadtest/workload/prompt_builder.h"
@@ -85,8 +88,55 @@ json ConfigJson(const RunOptions& o, const ArrivalOptions& arrivals, const std::
   c["max_duration_s"] = o.max_duration_s;
   c["request_timeout_s"] = o.request_timeout_s;
   if (o.slo) c["slo"] = o.slo->ToString();
+  if (o.decode_streams > 0) {
+    c["decode_streams"] = o.decode_streams;
+    c["decode_input_len"] = o.decode_input_len.spec();
+    c["decode_output_len"] = o.decode_output_len.spec();
+    c["lead_in_s"] = o.lead_in_s.value_or(0);
+  }
   return c;
 }
+
+// Fetches and parses Prometheus text from `url` (http://HOST:PORT/PATH).
+absl::StatusOr<std::map<std::string, double>> ScrapeCounters(const std::string& url,
+                                                             bool allow_remote) {
+  absl::StatusOr<BaseUrl> parsed = ParseBaseUrl(url);
+  if (!parsed.ok()) return parsed.status();
+  boost::asio::io_context io;
+  absl::StatusOr<std::vector<boost::asio::ip::tcp::endpoint>> resolved =
+      ResolveEndpoints(io, *parsed, !allow_remote);
+  if (!resolved.ok()) return resolved.status();
+  const std::string path = parsed->path.empty() ? "/" : parsed->path;
+  absl::StatusOr<HttpGetResult> got = HttpGet(*resolved, *parsed, path, "", 10);
+  if (!got.ok()) return got.status();
+  if (got->status != 200) {
+    return absl::UnavailableError(absl::StrCat("GET ", url, ": HTTP ", got->status));
+  }
+  return ParsePrometheusText(got->body);
+}
+
+// The server's counters over the measured phase: the deltas, or the scrape's error.
+struct CounterScrapes {
+  std::string url;  // empty: not scraped
+  std::optional<absl::StatusOr<std::map<std::string, double>>> before, after;
+
+  json Json() const {
+    json j = json::object();
+    j["url"] = url;
+    for (const auto* s : {&before, &after}) {
+      if (!s->has_value()) {
+        j["error"] = "not scraped (the run ended before the measured phase)";
+        return j;
+      }
+      if (!(*s)->ok()) {
+        j["error"] = std::string((*s)->status().message());
+        return j;
+      }
+    }
+    j.update(ServerCountersJson(DiffServerCounters(**before, **after)));
+    return j;
+  }
+};
 
 }  // namespace
 
@@ -224,11 +274,46 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   if (o.label.empty()) o.label = absl::StrCat(model, " @ ", target);
 
+  // Background decode streams: their own lengths and prompts (another seed).
+  std::unique_ptr<DecodeStreams> decode_streams;
+  if (o.decode_streams > 0) {
+    if (!o.lead_in_s) o.lead_in_s = 5;
+    SyntheticWorkload streams;
+    streams.num_requests = o.decode_streams;
+    streams.input_len = o.decode_input_len;
+    streams.output_len = o.decode_output_len;
+    std::vector<RequestSpec> specs =
+        BuildSynthetic(streams, *builder, prompt_options, o.seed ^ 0xdecde5u);
+    for (RequestSpec& spec : specs) spec.index = -1 - spec.index;  // apart from measured ones
+    decode_streams = std::make_unique<DecodeStreams>(*client, std::move(specs));
+  }
+
+  // Server counters at the measured start and end.
+  CounterScrapes scrapes;
+  if (o.metrics_url != "none" && (o.backend != "grpc" || !o.metrics_url.empty())) {
+    if (o.metrics_url.empty()) {
+      absl::StatusOr<BaseUrl> url = ParseBaseUrl(o.base_url);
+      scrapes.url = absl::StrCat("http://", url->Authority(), "/metrics");  // parsed above
+    } else {
+      scrapes.url = o.metrics_url;
+    }
+  }
+
   // Run.
   Progress progress(o.progress);
   RunnerOptions runner_options;
   runner_options.max_concurrency = o.max_concurrency;
   runner_options.max_duration_s = o.max_duration_s;
+  runner_options.decode_streams = decode_streams.get();
+  runner_options.lead_in_s = o.lead_in_s.value_or(0);
+  if (!scrapes.url.empty()) {
+    runner_options.on_measured_start = [&] {
+      scrapes.before = ScrapeCounters(scrapes.url, o.allow_remote);
+    };
+    runner_options.on_measured_end = [&] {
+      scrapes.after = ScrapeCounters(scrapes.url, o.allow_remote);
+    };
+  }
   Runner runner(io, *client, runner_options, &progress);
   RunOutput output = runner.Run(warmup, measured, *offsets);
   client.reset();
@@ -237,7 +322,20 @@ int RunCommand(const std::vector<std::string>& args) {
       SummarizeRun(output.records, output.not_sent, output.concurrency, o.slo);
   const json config = ConfigJson(o, *arrivals, target, model, builder->exact(), args,
                                  static_cast<int64_t>(measured.size()));
-  const json result = ResultJson(config, output, summary);
+  json result = ResultJson(config, output, summary);
+  if (!scrapes.url.empty()) {
+    result["server_metrics"] = scrapes.Json();
+    if (result["server_metrics"].contains("error")) {
+      std::fprintf(stderr, "strata-loadtest: server metrics: %s\n",
+                   result["server_metrics"]["error"].get<std::string>().c_str());
+    }
+  }
+  if (decode_streams) {
+    result["decode_streams"] = DecodeStreamsJson(
+        SummarizeDecodeStreams(output.decode_records, output.records,
+                               static_cast<int64_t>(decode_streams->size()),
+                               runner_options.lead_in_s, output.measured_end_s));
+  }
   if (!o.quiet) std::cout << TextSummary(result) << std::flush;
   if (!o.result_path.empty()) {
     absl::Status written = WriteTextFile(o.result_path, result.dump(1) + "\n");

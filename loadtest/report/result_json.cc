@@ -69,6 +69,18 @@ json SummaryJson(const Summary& s) {
           {"p99.9", Round(s.p999)}};
 }
 
+json DecodeStreamsJson(const DecodeStreamStats& s) {
+  json j = {{"streams", s.streams},
+            {"lead_in_s", s.lead_in_s},
+            {"baseline_itl_ms", SummaryJson(s.baseline_itl_ms)},
+            {"load_itl_ms", SummaryJson(s.load_itl_ms)},
+            {"all_itl_ms", SummaryJson(s.all_itl_ms)},
+            {"load_tokens", s.load_tokens}};
+  j["itl_p99_over_baseline"] =
+      s.itl_p99_over_baseline > 0 ? json(Round(s.itl_p99_over_baseline, 3)) : json(nullptr);
+  return j;
+}
+
 json ResultJson(const json& config, const RunOutput& output, const RunSummary& s) {
   json j = json::object();
   j["tool"] = "strata-loadtest";

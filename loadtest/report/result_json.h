@@ -1,7 +1,9 @@
 // The result file: one JSON object with the run's configuration (as the command line gave
 // it), its summary figures at the top level (completed, failed, ttft_ms, tpot_ms, itl_ms,
 // e2e_ms each with mean/std/min/max/p50/p90/p95/p99/p99.9, throughput, goodput), the time
-// series, the warm-up counts and every measured request. Latencies are in milliseconds.
+// series, the warm-up counts and every measured request; with background decode streams
+// "decode_streams", with a metrics scrape "server_metrics" (added by the run command).
+// Latencies are in milliseconds.
 // The HTML report and `compare` read this format; `format_version` changes when a field
 // changes meaning.
 #pragma once
@@ -9,6 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "loadtest/metrics/decode_stats.h"
 #include "loadtest/metrics/run_summary.h"
 #include "loadtest/run/runner.h"
 #include "nlohmann/json.hpp"
@@ -18,6 +21,9 @@ namespace strata::loadtest {
 inline constexpr int kResultFormatVersion = 1;
 
 nlohmann::json SummaryJson(const Summary& s);
+
+// The background decode streams' figures (loadtest/metrics/decode_stats.h).
+nlohmann::json DecodeStreamsJson(const DecodeStreamStats& s);
 
 nlohmann::json ResultJson(const nlohmann::json& config, const RunOutput& output,
                           const RunSummary& summary);

@@ -1,5 +1,7 @@
 #include "loadtest/report/text_summary.h"
 
+#include <string_view>
+
 #include "absl/strings/str_format.h"
 
 namespace strata::loadtest {
@@ -61,6 +63,40 @@ std::string TextSummary(const json& r) {
     absl::StrAppendFormat(&out, "%-8s %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f\n", name,
                           Num(s, "mean"), Num(s, "p50"), Num(s, "p90"), Num(s, "p99"),
                           Num(s, "p99.9"), Num(s, "max"));
+  }
+  if (r.contains("decode_streams") && r["decode_streams"].is_object()) {
+    const json& d = r["decode_streams"];
+    absl::StrAppendFormat(&out, "Decode streams: %d, lead-in %.1f s\n", d.value("streams", 0),
+                          Num(d, "lead_in_s"));
+    for (const char* key : {"baseline_itl_ms", "load_itl_ms", "all_itl_ms"}) {
+      if (!d.contains(key)) continue;
+      const json& s = d[key];
+      const char* name = std::string_view(key) == "baseline_itl_ms" ? "  decode-only"
+                         : std::string_view(key) == "load_itl_ms"   ? "  under load"
+                                                                    : "  all gaps";
+      absl::StrAppendFormat(&out, "%-13s %5.0f gaps  p50 %9.3f  p99 %9.3f  max %9.3f ms\n", name,
+                            Num(s, "count"), Num(s, "p50"), Num(s, "p99"), Num(s, "max"));
+    }
+    if (d.contains("itl_p99_over_baseline") && d["itl_p99_over_baseline"].is_number()) {
+      absl::StrAppendFormat(&out, "%-28s %.3f\n", "ITL p99 / decode-only p50:",
+                            Num(d, "itl_p99_over_baseline"));
+    }
+  }
+  if (r.contains("server_metrics") && r["server_metrics"].is_object()) {
+    const json& m = r["server_metrics"];
+    if (m.contains("error")) {
+      absl::StrAppendFormat(&out, "%-28s %s\n", "Server metrics:",
+                            m["error"].get<std::string>());
+    } else {
+      const json& per_token = m["expert_weight_bytes_per_token"];
+      absl::StrAppendFormat(&out, "%-28s %s\n", "Expert bytes/gen. token:",
+                            per_token.is_number()
+                                ? absl::StrFormat("%.0f (%.0f bytes, %.0f tokens)",
+                                                  per_token.get<double>(),
+                                                  Num(m, "expert_weight_bytes"),
+                                                  Num(m, "generation_tokens"))
+                                : std::string("n/a"));
+    }
   }
   absl::StrAppendFormat(&out, "================================================\n");
   return out;

@@ -48,10 +48,12 @@ RunOutput Runner::Run(const std::vector<RequestSpec>& warmup,
   deadline_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) OnDeadline();
   });
-  asio::post(io_, [this] { StartPhase(warmup_->empty() ? Phase::kMeasured : Phase::kWarmup); });
-  // Run until the measured phase is done; the guard goes then.
+  asio::post(io_, [this] { StartPhase(warmup_->empty() ? AfterWarmup() : Phase::kWarmup); });
+  // Run until the measured phase is done and the background streams are back; the guard
+  // goes then.
   asio::post(io_, [this] { Tick(); });
-  while (phase_ != Phase::kDone) {
+  DecodeStreams* streams = options_.decode_streams;
+  while (phase_ != Phase::kDone || (streams != nullptr && streams->in_flight() > 0)) {
     io_.run_one();
   }
   guard.reset();
@@ -63,7 +65,12 @@ RunOutput Runner::Run(const std::vector<RequestSpec>& warmup,
   for (auto& r : records_) {
     if (r) output_.records.push_back(std::move(*r));
   }
+  if (streams != nullptr) output_.decode_records = streams->Records(origin_);
   return std::move(output_);
+}
+
+Runner::Phase Runner::AfterWarmup() const {
+  return options_.decode_streams != nullptr ? Phase::kLeadIn : Phase::kMeasured;
 }
 
 void Runner::StartPhase(Phase phase) {
@@ -75,7 +82,18 @@ void Runner::StartPhase(Phase phase) {
   tpots_ms_.clear();
   origin_ = Clock::now();
   if (phase == Phase::kDone) return;
+  if (phase == Phase::kLeadIn) {
+    if (stopping_) return StartPhase(Phase::kMeasured);
+    options_.decode_streams->Start();
+    arrival_timer_.expires_after(ToDuration(options_.lead_in_s));
+    arrival_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec && phase_ == Phase::kLeadIn) StartPhase(Phase::kMeasured);
+    });
+    return;
+  }
   if (phase == Phase::kMeasured) {
+    if (options_.on_measured_start) options_.on_measured_start();
+    origin_ = Clock::now();
     specs_ = measured_;
     output_.started_at = std::chrono::system_clock::now();
     records_.assign(measured_->size(), std::nullopt);
@@ -157,14 +175,20 @@ void Runner::MaybeFinishPhase() {
   if (!all_arrived || in_flight_ > 0 || (!backlog_.empty() && !stopping_)) return;
   if (phase_ == Phase::kWarmup) {
     if (progress_) progress_->Finish(Snapshot());
-    return StartPhase(Phase::kMeasured);
+    return StartPhase(AfterWarmup());
   }
   if (phase_ == Phase::kMeasured) {
     if (stopping_) {
       output_.not_sent = static_cast<int64_t>(specs_->size() - next_ + backlog_.size());
     }
+    output_.measured_end_s = SecondsSince(origin_);
     if (progress_) progress_->Finish(Snapshot());
+    if (options_.on_measured_end) options_.on_measured_end();
     phase_ = Phase::kDone;
+    if (options_.decode_streams != nullptr) {
+      options_.decode_streams->Stop();
+      client_.CancelAll();  // nothing measured is in flight: only the background streams
+    }
   }
 }
 
@@ -173,7 +197,9 @@ void Runner::OnDeadline() {
   stopping_ = true;
   output_.deadline_reached = true;
   arrival_timer_.cancel();
+  if (options_.decode_streams != nullptr) options_.decode_streams->Stop();
   client_.CancelAll();
+  if (phase_ == Phase::kLeadIn) return StartPhase(Phase::kMeasured);
   MaybeFinishPhase();
 }
 
@@ -189,7 +215,9 @@ void Runner::SampleConcurrency() {
 
 ProgressSnapshot Runner::Snapshot() const {
   ProgressSnapshot s;
-  s.phase = phase_ == Phase::kWarmup ? "warm-up" : "run";
+  s.phase = phase_ == Phase::kWarmup   ? "warm-up"
+            : phase_ == Phase::kLeadIn ? "lead-in"
+                                       : "run";
   s.elapsed_s = SecondsSince(origin_);
   s.total = specs_ ? static_cast<int64_t>(specs_->size()) : 0;
   s.sent = sent_;

@@ -2,13 +2,16 @@
 // measured requests at their arrival offsets, holding any beyond the concurrency cap in a
 // first-come queue until a slot frees. The time limit (counted from the first warm-up send)
 // stops sending, cancels what is in flight (error kind "deadline") and counts the rest as
-// not sent. Runs the io_context on the calling thread until the run ends; clients deliver
-// outcomes to that thread.
+// not sent. With background decode streams, a lead-in comes between the two phases: the
+// streams start, run alone for lead_in_s, then the measured requests arrive among them;
+// when the measured phase ends the streams are cancelled. Runs the io_context on the calling
+// thread until the run ends; clients deliver outcomes to that thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "boost/asio/io_context.hpp"
@@ -16,6 +19,7 @@
 #include "loadtest/client/outcome.h"
 #include "loadtest/metrics/request_record.h"
 #include "loadtest/metrics/run_summary.h"
+#include "loadtest/run/decode_streams.h"
 #include "loadtest/run/progress.h"
 
 namespace strata::loadtest {
@@ -23,6 +27,13 @@ namespace strata::loadtest {
 struct RunnerOptions {
   int32_t max_concurrency = 0;  // 0: no cap
   double max_duration_s = 3600;
+  DecodeStreams* decode_streams = nullptr;  // background streams; none when null
+  double lead_in_s = 0;                     // background streams alone before the arrivals
+  // Called on the runner's thread when the measured phase starts (before its first send)
+  // and when it ends (before the background streams are cancelled): e.g. to scrape the
+  // server's counters.
+  std::function<void()> on_measured_start;
+  std::function<void()> on_measured_end;
 };
 
 struct RunOutput {
@@ -31,6 +42,9 @@ struct RunOutput {
   int64_t not_sent = 0;
   bool deadline_reached = false;
   std::vector<ConcurrencySample> concurrency;        // measured phase
+  // Background decode streams, relative to the measured start (the lead-in is negative).
+  std::vector<RequestRecord> decode_records;
+  double measured_end_s = 0;  // when the measured phase ended, after its start
   std::chrono::system_clock::time_point started_at;  // wall clock at the measured start
 };
 
@@ -42,8 +56,9 @@ class Runner {
                 const std::vector<double>& offsets);
 
  private:
-  enum class Phase { kWarmup, kMeasured, kDone };
+  enum class Phase { kWarmup, kLeadIn, kMeasured, kDone };
   void StartPhase(Phase phase);
+  Phase AfterWarmup() const;
   void ArriveDue();
   void Arrive(size_t i);
   void SendOne(size_t i);

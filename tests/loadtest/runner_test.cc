@@ -6,9 +6,11 @@
 
 #include <map>
 #include <memory>
+#include <string>
 
 #include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
+#include "loadtest/metrics/decode_stats.h"
 
 namespace strata::loadtest {
 namespace {
@@ -162,6 +164,66 @@ TEST(RunnerTest, TimeLimitCancelsAndCountsTheRest) {
   const RunSummary s = SummarizeRun(out.records, out.not_sent, out.concurrency, std::nullopt);
   EXPECT_EQ(s.failed, 2);
   EXPECT_EQ(s.errors.at("deadline"), 2);
+}
+
+TEST(RunnerTest, DecodeStreamsRunThroughTheLeadInAndStopAfterTheMeasuredPhase) {
+  boost::asio::io_context io;
+  FakeClient client(io, 0.04, 4);
+  DecodeStreams streams(client, Specs(2, -2));
+  RunnerOptions options;
+  options.decode_streams = &streams;
+  options.lead_in_s = 0.2;
+  std::vector<std::string> events;
+  options.on_measured_start = [&] { events.push_back("start"); };
+  options.on_measured_end = [&] { events.push_back("end"); };
+  Runner runner(io, client, options, nullptr);
+  const auto start = Clock::now();
+  const RunOutput out = runner.Run({}, Specs(2), {0, 0.05});
+  const double took = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_GT(took, 0.25);
+  EXPECT_LT(took, 2.0);
+  EXPECT_EQ(events, (std::vector<std::string>{"start", "end"}));
+  EXPECT_EQ(streams.in_flight(), 0);
+  ASSERT_EQ(out.records.size(), 2u);
+  EXPECT_TRUE(out.records[0].ok());
+  EXPECT_LT(out.records[0].start_s, 0.01);  // measured times count from the arrivals' start
+  EXPECT_NEAR(out.measured_end_s, 0.09, 0.04);
+  // Each stream completed about five times during the lead-in (re-sent each time), then
+  // was cancelled when the measured phase ended.
+  int lead_in_ok = 0, cancelled = 0;
+  for (const RequestRecord& r : out.decode_records) {
+    EXPECT_LT(r.index, 0);
+    if (r.ok() && r.end_s <= 0) ++lead_in_ok;
+    if (r.error_kind == "deadline") ++cancelled;
+  }
+  EXPECT_GE(lead_in_ok, 6);
+  EXPECT_EQ(cancelled, 2);
+  EXPECT_LT(out.decode_records.front().start_s, -0.15);
+  const DecodeStreamStats stats =
+      SummarizeDecodeStreams(out.decode_records, out.records, 2, 0.2, out.measured_end_s);
+  EXPECT_GT(stats.baseline_itl_ms.count, 10);
+  EXPECT_NEAR(stats.baseline_itl_ms.p50, 10, 5);
+  EXPECT_GT(stats.itl_p99_over_baseline, 0.5);
+}
+
+TEST(RunnerTest, TimeLimitInTheLeadInSendsNothingMeasured) {
+  boost::asio::io_context io;
+  FakeClient client(io, 10.0, 1);
+  DecodeStreams streams(client, Specs(3, -3));
+  RunnerOptions options;
+  options.decode_streams = &streams;
+  options.lead_in_s = 5;
+  options.max_duration_s = 0.1;
+  Runner runner(io, client, options, nullptr);
+  const auto start = Clock::now();
+  const RunOutput out = runner.Run({}, Specs(4), std::vector<double>(4, 0.0));
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 2.0);
+  EXPECT_TRUE(out.deadline_reached);
+  EXPECT_TRUE(out.records.empty());
+  EXPECT_EQ(out.not_sent, 4);
+  ASSERT_EQ(out.decode_records.size(), 3u);
+  EXPECT_EQ(out.decode_records[0].error_kind, "deadline");
+  EXPECT_EQ(streams.in_flight(), 0);
 }
 
 }  // namespace
