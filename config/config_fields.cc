@@ -36,6 +36,7 @@ constexpr Field kFields[] = {
     STRATA_CONFIG_FIELD(model, served_name),
     STRATA_CONFIG_FIELD(model, tokenizer_path),
     STRATA_CONFIG_FIELD(model, max_model_len),
+    STRATA_CONFIG_FIELD(model, random_weights),
     STRATA_CONFIG_FIELD(worker, backend),
     STRATA_CONFIG_FIELD(worker, num_threads),
     STRATA_CONFIG_FIELD(worker, device),

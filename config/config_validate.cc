@@ -136,6 +136,9 @@ std::vector<std::string> ValidationErrors(const StrataConfig& config) {
   CheckServer(config.server, checker);
   CheckModel(config.model, checker);
   CheckWorker(config.worker, checker);
+  if (config.model.random_weights && config.worker.backend != "cuda") {
+    checker.Add("model.random_weights: only the cuda backend generates random weights");
+  }
   CheckCache(config.cache, checker);
   CheckScheduler(config.scheduler, checker);
   return checker.Take();

@@ -39,6 +39,9 @@ struct ModelOptions {
   std::string served_name;     // name in the API; empty: the directory's base name
   std::string tokenizer_path;  // empty: `path`
   int64_t max_model_len = 0;   // 0: the model's max_position_embeddings
+  // Benchmarks only (cuda backend): seeded random bf16 weights of config.json's shape; no
+  // checkpoint is read, so `path` may hold config.json and the tokenizer files alone.
+  bool random_weights = false;
 };
 
 struct WorkerOptions {

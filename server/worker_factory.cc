@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<worker::Worker>> CreateWorker(const config::Strat
     options.logits_chunk_rows = config.worker.logits_chunk_tokens;
     options.max_model_len = config.model.max_model_len;
     options.host_cache_bytes = static_cast<int64_t>(config.cache.host_gib * (int64_t{1} << 30));
+    options.random_weights = config.model.random_weights;  // validated: cuda only, explicit
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<worker::CudaWorker> worker,
                             worker::CudaWorker::Create(config.model.path, options));
     return std::unique_ptr<worker::Worker>(std::move(worker));

@@ -31,6 +31,7 @@ auto Tie(const StrataConfig& c) {
                   c.server.tls_cert_file, c.server.tls_key_file, c.server.tls_client_ca_file,
                   c.server.header_timeout_seconds, c.server.body_timeout_seconds, c.model.path,
                   c.model.served_name, c.model.tokenizer_path, c.model.max_model_len,
+                  c.model.random_weights,
                   c.worker.backend, c.worker.num_threads, c.worker.device,
                   c.worker.gpu_memory_utilization, c.worker.logits_chunk_tokens, c.cache.block_size,
                   c.cache.device_blocks, c.cache.host_gib, c.cache.eviction_policy,
@@ -138,6 +139,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "server.tls_client_ca_file: mutual TLS needs server.tls_cert_file and "
                  "server.tls_key_file too"},
         RuleCase{"model.max_model_len=-1", "model.max_model_len: must be >= 0, got -1"},
+        RuleCase{"model.random_weights=true",
+                 "model.random_weights: only the cuda backend generates random weights"},
         RuleCase{"worker.backend=tpu", "worker.backend: must be one of cpu, cuda, got \"tpu\""},
         RuleCase{"worker.num_threads=-2", "worker.num_threads: must be >= 0, got -2"},
         RuleCase{"worker.device=-1", "worker.device: must be >= 0, got -1"},
@@ -402,7 +405,7 @@ TEST(ConfigYaml, EveryFieldRoundTrips) {
   config.server.tls_client_ca_file = "/etc/strata/ca.pem";
   config.server.header_timeout_seconds = 2.5;
   config.server.body_timeout_seconds = 7;
-  config.model = {"/models/My Model", "true", "123", 4096};
+  config.model = {"/models/My Model", "true", "123", 4096, true};
   config.worker = {"cuda", 3, 2, 0.1 + 0.2, 33};
   config.cache = {32, 10000000000, 0.3, "streaming", 777, 9, true};
   config.cache.heavy_hitter_recent_tokens = 48;

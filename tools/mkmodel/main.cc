@@ -42,6 +42,8 @@ seeded random: the same seed gives byte-identical files.
                         the tokenizer could produce ids the model does not have)
   --max-shard-bytes N   shard size limit (default 4294967296)
   --quiet               no progress lines
+  --config-only         no weights: config.json, generation_config.json and the tokenizer
+                        (for stratad --set model.random_weights=true on the cuda backend)
 
 Custom shapes (--shape custom):
   --arch qwen3|qwen2|llama|qwen3-moe   --hidden H   --intermediate I   --layers L   --heads A
@@ -175,6 +177,7 @@ absl::StatusOr<worker::ModelShape> CustomShape(const Args& args) {
 absl::Status Run(int argc, char** argv) {
   const std::set<std::string> flags = {
       "force",          "no-tokenizer",      "tokenizer",      "quiet",    "help",
+      "config-only",
       "tie-embeddings", "no-tie-embeddings", "attention-bias", "mlp-bias", "llama3-rope-scaling",
       "no-norm-topk-prob"};
   const std::set<std::string> valued = {"shape",
@@ -231,6 +234,7 @@ absl::Status Run(int argc, char** argv) {
   options.shape_name = *shape_name;
   options.force = args->Has("force");
   options.verbose = !args->Has("quiet");
+  options.weights = !args->Has("config-only");
   std::optional<uint64_t> seed, max_shard;
   std::optional<int> threads;
   for (const absl::Status& s :

@@ -149,7 +149,8 @@ absl::Status WriteModelDirectory(const ModelShape& shape, const WriteOptions& op
   STRATA_RETURN_IF_ERROR(PrepareOutputDir(options));
 
   const std::vector<ModelTensor> tensors = worker::ModelTensors(config);
-  const std::vector<Shard> shards = PlanShards(tensors, config.dtype, options.max_shard_bytes);
+  std::vector<Shard> shards = PlanShards(tensors, config.dtype, options.max_shard_bytes);
+  if (!options.weights) shards.clear();
   const std::map<std::string, std::string> metadata = {
       {"format", "pt"}, {"seed", absl::StrCat(options.seed)}, {"shape", options.shape_name}};
   nlohmann::json weight_map = nlohmann::json::object();

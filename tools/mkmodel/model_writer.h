@@ -26,6 +26,9 @@ struct WriteOptions {
   // Directory holding tokenizer.json and tokenizer_config.json to copy; none when unset.
   std::optional<std::string> tokenizer_dir;
   bool verbose = true;  // progress lines on stdout
+  // false: config.json, generation_config.json and the tokenizer files only (for
+  // stratad's model.random_weights, which reads no checkpoint).
+  bool weights = true;
 };
 
 absl::Status WriteModelDirectory(const worker::ModelShape& shape, const WriteOptions& options);
