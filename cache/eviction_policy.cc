@@ -1,9 +1,11 @@
 #include "cache/eviction_policy.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "base/check.h"
 
 namespace strata::cache {
 namespace {
@@ -17,6 +19,15 @@ int32_t BlocksFor(int64_t tokens, int32_t block_size) {
 // Blocks beyond the cap once `new_tokens` more are resident (<= 0: they fit).
 int32_t BlocksOver(const BudgetView& v, int64_t new_tokens) {
   return BlocksFor(v.resident_tokens + new_tokens, v.block_size) - v.cap_blocks;
+}
+
+// Mean attention mass per scored step; unscored blocks score 0.
+float MeanMass(const BudgetView& v, int32_t i) {
+  const size_t k = static_cast<size_t>(i);
+  if (k >= v.block_mass.size() || k >= v.block_steps.size() || v.block_steps[k] <= 0) {
+    return 0.0f;
+  }
+  return v.block_mass[k] / static_cast<float>(v.block_steps[k]);
 }
 
 BudgetAction Finish(bool finish) {
@@ -105,14 +116,7 @@ class HeavyHitterEviction : public DroppingPolicy {
   int32_t Droppable(const BudgetView& v) const override {
     return std::max(v.held_blocks - RecentBlocks(v.block_size), 0);
   }
-  // Mean mass per scored step; unscored blocks score 0.
-  static float Score(const BudgetView& v, int32_t i) {
-    const size_t k = static_cast<size_t>(i);
-    if (k >= v.block_mass.size() || k >= v.block_steps.size() || v.block_steps[k] <= 0) {
-      return 0.0f;
-    }
-    return v.block_mass[k] / static_cast<float>(v.block_steps[k]);
-  }
+  static float Score(const BudgetView& v, int32_t i) { return MeanMass(v, i); }
   // The `count` lowest (score, index) pairs among the droppable blocks, in index order.
   std::vector<int32_t> Choose(const BudgetView& v, int32_t count) const override {
     const int32_t n = Droppable(v);
@@ -136,9 +140,149 @@ class HeavyHitterEviction : public DroppingPolicy {
   int64_t recent_tokens_;
 };
 
+// Blocks go full -> int8 -> dropped; see the header. Protected blocks are always full: the
+// sinks are never candidates, and a block only leaves the recent window (never enters it).
+class AdaptivePrecision : public EvictionPolicy {
+ public:
+  AdaptivePrecision(int64_t sink_tokens, int64_t recent_tokens)
+      : sink_tokens_(sink_tokens), recent_tokens_(recent_tokens) {}
+  std::string_view name() const override { return "adaptive_precision"; }
+  bool wants_attention_mass() const override { return true; }
+  bool quantizes() const override { return true; }
+  int64_t MinBudgetTokens(int32_t block_size) const override {
+    return int64_t{SinkBlocks(block_size) + RecentBlocks(block_size) + 1} * block_size;
+  }
+  // What fits once every candidate but the kept share is int8, so that a prefill chunk
+  // does not force drops that quantizing would avoid; at least one block's worth when
+  // drops can pay for it, never more than fits with every candidate dropped.
+  int64_t MaxChunk(const BudgetView& v) const override {
+    const Region r = Split(v);
+    const int64_t room = CapCost(v) - ProtectedCost(v, r);
+    if (room < 0) return 0;
+    // Every candidate dropped: the protected blocks plus `room / full` new full blocks.
+    const int64_t blocks = r.protected_blocks() + room / v.full_block_cost;
+    const int64_t all_dropped = std::max<int64_t>(
+        blocks * v.block_size - (v.resident_tokens - int64_t{r.candidates()} * v.block_size), 0);
+    if (all_dropped == 0) return 0;
+    int64_t full = 0;
+    for (int32_t i = r.first; i < r.end; ++i) full += CostOf(v, i) == v.full_block_cost;
+    const int64_t kept = std::min<int64_t>(
+        full, static_cast<int64_t>(std::floor(v.full_precision_ratio * r.candidates())));
+    const int64_t squeezed = ProtectedCost(v, r) + kept * v.full_block_cost +
+                             (r.candidates() - kept) * v.quantized_block_cost;
+    const int64_t new_blocks = std::max<int64_t>((CapCost(v) - squeezed) / v.full_block_cost, 1);
+    const int64_t tail = int64_t{v.held_blocks} * v.block_size - v.resident_tokens;
+    return std::min(all_dropped, tail + new_blocks * v.block_size);
+  }
+  bool MustFinish(const BudgetView& v, int64_t new_tokens) const override {
+    const Region r = Split(v);
+    return ProtectedCost(v, r) + NewBlocks(v, new_tokens) * v.full_block_cost > CapCost(v);
+  }
+  BudgetAction MakeRoom(const BudgetView& v, int64_t new_tokens) const override {
+    int64_t over = Cost(v) + NewBlocks(v, new_tokens) * v.full_block_cost - CapCost(v);
+    if (over <= 0) return {};
+    if (MustFinish(v, new_tokens)) return Finish(true);
+    const Region r = Split(v);
+    // Candidates from the lowest (score, index) up; each becomes kept, int8 or dropped.
+    std::vector<std::pair<float, int32_t>> ranked;
+    ranked.reserve(r.candidates());
+    for (int32_t i = r.first; i < r.end; ++i) ranked.emplace_back(MeanMass(v, i), i);
+    std::sort(ranked.begin(), ranked.end());
+    enum Fate : uint8_t { kKeep, kQuantize, kDrop };
+    std::vector<Fate> fate(ranked.size(), kKeep);
+    auto is_int8 = [&](int32_t i) {
+      return static_cast<size_t>(i) < v.block_precision.size() && v.block_precision[i] != 0;
+    };
+    int64_t full = 0;
+    for (const auto& [score, i] : ranked) full += !is_int8(i);
+    int64_t remaining = ranked.size();
+    const int64_t saving = v.full_block_cost - v.quantized_block_cost;
+    size_t next_full = 0, next_drop = 0;
+    while (over > 0) {
+      const auto keep = static_cast<int64_t>(std::floor(v.full_precision_ratio * remaining));
+      if (saving > 0 && full > keep) {
+        while (is_int8(ranked[next_full].second) || fate[next_full] != kKeep) ++next_full;
+        fate[next_full] = kQuantize;
+        --full;
+        over -= saving;
+        continue;
+      }
+      STRATA_CHECK_GT(remaining, 0);  // MustFinish said dropping every candidate suffices
+      while (fate[next_drop] == kDrop) ++next_drop;
+      const bool was_full = fate[next_drop] == kKeep && !is_int8(ranked[next_drop].second);
+      full -= was_full;
+      over -= was_full ? v.full_block_cost : v.quantized_block_cost;
+      fate[next_drop] = kDrop;
+      --remaining;
+    }
+    BudgetAction action;
+    for (size_t k = 0; k < ranked.size(); ++k) {
+      if (fate[k] == kDrop) action.drop.push_back(ranked[k].second);
+      if (fate[k] == kQuantize) action.quantize.push_back(ranked[k].second);
+    }
+    std::sort(action.drop.begin(), action.drop.end());
+    std::sort(action.quantize.begin(), action.quantize.end());
+    return action;
+  }
+
+ private:
+  // Table indices [first, end) are candidates; the rest are protected.
+  struct Region {
+    int32_t held = 0, first = 0, end = 0;
+    int32_t candidates() const { return end - first; }
+    int32_t protected_blocks() const { return held - candidates(); }
+  };
+  int32_t SinkBlocks(int32_t block_size) const { return BlocksFor(sink_tokens_, block_size); }
+  int32_t RecentBlocks(int32_t block_size) const {
+    return std::max(BlocksFor(recent_tokens_, block_size), 1);
+  }
+  Region Split(const BudgetView& v) const {
+    const int32_t first = std::min(SinkBlocks(v.block_size), v.held_blocks);
+    const int32_t end = std::max(v.held_blocks - RecentBlocks(v.block_size), first);
+    return {v.held_blocks, first, end};
+  }
+  static int64_t CapCost(const BudgetView& v) { return int64_t{v.cap_blocks} * v.full_block_cost; }
+  static int64_t NewBlocks(const BudgetView& v, int64_t new_tokens) {
+    return std::max<int64_t>(BlocksFor(v.resident_tokens + new_tokens, v.block_size) - v.held_blocks, 0);
+  }
+  static int64_t CostOf(const BudgetView& v, int32_t i) {
+    const bool int8 = static_cast<size_t>(i) < v.block_precision.size() && v.block_precision[i];
+    return int8 ? v.quantized_block_cost : v.full_block_cost;
+  }
+  static int64_t Cost(const BudgetView& v) {
+    int64_t cost = 0;
+    for (int32_t i = 0; i < v.held_blocks; ++i) cost += CostOf(v, i);
+    return cost;
+  }
+  static int64_t ProtectedCost(const BudgetView& v, const Region& r) {
+    int64_t cost = 0;
+    for (int32_t i = 0; i < r.first; ++i) cost += CostOf(v, i);
+    for (int32_t i = r.end; i < r.held; ++i) cost += CostOf(v, i);
+    return cost;
+  }
+  int64_t sink_tokens_;
+  int64_t recent_tokens_;
+};
+
 }  // namespace
 
-const char* SupportedEvictionPolicies() { return "none, streaming, heavy_hitter"; }
+float FullPrecisionRatio(std::span<const float> layer_stats, int64_t context) {
+  const size_t layers = layer_stats.size() / 3;
+  if (layers == 0 || context < 2) return 0.0f;
+  const double max_entropy = std::log(static_cast<double>(context));
+  double sum = 0.0;
+  for (size_t l = 0; l < layers; ++l) {
+    const double entropy = std::clamp(layer_stats[3 * l] / max_entropy, 0.0, 1.0);
+    const double variance = std::max<double>(layer_stats[3 * l + 1], 0.0);
+    const double kurtosis = std::max<double>(layer_stats[3 * l + 2], 0.0);
+    sum += entropy / ((1.0 + kurtosis / 8.0) * (1.0 + variance));
+  }
+  return static_cast<float>(kMaxFullPrecisionRatio * sum / layers);
+}
+
+const char* SupportedEvictionPolicies() {
+  return "none, streaming, heavy_hitter, adaptive_precision";
+}
 
 absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(
     std::string_view name, const EvictionPolicyParams& params) {
@@ -154,6 +298,14 @@ absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(
       return absl::InvalidArgumentError("heavy_hitter recent tokens must be >= 0");
     }
     return std::make_unique<HeavyHitterEviction>(params.heavy_hitter_recent_tokens);
+  }
+  if (name == "adaptive_precision") {
+    if (params.adaptive_sink_tokens < 0 || params.adaptive_recent_tokens < 0) {
+      return absl::InvalidArgumentError(
+          "adaptive_precision sink and recent tokens must be >= 0");
+    }
+    return std::make_unique<AdaptivePrecision>(params.adaptive_sink_tokens,
+                                               params.adaptive_recent_tokens);
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown KV eviction policy \"", std::string(name),
                                                  "\"; supported: ",

@@ -20,6 +20,18 @@
 //                 O(blocks) per step that drops (one selection pass), plus the table
 //                 compaction; the worker's mass collection costs one extra pass over the
 //                 sequence's keys per layer on a GPU (free on the CPU reference).
+//   adaptive_precision  ARKV-style: blocks move full precision -> int8 -> dropped, by the
+//                 same mean attention mass as heavy_hitter. The budget is counted in bytes:
+//                 a full block costs full_block_cost, an int8 one quantized_block_cost (the
+//                 worker reports both), the cap is cap_blocks full blocks. The first
+//                 `sink_tokens` and the last `recent_tokens` (rounded up to blocks, at least
+//                 the last block) stay at full precision; when room is needed the
+//                 lowest-scoring full blocks outside them are quantized, except that the
+//                 top `full_precision_ratio` of them (set per sequence from the prompt's
+//                 attention statistics, see FullPrecisionRatio) stay full; only when that is
+//                 no longer enough are the lowest-scoring blocks dropped. One precision per
+//                 block (all layers). O(blocks log blocks) per step that needs room (a
+//                 sort of the candidates), O(1) otherwise.
 //
 // Dropping compacts the table in order (KvCacheManager::DropBlocks): kept blocks keep their
 // relative order and their tokens keep their true RoPE positions.
@@ -46,11 +58,22 @@ struct BudgetView {
   // accumulated over the steps it was scored in, and how many steps that was.
   std::span<const float> block_mass;
   std::span<const int32_t> block_steps;
+  // Only for policies that quantize (quantizes()): per table entry, 0 full precision or 1
+  // int8 (shorter: the missing entries are full); the cost of each kind of block in any
+  // unit (the cap is cap_blocks * full_block_cost); and the share of the blocks outside
+  // the protected region that stay at full precision.
+  std::span<const uint8_t> block_precision;
+  int64_t full_block_cost = 1;
+  int64_t quantized_block_cost = 1;
+  float full_precision_ratio = 0.0f;
 };
 
 struct BudgetAction {
   bool finish = false;        // the sequence cannot grow: it ends with "length"
   std::vector<int32_t> drop;  // table indices to drop, strictly increasing, never the last
+  // Table indices (before the drop) of full blocks to quantize to int8, strictly
+  // increasing, disjoint from `drop`, never the last.
+  std::vector<int32_t> quantize;
 };
 
 class EvictionPolicy {
@@ -60,6 +83,10 @@ class EvictionPolicy {
   // True when the policy ranks blocks by attention mass: the engine then asks the worker
   // to collect it for the sequence's steps and passes it in BudgetView.
   virtual bool wants_attention_mass() const { return false; }
+  // True when the policy quantizes blocks (BudgetAction::quantize): the budget is then
+  // counted by BudgetView's costs, and a sequence may hold up to
+  // cap_blocks * full_block_cost / quantized_block_cost blocks.
+  virtual bool quantizes() const { return false; }
   // The smallest budget (tokens) this policy can work with.
   virtual int64_t MinBudgetTokens(int32_t block_size) const = 0;
   // How many new tokens the sequence may compute in one step (after MakeRoom).
@@ -73,14 +100,30 @@ class EvictionPolicy {
 struct EvictionPolicyParams {
   int64_t streaming_sink_tokens = 4;
   int64_t heavy_hitter_recent_tokens = 64;
+  int64_t adaptive_sink_tokens = 4;
+  int64_t adaptive_recent_tokens = 64;
 };
 
-// "none", "streaming" or "heavy_hitter"; InvalidArgument naming the supported policies
-// otherwise.
+// adaptive_precision: the share of blocks outside the protected region kept at full
+// precision, from per-layer statistics of the prompt's last attention row
+// (`layer_stats`, 3 floats per layer: softmax entropy in nats, score variance, score excess
+// kurtosis, each averaged over heads; `context` tokens attended). Per layer,
+//   fragility = (entropy / ln(context)) / ((1 + max(kurtosis, 0) / 8) * (1 + variance)),
+// in [0, 1]: diffuse attention (high normalized entropy) spreads int8 rounding error over
+// many tokens, while peaked, heavy-tailed scores (high variance or kurtosis) are decided by a
+// few outliers that int8 keeps. The layer's ratio is kMaxFullPrecisionRatio * fragility and
+// the sequence's is their mean (one precision per block serves every layer). 0 when there
+// are no statistics or context < 2.
+inline constexpr float kMaxFullPrecisionRatio = 0.5f;
+float FullPrecisionRatio(std::span<const float> layer_stats, int64_t context);
+
+// "none", "streaming", "heavy_hitter" or "adaptive_precision"; InvalidArgument naming the
+// supported policies otherwise.
 absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(
     std::string_view name, const EvictionPolicyParams& params);
 
-// The names MakeEvictionPolicy accepts, for error messages: "none, streaming, heavy_hitter".
+// The names MakeEvictionPolicy accepts, for error messages:
+// "none, streaming, heavy_hitter, adaptive_precision".
 const char* SupportedEvictionPolicies();
 
 }  // namespace strata::cache

@@ -44,6 +44,15 @@ std::span<const BlockId> KvCacheManager::BlockTable(SequenceId sequence) const {
   return table(sequence).blocks;
 }
 
+std::span<const uint8_t> KvCacheManager::BlockPrecision(SequenceId sequence) const {
+  return table(sequence).precision;
+}
+
+int32_t KvCacheManager::QuantizedBlocks(SequenceId sequence) const {
+  auto it = tables_.find(sequence);
+  return it == tables_.end() ? 0 : it->second.quantized;
+}
+
 int32_t KvCacheManager::BlocksNeeded(SequenceId sequence, int64_t new_tokens) const {
   auto it = tables_.find(sequence);
   if (it == tables_.end()) return BlocksFor(new_tokens);
@@ -127,6 +136,7 @@ bool KvCacheManager::Append(SequenceId sequence, int64_t new_tokens, std::vector
   STRATA_CHECK(fresh.has_value());
   Table& t = tables_[sequence];
   t.blocks.insert(t.blocks.end(), fresh->begin(), fresh->end());
+  t.precision.resize(t.blocks.size(), 0);
   if (slots != nullptr) {
     slots->clear();
     for (int64_t i = t.num_tokens; i < t.num_tokens + new_tokens; ++i) {
@@ -175,6 +185,7 @@ int64_t KvCacheManager::MatchPrefix(SequenceId sequence, std::span<const int32_t
     t.num_tokens += block_size_;
     parent = key;
   }
+  t.precision.resize(t.blocks.size(), 0);
   return t.num_tokens;
 }
 
@@ -219,12 +230,15 @@ void KvCacheManager::DropBlocks(SequenceId sequence, std::span<const int32_t> dr
   for (int32_t i = 0; i < held; ++i) {
     if (next_drop < drop.size() && drop[next_drop] == i) {
       device_.Release(t.blocks[i]);
+      t.quantized -= t.precision[i];
       ++next_drop;
     } else {
+      t.precision[out] = t.precision[i];
       t.blocks[out++] = t.blocks[i];
     }
   }
   t.blocks.resize(out);
+  t.precision.resize(out);
   const int64_t count = static_cast<int64_t>(drop.size());
   t.num_tokens -= count * block_size_;
   t.dropped_tokens += count * block_size_;
@@ -237,6 +251,32 @@ void KvCacheManager::DropBlocks(SequenceId sequence, int32_t first, int32_t coun
   std::vector<int32_t> drop(count);
   for (int32_t i = 0; i < count; ++i) drop[i] = first + i;
   DropBlocks(sequence, drop);
+}
+
+void KvCacheManager::QuantizeBlocks(SequenceId sequence, std::span<const int32_t> indices) {
+  auto it = tables_.find(sequence);
+  STRATA_CHECK(it != tables_.end()) << "unknown sequence " << sequence;
+  Table& t = it->second;
+  STRATA_CHECK(t.tier == Tier::kDevice);
+  const int32_t held = static_cast<int32_t>(t.blocks.size());
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const int32_t k = indices[i];
+    STRATA_CHECK(k >= 0 && k < held - 1 && (i == 0 || indices[i - 1] < k))
+        << "QuantizeBlocks: index " << k << " (#" << i << ") of a table of " << held
+        << " blocks; indices must increase and spare the last block";
+    STRATA_CHECK_EQ(t.precision[k], 0) << "QuantizeBlocks: entry " << k << " is int8 already";
+    const BlockId block = t.blocks[k];
+    STRATA_CHECK_EQ(device_.RefCount(block), 1) << "QuantizeBlocks: block " << block << " is shared";
+    if (device_.cached(block)) {
+      device_index_.Erase(block);
+      device_.SetCached(block, false);
+    }
+    t.precision[k] = 1;
+  }
+  if (indices.empty()) return;
+  t.quantized += static_cast<int32_t>(indices.size());
+  t.keyed = false;
+  stats_.blocks_quantized += static_cast<int64_t>(indices.size());
 }
 
 bool KvCacheManager::SwapOut(SequenceId sequence) {
@@ -305,6 +345,23 @@ std::string KvCacheManager::CheckInvariants() const {
       if (static_cast<int32_t>(t.blocks.size()) != BlocksFor(t.num_tokens)) {
         return absl::StrCat("sequence ", id, " holds ", t.blocks.size(), " blocks for ",
                             t.num_tokens, " tokens");
+      }
+      if (t.precision.size() != t.blocks.size()) {
+        return absl::StrCat("sequence ", id, " has ", t.precision.size(),
+                            " precision flags for ", t.blocks.size(), " blocks");
+      }
+      int32_t quantized = 0;
+      for (size_t i = 0; i < t.blocks.size(); ++i) {
+        if (t.precision[i] == 0) continue;
+        ++quantized;
+        if (i + 1 == t.blocks.size() || p.RefCount(t.blocks[i]) != 1 || p.cached(t.blocks[i])) {
+          return absl::StrCat("sequence ", id, " table entry ", i,
+                              " is int8 but is the last block, shared or cached");
+        }
+      }
+      if (quantized != t.quantized) {
+        return absl::StrCat("sequence ", id, " counts ", t.quantized, " int8 blocks, holds ",
+                            quantized);
       }
       for (BlockId b : t.blocks) ++refs[b];
     }

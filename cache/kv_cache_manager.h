@@ -10,7 +10,9 @@
 //  - a block's ref count equals the number of block tables listing it;
 //  - a block is marked cached exactly when the tier's prefix index holds a key for it;
 //  - a block that a queued copy reads or writes stays pinned (in flight) until
-//    CopiesLanded().
+//    CopiesLanded();
+//  - a table entry flagged int8 (QuantizeBlocks) is a full block other than the last, owned
+//    by that table alone and never in the prefix index.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +64,7 @@ struct KvCacheStats {
   int64_t blocks_demoted = 0;     // cached prefix blocks moved device -> host
   int64_t blocks_dropped = 0;     // evicted from a sequence by its budget policy
   int64_t cached_blocks_reclaimed = 0;  // prefix entries lost to make room
+  int64_t blocks_quantized = 0;   // turned to int8 by a budget policy (adaptive_precision)
 };
 
 class KvCacheManager {
@@ -84,6 +87,9 @@ class KvCacheManager {
   int64_t NumTokens(SequenceId sequence) const;  // resident K/V entries
   int64_t DroppedTokens(SequenceId sequence) const;  // evicted by DropBlocks, before them
   std::span<const BlockId> BlockTable(SequenceId sequence) const;
+  // Per table entry: 0 full precision, 1 int8 (QuantizeBlocks). Same length as the table.
+  std::span<const uint8_t> BlockPrecision(SequenceId sequence) const;
+  int32_t QuantizedBlocks(SequenceId sequence) const;  // entries flagged int8
 
   // Extra device blocks `sequence` (absent: a new one) needs to grow by `new_tokens`.
   int32_t BlocksNeeded(SequenceId sequence, int64_t new_tokens) const;
@@ -115,6 +121,12 @@ class KvCacheManager {
   void DropBlocks(SequenceId sequence, std::span<const int32_t> drop);
   // The contiguous case: `count` blocks from table index `first`.
   void DropBlocks(SequenceId sequence, int32_t first, int32_t count);
+  // Budget quantization: flags the full-precision entries at table indices `indices`
+  // (strictly increasing, never the last block) of a device-resident sequence as int8; the
+  // worker converts their bytes before the next forward pass reads them. Each block must be
+  // owned by this table alone; one still in the prefix index leaves it, and the sequence's
+  // later blocks are no longer indexed (their K/V no longer match a plain prefix's).
+  void QuantizeBlocks(SequenceId sequence, std::span<const int32_t> indices);
 
   // Moves a device-resident sequence's blocks to the host tier (overlapped copies). False,
   // with nothing changed, when the host tier cannot take them.
@@ -138,6 +150,8 @@ class KvCacheManager {
   struct Table {
     Tier tier = Tier::kDevice;
     std::vector<BlockId> blocks;
+    std::vector<uint8_t> precision;  // per entry of `blocks`: 0 full, 1 int8
+    int32_t quantized = 0;           // entries flagged int8
     int64_t num_tokens = 0;
     int64_t dropped_tokens = 0;
     bool keyed = false;          // full blocks are indexed as they complete

@@ -49,6 +49,8 @@ constexpr Field kFields[] = {
     STRATA_CONFIG_FIELD(cache, default_kv_budget_tokens),
     STRATA_CONFIG_FIELD(cache, streaming_sink_tokens),
     STRATA_CONFIG_FIELD(cache, heavy_hitter_recent_tokens),
+    STRATA_CONFIG_FIELD(cache, adaptive_precision_sink_tokens),
+    STRATA_CONFIG_FIELD(cache, adaptive_precision_recent_tokens),
     STRATA_CONFIG_FIELD(cache, prefix_caching),
     STRATA_CONFIG_FIELD(scheduler, max_num_seqs),
     STRATA_CONFIG_FIELD(scheduler, max_batch_tokens),

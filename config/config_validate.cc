@@ -111,10 +111,12 @@ void CheckCache(const CacheOptions& k, Checker& c) {
   }
   c.AtLeast("cache.device_blocks", k.device_blocks, 0);
   if (!(k.host_gib >= 0.0)) c.Fail("cache.host_gib", "must be >= 0", k.host_gib);
-  c.OneOf("cache.eviction_policy", k.eviction_policy, {"none", "streaming", "heavy_hitter"});
+  c.OneOf("cache.eviction_policy", k.eviction_policy, {"none", "streaming", "heavy_hitter", "adaptive_precision"});
   c.AtLeast("cache.default_kv_budget_tokens", k.default_kv_budget_tokens, 0);
   c.AtLeast("cache.streaming_sink_tokens", k.streaming_sink_tokens, 0);
   c.AtLeast("cache.heavy_hitter_recent_tokens", k.heavy_hitter_recent_tokens, 0);
+  c.AtLeast("cache.adaptive_precision_sink_tokens", k.adaptive_precision_sink_tokens, 0);
+  c.AtLeast("cache.adaptive_precision_recent_tokens", k.adaptive_precision_recent_tokens, 0);
 }
 
 void CheckScheduler(const SchedulerOptions& s, Checker& c) {
@@ -136,6 +138,11 @@ std::vector<std::string> ValidationErrors(const StrataConfig& config) {
   CheckServer(config.server, checker);
   CheckModel(config.model, checker);
   CheckWorker(config.worker, checker);
+  if (config.cache.eviction_policy == "adaptive_precision" && config.worker.backend == "cuda") {
+    checker.Add(
+        "cache.eviction_policy: adaptive_precision needs int8 KV blocks, which the cuda backend "
+        "does not implement yet");
+  }
   if (config.model.random_weights && config.worker.backend != "cuda") {
     checker.Add("model.random_weights: only the cuda backend generates random weights");
   }

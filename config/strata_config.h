@@ -56,11 +56,13 @@ struct CacheOptions {
   int block_size = 16;                   // tokens per KV block, power of two in [8, 256]
   int64_t device_blocks = 0;             // 0: sized by the memory plan
   double host_gib = 0.0;                 // the pinned CPU tier
-  std::string eviction_policy = "none";  // none | streaming | heavy_hitter
+  std::string eviction_policy = "none";  // none | streaming | heavy_hitter | adaptive_precision
   int64_t default_kv_budget_tokens = 0;  // 0: unlimited
   int64_t streaming_sink_tokens = 4;     // attention sinks kept by the streaming policy
   bool prefix_caching = false;
   int64_t heavy_hitter_recent_tokens = 64;  // recent window heavy_hitter never drops
+  int64_t adaptive_precision_sink_tokens = 4;     // adaptive_precision: full-precision sinks
+  int64_t adaptive_precision_recent_tokens = 64;  // adaptive_precision: full-precision window
 };
 
 struct SchedulerOptions {

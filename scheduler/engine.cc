@@ -28,13 +28,19 @@ Engine::Engine(worker::Worker* worker, const EngineOptions& options)
       max_model_len_(options.max_model_len > 0 ? options.max_model_len
                                                : worker->model_config().max_position_embeddings),
       num_layers_(static_cast<int32_t>(worker->model_config().num_hidden_layers)),
+      full_block_bytes_(worker->memory().num_kv_blocks > 0
+                            ? worker->memory().kv_cache_bytes / worker->memory().num_kv_blocks
+                            : 1),
+      quantized_block_bytes_(worker->memory().quantized_kv_block_bytes),
       eos_token_ids_(worker->model_config().eos_token_ids),
       kv_(cache::KvCacheOptions{worker->memory().block_size, worker->memory().num_kv_blocks,
                                 worker->memory().num_host_kv_blocks, options.prefix_caching}) {
-  for (const char* name : {"none", "streaming", "heavy_hitter"}) {
+  for (const char* name : {"none", "streaming", "heavy_hitter", "adaptive_precision"}) {
     auto policy = cache::MakeEvictionPolicy(
         name, {.streaming_sink_tokens = options.streaming_sink_tokens,
-               .heavy_hitter_recent_tokens = options.heavy_hitter_recent_tokens});
+               .heavy_hitter_recent_tokens = options.heavy_hitter_recent_tokens,
+               .adaptive_sink_tokens = options.adaptive_sink_tokens,
+               .adaptive_recent_tokens = options.adaptive_recent_tokens});
     STRATA_CHECK(policy.ok()) << policy.status();
     policies_.emplace(name, std::move(*policy));
   }
@@ -82,6 +88,13 @@ absl::Status Engine::AddRequest(Request request) {
                                                      " is below the minimum of ", minimum,
                                                      " for eviction policy ", policy_name));
     }
+    if (policy->second->quantizes() &&
+        (quantized_block_bytes_ <= 0 || quantized_block_bytes_ >= full_block_bytes_)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "eviction policy ", policy_name,
+          " needs int8 KV blocks, which this backend does not support (the CUDA worker does "
+          "not implement them yet); use none, streaming or heavy_hitter"));
+    }
     if (policy_name == "none" && prompt > int64_t{cap_blocks} * kv_.block_size()) {
       return absl::InvalidArgumentError(
           absl::StrCat("the prompt (", prompt, " tokens) exceeds kv_budget_tokens (", budget,
@@ -89,7 +102,13 @@ absl::Status Engine::AddRequest(Request request) {
     }
   }
   int64_t blocks = kv_.BlocksFor(prompt + request.max_tokens);
-  if (cap_blocks > 0) blocks = std::min<int64_t>(blocks, cap_blocks);
+  if (cap_blocks > 0) {
+    // Quantized blocks cost less of the budget, so more of them fit under it.
+    const int64_t held = policy->second->quantizes()
+                             ? int64_t{cap_blocks} * full_block_bytes_ / quantized_block_bytes_
+                             : cap_blocks;
+    blocks = std::min<int64_t>(blocks, held);
+  }
   if (blocks > kv_.pool().num_blocks()) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the request needs ", blocks, " KV blocks but the cache has only ",
@@ -131,6 +150,7 @@ void Engine::Preempt(RequestId id, bool swap) {
     seq.computed = 0;
     seq.block_mass.clear();
     seq.block_steps.clear();
+    seq.full_precision_ratio = 0.0f;
   }
   std::erase(running_, id);
   waiting_.push_front(id);
@@ -140,14 +160,40 @@ void Engine::Preempt(RequestId id, bool swap) {
 cache::BudgetView Engine::Budget(RequestId id) const {
   const Sequence& s = *sequences_.at(id);
   const bool held = kv_.Contains(id);
-  return {kv_.block_size(), s.cap_blocks,
-          held ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0, kv_.NumTokens(id),
-          s.block_mass, s.block_steps};
+  cache::BudgetView view;
+  view.block_size = kv_.block_size();
+  view.cap_blocks = s.cap_blocks;
+  view.held_blocks = held ? static_cast<int32_t>(kv_.BlockTable(id).size()) : 0;
+  view.resident_tokens = kv_.NumTokens(id);
+  view.block_mass = s.block_mass;
+  view.block_steps = s.block_steps;
+  if (s.quantizing()) {
+    if (held) view.block_precision = kv_.BlockPrecision(id);
+    view.full_block_cost = full_block_bytes_;
+    view.quantized_block_cost = quantized_block_bytes_;
+    view.full_precision_ratio = s.full_precision_ratio;
+  }
+  return view;
 }
 
-void Engine::DropBlocks(RequestId id, std::span<const int32_t> drop) {
-  kv_.DropBlocks(id, drop);
+int64_t Engine::BudgetCost(RequestId id) const {
+  const Sequence& s = *sequences_.at(id);
+  const int64_t blocks = kv_.BlockTable(id).size();
+  if (!s.quantizing()) return blocks * full_block_bytes_;
+  const int64_t int8 = kv_.QuantizedBlocks(id);
+  return (blocks - int8) * full_block_bytes_ + int8 * quantized_block_bytes_;
+}
+
+void Engine::ApplyBudgetAction(RequestId id, const cache::BudgetAction& action) {
   Sequence& s = *sequences_.at(id);
+  if (!action.quantize.empty()) {
+    const std::span<const cache::BlockId> table = kv_.BlockTable(id);
+    for (int32_t i : action.quantize) s.quantize_now.push_back(table[i]);
+    kv_.QuantizeBlocks(id, action.quantize);
+  }
+  const std::span<const int32_t> drop = action.drop;
+  if (drop.empty()) return;
+  kv_.DropBlocks(id, drop);
   auto compact = [&](auto& scores) {
     if (scores.empty()) return;
     size_t next_drop = 0, out = 0;
@@ -201,9 +247,11 @@ std::string Engine::CheckInvariants() const {
   if (std::string e = kv_.CheckInvariants(); !e.empty()) return e;
   for (const auto& [id, seq] : sequences_) {
     if (seq->cap_blocks > 0 && kv_.Contains(id) &&
-        static_cast<int32_t>(kv_.BlockTable(id).size()) > seq->cap_blocks) {
-      return absl::StrCat("request ", id, " holds ", kv_.BlockTable(id).size(),
-                          " blocks over its budget of ", seq->cap_blocks);
+        BudgetCost(id) > int64_t{seq->cap_blocks} * full_block_bytes_) {
+      return absl::StrCat("request ", id, " holds ", kv_.BlockTable(id).size(), " blocks (",
+                          kv_.QuantizedBlocks(id), " int8) costing ", BudgetCost(id),
+                          " bytes, over its budget of ", seq->cap_blocks, " blocks (",
+                          int64_t{seq->cap_blocks} * full_block_bytes_, " bytes)");
     }
   }
   return "";
@@ -256,9 +304,12 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
       // and a budgeted request keeps room for it under its cap.
       int64_t limit = static_cast<int64_t>(seq.tokens.size()) - 1;
       if (seq.cap_blocks > 0) limit = std::min<int64_t>(limit, (seq.cap_blocks - 1) * kv_.block_size());
-      const int64_t hit =
-          kv_.MatchPrefix(id, seq.tokens, cache::RootKey(seq.request.cache_salt), limit);
-      seq.computed = hit;
+      // A quantizing sequence neither shares nor offers prefix blocks: its blocks change
+      // in place.
+      seq.computed = seq.quantizing() ? 0
+                                      : kv_.MatchPrefix(id, seq.tokens,
+                                                        cache::RootKey(seq.request.cache_salt),
+                                                        limit);
     }
   }
 
@@ -267,6 +318,7 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   std::vector<ScheduledChunk> chunks;
   for (ScheduledChunk chunk : plan.chunks) {
     Sequence& seq = *sequences_.at(chunk.id);
+    seq.quantize_now.clear();
     int64_t resident = seq.cohort_start;  // a cohort in flight holds its blocks already
     if (chunk.layer_begin == 0) {
       chunk.num_tokens = std::min<int64_t>(chunk.num_tokens,
@@ -277,7 +329,7 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
         const cache::BudgetAction action =
             seq.policy->MakeRoom(Budget(chunk.id), chunk.num_tokens);
         STRATA_CHECK(!action.finish) << "the planner overran request " << chunk.id << "'s budget";
-        if (!action.drop.empty()) DropBlocks(chunk.id, action.drop);
+        ApplyBudgetAction(chunk.id, action);
       }
       resident = kv_.NumTokens(chunk.id);
       STRATA_CHECK(kv_.Append(chunk.id, chunk.num_tokens, nullptr))
@@ -306,6 +358,14 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
       seq.block_mass.resize(work.slice.block_table.size(), 0.0f);
       seq.block_steps.resize(work.slice.block_table.size(), 0);
       work.slice.attention_mass = seq.block_mass;
+    }
+    if (seq.quantizing()) {
+      work.slice.block_precision = kv_.BlockPrecision(chunk.id);
+      work.slice.quantize_blocks = seq.quantize_now;
+      if (seq.computed < static_cast<int64_t>(seq.request.prompt_tokens.size())) {
+        seq.layer_stats.resize(3 * num_layers_);
+        work.slice.attention_stats = seq.layer_stats;
+      }
     }
     work.sample = completes;
     work.params = &seq.request.sampling;
@@ -337,6 +397,9 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
     seq.cohort_groups = 0;
     const bool was_prompt = seq.computed < static_cast<int64_t>(seq.request.prompt_tokens.size());
     if (was_prompt) stats_.prompt_tokens_computed += chunk.num_tokens;
+    if (was_prompt && seq.quantizing()) {
+      seq.full_precision_ratio = cache::FullPrecisionRatio(seq.layer_stats, kv_.NumTokens(chunk.id));
+    }
     seq.computed += chunk.num_tokens;
     for (int32_t& steps : seq.block_steps) ++steps;  // every table entry was just scored
     if (kv_.prefix_caching()) kv_.IndexFullBlocks(chunk.id, seq.tokens);

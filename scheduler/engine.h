@@ -35,6 +35,8 @@ struct EngineOptions {
   PrefillMode prefill_mode = PrefillMode::kChunked;
   LayeredOptions layered;  // layer groups of a layered-prefill cohort
   int64_t heavy_hitter_recent_tokens = 64;
+  int64_t adaptive_sink_tokens = 4;     // adaptive_precision: full-precision sinks
+  int64_t adaptive_recent_tokens = 64;  // adaptive_precision: full-precision recent window
 };
 
 struct EngineStats {
@@ -96,6 +98,13 @@ class Engine {
     // accumulated and the steps it was scored in (compacted with the table on drops).
     std::vector<float> block_mass;
     std::vector<int32_t> block_steps;
+    // Policies that quantize: the block ids this step's slice converts to int8, the
+    // per-layer statistics of the last prompt chunk's last row, and the full-precision
+    // share derived from them (cache::FullPrecisionRatio).
+    std::vector<int32_t> quantize_now;
+    std::vector<float> layer_stats;
+    float full_precision_ratio = 0.0f;
+    bool quantizing() const { return cap_blocks > 0 && policy->quantizes(); }
     int32_t generated() const {
       return static_cast<int32_t>(tokens.size() - request.prompt_tokens.size());
     }
@@ -105,8 +114,12 @@ class Engine {
   void Preempt(RequestId id, bool swap);
   SequenceState State(RequestId id) const;
   cache::BudgetView Budget(RequestId id) const;
-  // Drops the policy's choice from the table and from the block scores alike.
-  void DropBlocks(RequestId id, std::span<const int32_t> drop);
+  // Applies the policy's choice: quantizes (remembering the block ids for the worker), then
+  // drops from the table and from the block scores alike.
+  void ApplyBudgetAction(RequestId id, const cache::BudgetAction& action);
+  // The budget cost of a sequence's resident blocks (full_block_bytes_ units when it does
+  // not quantize).
+  int64_t BudgetCost(RequestId id) const;
   // Starts this step's block copies; waits for them when no forward pass follows.
   absl::Status MoveBlocks(bool forward_pass_follows);
 
@@ -114,6 +127,10 @@ class Engine {
   EngineOptions options_;
   int64_t max_model_len_;
   int32_t num_layers_;
+  // The budget cost of a full-precision and of an int8 device block (bytes; the latter 0
+  // when the worker cannot quantize).
+  int64_t full_block_bytes_;
+  int64_t quantized_block_bytes_;
   std::vector<int32_t> eos_token_ids_;
   cache::KvCacheManager kv_;
   std::map<std::string, std::unique_ptr<cache::EvictionPolicy>, std::less<>> policies_;

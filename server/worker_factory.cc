@@ -36,6 +36,7 @@ absl::StatusOr<std::unique_ptr<worker::Worker>> CreateWorker(const config::Strat
     options.max_model_len = config.model.max_model_len;
     options.host_cache_bytes = static_cast<int64_t>(config.cache.host_gib * (int64_t{1} << 30));
     options.random_weights = config.model.random_weights;  // validated: cuda only, explicit
+    options.layered_prefill = config.scheduler.prefill_mode == "layered";
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<worker::CudaWorker> worker,
                             worker::CudaWorker::Create(config.model.path, options));
     return std::unique_ptr<worker::Worker>(std::move(worker));
@@ -77,6 +78,8 @@ scheduler::EngineOptions EngineOptionsFrom(const config::StrataConfig& config) {
   options.default_kv_budget_tokens = config.cache.default_kv_budget_tokens;
   options.streaming_sink_tokens = config.cache.streaming_sink_tokens;
   options.heavy_hitter_recent_tokens = config.cache.heavy_hitter_recent_tokens;
+  options.adaptive_sink_tokens = config.cache.adaptive_precision_sink_tokens;
+  options.adaptive_recent_tokens = config.cache.adaptive_precision_recent_tokens;
   options.prefill_mode = config.scheduler.prefill_mode == "whole"   ? scheduler::PrefillMode::kWhole
                          : config.scheduler.prefill_mode == "layered" ? scheduler::PrefillMode::kLayered
                                                                       : scheduler::PrefillMode::kChunked;

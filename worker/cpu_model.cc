@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
 #include "base/status_macros.h"
+#include "kernels/cpu/kv_quant.h"
 #include "kernels/cpu/moe.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/paged_attention.h"
@@ -84,6 +85,23 @@ absl::Status CpuModel::Validate(std::span<const SequenceSlice> sequences) const 
             absl::StrCat("sequence ", s, ": block id ", block, " out of range"));
       }
     }
+    if (!seq.block_precision.empty() && static_cast<int64_t>(seq.block_precision.size()) < blocks) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", s, ": block precision holds ",
+                                                     seq.block_precision.size(), " entries, ",
+                                                     blocks, " needed"));
+    }
+    for (int32_t block : seq.quantize_blocks) {
+      if (block < 0 || block >= kv_shape_.num_blocks) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("sequence ", s, ": block id ", block, " to quantize out of range"));
+      }
+    }
+    if (!seq.attention_stats.empty() &&
+        static_cast<int64_t>(seq.attention_stats.size()) < 3 * config_.num_hidden_layers) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", s, ": attention stats hold ",
+                                                     seq.attention_stats.size(), " floats, ",
+                                                     3 * config_.num_hidden_layers, " needed"));
+    }
   }
   return absl::OkStatus();
 }
@@ -107,6 +125,17 @@ absl::Status CpuModel::Forward(std::span<const SequenceSlice> sequences,
         return absl::InvalidArgumentError(absl::StrCat(
             "sequence ", i, ": no hidden states carried for ", s.tokens.size(),
             " tokens of sequence ", s.sequence_id, " to resume at layer ", s.layer_begin));
+      }
+    }
+  }
+  // Blocks the budget just turned to int8: every layer's K and V, before anything reads them.
+  const cpu::KvBlockShape block_shape{kv_shape_.block_size, config_.num_key_value_heads,
+                                      config_.head_dim};
+  for (const SequenceSlice& s : sequences) {
+    for (int32_t block : s.quantize_blocks) {
+      for (int32_t layer = 0; layer < num_layers; ++layer) {
+        cpu::QuantizeBlockInPlace(KvBlock(layer, false, block).data(), block_shape);
+        cpu::QuantizeBlockInPlace(KvBlock(layer, true, block).data(), block_shape);
       }
     }
   }
@@ -231,7 +260,9 @@ void CpuModel::RunLayer(int layer, int64_t rows, std::span<const SequenceSlice> 
     const int64_t n = s.tokens.size();
     // Heavy-hitter scores: the last new row's mass (see SequenceSlice::attention_mass).
     attention.push_back({begin, n, s.start_position + n, s.block_table, s.attention_mass,
-                         s.attention_mass.empty() ? 0 : 1});
+                         s.attention_mass.empty() ? 0 : 1, s.block_precision,
+                         s.attention_stats.empty() ? std::span<float>()
+                                                   : s.attention_stats.subspan(3 * layer, 3)});
     begin += n;
   }
   attn_.resize(rows * q_width);

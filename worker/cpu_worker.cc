@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "kernels/cpu/kv_quant.h"
 
 namespace strata::worker {
 namespace {
@@ -19,6 +20,16 @@ int64_t WeightBytes(const ModelWeights& w) {
               l.router.size() + l.expert_gate_up.size() + l.expert_down.size();
   }
   return floats * int64_t{sizeof(float)};
+}
+
+// An int8 block held in place (kernels/cpu/kv_quant.h): the values plus a float scale per
+// kv head, for K and V of every layer. 0 when the float block cannot hold that in place.
+int64_t QuantizedBlockBytes(const ModelConfig& config, int32_t block_size) {
+  const kernels::cpu::KvBlockShape shape{block_size, config.num_key_value_heads,
+                                         config.head_dim};
+  if (kernels::cpu::ScaleOffset(shape) + shape.kv_heads > shape.values()) return 0;
+  return 2 * config.num_hidden_layers *
+         (shape.values() + shape.kv_heads * int64_t{sizeof(float)});
 }
 
 }  // namespace
@@ -49,7 +60,8 @@ absl::StatusOr<std::unique_ptr<CpuWorker>> CpuWorker::Create(const std::string& 
                       static_cast<int32_t>(num_blocks),
                       options.block_size,
                       host_blocks * bytes_per_block,
-                      static_cast<int32_t>(host_blocks)};
+                      static_cast<int32_t>(host_blocks),
+                      QuantizedBlockBytes(config, options.block_size)};
   auto model =
       std::make_unique<CpuModel>(std::move(config), std::move(weights),
                                  KvCacheShape{static_cast<int32_t>(num_blocks), options.block_size},

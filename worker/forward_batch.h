@@ -29,6 +29,16 @@ struct SequenceSlice {
   // `heads`). Only the last row counts so that CPU and GPU agree at one query row per
   // sequence per step (decode steps, and the end of each prefill chunk).
   std::span<float> attention_mass;
+  // adaptive_precision eviction. block_precision: per block-table entry, 0 float or 1 int8
+  // (kernels/cpu/kv_quant.h's in-place format; empty: all full precision); attention
+  // dequantizes int8 entries as it reads them. quantize_blocks: block ids of this table,
+  // flagged int8 already, whose every layer's K and V the worker converts to int8 in place
+  // before this pass (they are full and were written as full precision).
+  // attention_stats: when not empty, 3 floats per layer that the pass overwrites with the
+  // statistics of the slice's last row (kernels/cpu/paged_attention.h score_stats).
+  std::span<const uint8_t> block_precision;
+  std::span<const int32_t> quantize_blocks;
+  std::span<float> attention_stats;
   // Layered prefill: only layers [layer_begin, layer_end) run for these tokens now. With
   // layer_begin > 0 their hidden states come from the worker's carry for `sequence_id`
   // (left by the previous slice of the same tokens); with layer_end short of the model's

@@ -32,6 +32,10 @@ struct MemoryReport {
   int32_t block_size = 0;
   int64_t host_kv_cache_bytes = 0;  // the host tier (pinned CPU memory on a GPU)
   int32_t num_host_kv_blocks = 0;
+  // Bytes of one device block held as int8 (all layers, K and V, with its scales); 0 when
+  // the worker cannot quantize blocks (SequenceSlice::quantize_blocks), which refuses
+  // adaptive_precision requests.
+  int64_t quantized_kv_block_bytes = 0;
 };
 
 // One KV block (every layer, K and V) copied between the device cache and the host tier.

@@ -1,7 +1,8 @@
 // Attention over a paged KV cache on the CPU (reference implementation).
 //
 // Layout of one layer's cache: K and V are each [num_blocks, block_size, kv_heads, head_dim]
-// float32. Token t of a sequence lives in block block_table[t / block_size] at offset
+// float32; a block flagged int8 holds the in-place format of kernels/cpu/kv_quant.h instead
+// and is dequantized on the fly, a block at a time, as attention reads it. Token t of a sequence lives in block block_table[t / block_size] at offset
 // t % block_size; its "slot" is block * block_size + offset.
 #pragma once
 
@@ -36,6 +37,12 @@ struct AttentionSequence {
   // row adds `heads` in total (its probabilities sum to 1 per head).
   std::span<float> block_mass;
   int64_t mass_rows = 0;
+  // Per table entry, kKvFloat or kKvInt8 (kv_quant.h); empty: every block is float32.
+  std::span<const uint8_t> block_precision;
+  // When not empty (3 floats): statistics of the LAST query row's scaled scores, averaged
+  // over heads: the softmax entropy (nats), the scores' variance and excess kurtosis.
+  // Costs one more pass over that row's keys.
+  std::span<float> score_stats;
 };
 
 // out[r, h, :] = softmax(q[r, h, :] . K^T * scale) V over the sequence's cached tokens, the

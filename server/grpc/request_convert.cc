@@ -173,9 +173,11 @@ absl::StatusOr<GenerationParams> ToGenerationParams(const GenerateRequest& reque
                       absl::StrCat("must be >= 0 (0: no bound), got ", request.kv_budget_tokens()));
   }
   if (!request.eviction_policy().empty() && request.eviction_policy() != "none" &&
-      request.eviction_policy() != "streaming" && request.eviction_policy() != "heavy_hitter") {
+      request.eviction_policy() != "streaming" && request.eviction_policy() != "heavy_hitter" &&
+      request.eviction_policy() != "adaptive_precision") {
     return FieldError("eviction_policy",
-                      absl::StrCat("must be \"none\", \"streaming\" or \"heavy_hitter\", got \"",
+                      absl::StrCat("must be \"none\", \"streaming\", \"heavy_hitter\" or "
+                                   "\"adaptive_precision\", got \"",
                                    request.eviction_policy(), "\""));
   }
   params.kv_budget_tokens = request.kv_budget_tokens();

@@ -91,6 +91,9 @@ std::string RenderEngineMetrics(const scheduler::EngineMetricsSnapshot& metrics,
   out.Counter("strata:kv_blocks_evicted_total", kEvictedHelp, metrics.kv.blocks_dropped, budget);
   out.Counter("strata:kv_blocks_evicted_total", kEvictedHelp, metrics.kv.cached_blocks_reclaimed,
               reclaimed);
+  out.Counter("strata:kv_blocks_quantized_total",
+              "KV blocks turned to int8 by a request's budget policy (adaptive_precision).",
+              metrics.kv.blocks_quantized, model);
 
   // Request histograms.
   out.Histogram("strata:time_to_first_token_seconds",

@@ -307,10 +307,12 @@ bool ReadSamplingOptions(FieldReader& reader, bool chat, SamplingOptions* o) {
   }
   if (!reader.String("kv_eviction_policy", &o->kv_eviction_policy)) return false;
   if (!o->kv_eviction_policy.empty() && o->kv_eviction_policy != "none" &&
-      o->kv_eviction_policy != "streaming" && o->kv_eviction_policy != "heavy_hitter") {
+      o->kv_eviction_policy != "streaming" && o->kv_eviction_policy != "heavy_hitter" &&
+      o->kv_eviction_policy != "adaptive_precision") {
     reader.Fail(InvalidRequest(
         "kv_eviction_policy",
-        absl::StrCat("'kv_eviction_policy' must be 'none', 'streaming' or 'heavy_hitter', got '",
+        absl::StrCat("'kv_eviction_policy' must be 'none', 'streaming', 'heavy_hitter' or "
+                     "'adaptive_precision', got '",
                      o->kv_eviction_policy, "'.")));
     return false;
   }

@@ -47,7 +47,7 @@ struct SamplingOptions {
   bool skip_special_tokens = true;
   int32_t priority = 0;                     // lower runs first
   std::optional<int64_t> kv_budget_tokens;  // extension: resident KV cap; 0: server default
-  // extension: "none" | "streaming" | "heavy_hitter"; empty: default
+  // extension: "none" | "streaming" | "heavy_hitter" | "adaptive_precision"; empty: default
   std::string kv_eviction_policy;
   std::string cache_salt;                   // extension (vLLM): prefix-cache namespace
   std::string user;

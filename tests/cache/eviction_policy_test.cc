@@ -22,7 +22,7 @@ std::unique_ptr<EvictionPolicy> Make(std::string_view name, int64_t sinks = 4,
 TEST(EvictionPolicyTest, UnknownPolicyNamesTheSupportedOnes) {
   auto policy = MakeEvictionPolicy("lru", {});
   ASSERT_FALSE(policy.ok());
-  EXPECT_NE(policy.status().message().find("none, streaming, heavy_hitter"), std::string::npos);
+  EXPECT_NE(policy.status().message().find("none, streaming, heavy_hitter, adaptive_precision"), std::string::npos);
 }
 
 TEST(EvictionPolicyTest, NoneIsAHardCap) {

@@ -219,5 +219,52 @@ TEST(KvCacheManagerTest, DropsScatteredIndicesAndCompactsInOrder) {
   EXPECT_DEATH(kv.DropBlocks(1, last), "DropBlocks");
 }
 
+TEST(KvCacheManagerTest, QuantizedFlagsFollowDropsSwapsAndLeaveThePrefixIndex) {
+  KvCacheManager kv(Tiers(12, 8));
+  const std::vector<int32_t> prompt = Iota(22);
+  EXPECT_EQ(kv.MatchPrefix(1, prompt, RootKey(""), 21), 0);
+  ASSERT_TRUE(kv.Append(1, 22, nullptr));  // 6 blocks, the last one partial
+  kv.IndexFullBlocks(1, prompt);           // the 5 full blocks enter the prefix index
+  const std::vector<BlockId> before(kv.BlockTable(1).begin(), kv.BlockTable(1).end());
+  EXPECT_THAT(kv.BlockPrecision(1), testing::Each(0));
+  const int32_t quantize[] = {1, 3, 4};
+  kv.QuantizeBlocks(1, quantize);
+  EXPECT_THAT(kv.BlockPrecision(1), testing::ElementsAre(0, 1, 0, 1, 1, 0));
+  EXPECT_EQ(kv.QuantizedBlocks(1), 3);
+  EXPECT_EQ(kv.stats().blocks_quantized, 3);
+  EXPECT_FALSE(kv.pool().cached(before[1])) << "an int8 block leaves the prefix index";
+  EXPECT_TRUE(kv.pool().cached(before[0]));
+  EXPECT_EQ(kv.CheckInvariants(), "");
+  // Dropping compacts the flags with the table.
+  const int32_t drop[] = {1, 2};
+  kv.DropBlocks(1, drop);
+  EXPECT_THAT(kv.BlockTable(1), testing::ElementsAre(before[0], before[3], before[4], before[5]));
+  EXPECT_THAT(kv.BlockPrecision(1), testing::ElementsAre(0, 1, 1, 0));
+  EXPECT_EQ(kv.QuantizedBlocks(1), 2);
+  // Swapping keeps them; growing appends full-precision entries.
+  ASSERT_TRUE(kv.SwapOut(1));
+  kv.TakeCopies();
+  kv.CopiesLanded();
+  ASSERT_TRUE(kv.SwapIn(1));
+  kv.TakeCopies();
+  kv.CopiesLanded();
+  EXPECT_THAT(kv.BlockPrecision(1), testing::ElementsAre(0, 1, 1, 0));
+  ASSERT_TRUE(kv.Append(1, 4, nullptr));
+  EXPECT_THAT(kv.BlockPrecision(1), testing::ElementsAre(0, 1, 1, 0, 0));
+  EXPECT_EQ(kv.CheckInvariants(), "");
+  const int32_t again[] = {1};
+  EXPECT_DEATH(kv.QuantizeBlocks(1, again), "int8 already");
+  const int32_t last[] = {4};
+  EXPECT_DEATH(kv.QuantizeBlocks(1, last), "QuantizeBlocks");
+  // A block another table shares cannot change in place.
+  EXPECT_EQ(kv.MatchPrefix(2, prompt, RootKey(""), 21), 4);
+  ASSERT_TRUE(kv.Append(2, 1, nullptr));
+  const int32_t shared[] = {0};
+  EXPECT_DEATH(kv.QuantizeBlocks(2, shared), "shared");
+  kv.Free(1);
+  kv.Free(2);
+  EXPECT_EQ(kv.CheckInvariants(), "");
+}
+
 }  // namespace
 }  // namespace strata::cache

@@ -37,6 +37,7 @@ auto Tie(const StrataConfig& c) {
                   c.cache.device_blocks, c.cache.host_gib, c.cache.eviction_policy,
                   c.cache.default_kv_budget_tokens, c.cache.streaming_sink_tokens,
                   c.cache.prefix_caching, c.cache.heavy_hitter_recent_tokens,
+                  c.cache.adaptive_precision_sink_tokens, c.cache.adaptive_precision_recent_tokens,
                   c.scheduler.max_num_seqs, c.scheduler.max_batch_tokens, c.scheduler.preemption,
                   c.scheduler.prefill_mode, c.scheduler.layered_max_groups,
                   c.scheduler.layered_group_table);
@@ -158,7 +159,12 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"cache.device_blocks=-1", "cache.device_blocks: must be >= 0, got -1"},
         RuleCase{"cache.host_gib=-0.5", "cache.host_gib: must be >= 0, got -0.5"},
         RuleCase{"cache.eviction_policy=lru",
-                 "cache.eviction_policy: must be one of none, streaming, heavy_hitter, got \"lru\""},
+                 "cache.eviction_policy: must be one of none, streaming, heavy_hitter, "
+                 "adaptive_precision, got \"lru\""},
+        RuleCase{"cache.adaptive_precision_sink_tokens=-1",
+                 "cache.adaptive_precision_sink_tokens: must be >= 0, got -1"},
+        RuleCase{"cache.adaptive_precision_recent_tokens=-8",
+                 "cache.adaptive_precision_recent_tokens: must be >= 0, got -8"},
         RuleCase{"cache.streaming_sink_tokens=-1",
                  "cache.streaming_sink_tokens: must be >= 0, got -1"},
         RuleCase{"cache.heavy_hitter_recent_tokens=-16",
@@ -183,6 +189,12 @@ INSTANTIATE_TEST_SUITE_P(
                  "scheduler.layered_group_table: entry \"512:0\" needs TOKENS > 0 and GROUPS "
                  ">= 1, got 512:0"}));
 
+TEST(ConfigValidation, AdaptivePrecisionNeedsTheCpuBackendForNow) {
+  EXPECT_EQ(ParseError(kMinimal, {"cache.eviction_policy=adaptive_precision", "worker.backend=cuda"}),
+            "cache.eviction_policy: adaptive_precision needs int8 KV blocks, which the cuda "
+            "backend does not implement yet");
+}
+
 TEST(ConfigValidationBounds, EdgesOfEachRangeAreAccepted) {
   for (const char* good : {"server.http_port=1", "server.http_port=65535", "cache.block_size=8",
                            "cache.block_size=256", "worker.gpu_memory_utilization=1",
@@ -191,7 +203,7 @@ TEST(ConfigValidationBounds, EdgesOfEachRangeAreAccepted) {
     SCOPED_TRACE(good);
     ParseOk(kMinimal, {good});
   }
-  for (const char* policy : {"none", "streaming", "heavy_hitter"}) {
+  for (const char* policy : {"none", "streaming", "heavy_hitter", "adaptive_precision"}) {
     EXPECT_EQ(
         ParseOk(kMinimal, {std::string("cache.eviction_policy=") + policy}).cache.eviction_policy,
         policy);
@@ -409,6 +421,8 @@ TEST(ConfigYaml, EveryFieldRoundTrips) {
   config.worker = {"cuda", 3, 2, 0.1 + 0.2, 33};
   config.cache = {32, 10000000000, 0.3, "streaming", 777, 9, true};
   config.cache.heavy_hitter_recent_tokens = 48;
+  config.cache.adaptive_precision_sink_tokens = 17;
+  config.cache.adaptive_precision_recent_tokens = 96;
   config.scheduler = {5, 999, "swap", "layered", 8, "100:1,300:4"};
   ASSERT_TRUE(ValidateConfig(config).ok());
   std::string yaml = ToYaml(config);

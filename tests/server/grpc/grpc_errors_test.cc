@@ -51,9 +51,9 @@ TEST(GrpcErrorsTest, InvalidArgumentNamesTheField) {
        "stop_token_ids[0]: 512 is outside the vocabulary [0, 512)"},
       {[](GenerateRequest* r) { r->set_kv_budget_tokens(-1); },
        "kv_budget_tokens: must be >= 0 (0: no bound), got -1"},
-      {[](GenerateRequest* r) { r->set_eviction_policy("adaptive_precision"); },
-       "eviction_policy: must be \"none\", \"streaming\" or \"heavy_hitter\", got "
-       "\"adaptive_precision\""},
+      {[](GenerateRequest* r) { r->set_eviction_policy("arkv"); },
+       "eviction_policy: must be \"none\", \"streaming\", \"heavy_hitter\" or "
+       "\"adaptive_precision\", got \"arkv\""},
       {[](GenerateRequest* r) { r->clear_token_ids(); }, "input: set either text or token_ids"},
       {[](GenerateRequest* r) { r->mutable_token_ids()->clear_ids(); },
        "token_ids: must not be empty"},

@@ -140,7 +140,7 @@ TEST(RequestParserTest, NumericRangesNameTheirParameter) {
       {"priority", "high", -5},
       {"kv_budget_tokens", -1, 0},
       {"kv_eviction_policy", "h2o", "heavy_hitter"},
-      {"kv_eviction_policy", "adaptive_precision", "streaming"},
+      {"kv_eviction_policy", "arkv", "adaptive_precision"},
       {"kv_eviction_policy", 1, "none"},
       {"cache_salt", 7, "tenant-a"},
       {"user", 5, "u"},
