@@ -11,6 +11,9 @@ DecodeStreamStats SummarizeDecodeStreams(const std::vector<RequestRecord>& strea
   s.lead_in_s = lead_in_s;
   std::vector<double> baseline, load;
   for (const RequestRecord& r : streams) {
+    if (!r.ok() && r.error_kind != "deadline") {
+      if (s.failed++ == 0) s.first_error = r.error_kind + ": " + r.error_message;
+    }
     if (!r.ttft_s) continue;
     double t = r.start_s + *r.ttft_s;  // the first chunk
     if (t > 0 && t <= load_end_s) ++s.load_tokens;

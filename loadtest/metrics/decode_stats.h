@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "loadtest/metrics/request_record.h"
@@ -23,6 +24,10 @@ struct DecodeStreamStats {
   // load_itl_ms together with every gap of the measured requests: all inter-token gaps
   // the clients saw under load.
   Summary all_itl_ms;
+  // Sends that failed (not counting the cancellations at the end), e.g. refused by the
+  // server: a failed stream is not re-sent.
+  int64_t failed = 0;
+  std::string first_error;
   int64_t load_tokens = 0;  // decode-stream chunks that arrived in (0, load_end_s]
   // all_itl_ms.p99 / baseline_itl_ms.p50 (0 without a baseline).
   double itl_p99_over_baseline = 0;

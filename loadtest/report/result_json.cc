@@ -75,7 +75,9 @@ json DecodeStreamsJson(const DecodeStreamStats& s) {
             {"baseline_itl_ms", SummaryJson(s.baseline_itl_ms)},
             {"load_itl_ms", SummaryJson(s.load_itl_ms)},
             {"all_itl_ms", SummaryJson(s.all_itl_ms)},
-            {"load_tokens", s.load_tokens}};
+            {"load_tokens", s.load_tokens},
+            {"failed", s.failed}};
+  if (s.failed > 0) j["first_error"] = s.first_error;
   j["itl_p99_over_baseline"] =
       s.itl_p99_over_baseline > 0 ? json(Round(s.itl_p99_over_baseline, 3)) : json(nullptr);
   return j;

@@ -77,6 +77,10 @@ std::string TextSummary(const json& r) {
       absl::StrAppendFormat(&out, "%-13s %5.0f gaps  p50 %9.3f  p99 %9.3f  max %9.3f ms\n", name,
                             Num(s, "count"), Num(s, "p50"), Num(s, "p99"), Num(s, "max"));
     }
+    if (d.value("failed", 0) > 0) {
+      absl::StrAppendFormat(&out, "  failed sends  %d (%s)\n", d.value("failed", 0),
+                            d.value("first_error", std::string()));
+    }
     if (d.contains("itl_p99_over_baseline") && d["itl_p99_over_baseline"].is_number()) {
       absl::StrAppendFormat(&out, "%-28s %.3f\n", "ITL p99 / decode-only p50:",
                             Num(d, "itl_p99_over_baseline"));

@@ -93,9 +93,16 @@ TEST(DecodeStatsTest, BaselineIsTheLeadInsSecondHalfAndLoadEndsWithTheMeasuredPh
   EXPECT_EQ(s.load_itl_ms.count, 3);  // ends at 0.1, 1.1, 1.6
   EXPECT_EQ(s.load_itl_ms.min, 500);
   EXPECT_EQ(s.load_tokens, 3);
+  EXPECT_EQ(s.failed, 0);
   EXPECT_EQ(s.all_itl_ms.count, 5);
   EXPECT_EQ(s.all_itl_ms.min, 2);
   EXPECT_NEAR(s.itl_p99_over_baseline, s.all_itl_ms.p99 / 1000, 1e-12);
+  RequestRecord refused;
+  refused.error_kind = "http_400";
+  refused.error_message = "too long";
+  const DecodeStreamStats f = SummarizeDecodeStreams({refused}, {}, 1, 4, 3);
+  EXPECT_EQ(f.failed, 1);
+  EXPECT_EQ(f.first_error, "http_400: too long");
   // No lead-in gaps: no ratio.
   EXPECT_EQ(SummarizeDecodeStreams({Stream(0, 0.1, {0.1})}, {}, 1, 4, 3).itl_p99_over_baseline,
             0);
