@@ -140,6 +140,29 @@ class HeavyHitterEviction : public DroppingPolicy {
   int64_t recent_tokens_;
 };
 
+// (score, index) pairs whose ascending order is produced on demand: At(k) sorts the
+// smallest max(2k, 16) first, so a decision that looks at a few candidates costs O(n).
+class LazyRanking {
+ public:
+  void Add(float score, int32_t index) { items_.emplace_back(score, index); }
+  size_t size() const { return items_.size(); }
+  const std::pair<float, int32_t>& At(size_t k) {
+    if (k >= sorted_) {
+      sorted_ = std::min(items_.size(), std::max<size_t>(2 * k + 2, 16));
+      std::partial_sort(items_.begin(), items_.begin() + sorted_, items_.end());
+    }
+    return items_[k];
+  }
+
+ private:
+  std::vector<std::pair<float, int32_t>> items_;
+  size_t sorted_ = 0;
+};
+
+bool IsInt8(const BudgetView& v, int32_t i) {
+  return static_cast<size_t>(i) < v.block_precision.size() && v.block_precision[i] != 0;
+}
+
 // Blocks go full -> int8 -> dropped; see the header. Protected blocks are always full: the
 // sinks are never candidates, and a block only leaves the recent window (never enters it).
 class AdaptivePrecision : public EvictionPolicy {
@@ -164,8 +187,11 @@ class AdaptivePrecision : public EvictionPolicy {
     const int64_t all_dropped = std::max<int64_t>(
         blocks * v.block_size - (v.resident_tokens - int64_t{r.candidates()} * v.block_size), 0);
     if (all_dropped == 0) return 0;
-    int64_t full = 0;
-    for (int32_t i = r.first; i < r.end; ++i) full += CostOf(v, i) == v.full_block_cost;
+    // Full candidates: every full block but the protected ones (O(protected) to count).
+    int64_t protected_int8 = 0;
+    for (int32_t i = 0; i < r.first; ++i) protected_int8 += IsInt8(v, i);
+    for (int32_t i = r.end; i < r.held; ++i) protected_int8 += IsInt8(v, i);
+    const int64_t full = r.candidates() - (v.quantized_blocks - protected_int8);
     const int64_t kept = std::min<int64_t>(
         full, static_cast<int64_t>(std::floor(v.full_precision_ratio * r.candidates())));
     const int64_t squeezed = ProtectedCost(v, r) + kept * v.full_block_cost +
@@ -183,43 +209,52 @@ class AdaptivePrecision : public EvictionPolicy {
     if (over <= 0) return {};
     if (MustFinish(v, new_tokens)) return Finish(true);
     const Region r = Split(v);
-    // Candidates from the lowest (score, index) up; each becomes kept, int8 or dropped.
-    std::vector<std::pair<float, int32_t>> ranked;
-    ranked.reserve(r.candidates());
-    for (int32_t i = r.first; i < r.end; ++i) ranked.emplace_back(MeanMass(v, i), i);
-    std::sort(ranked.begin(), ranked.end());
+    // The candidates by (score, index), full and int8 apart: quantizing takes the lowest
+    // full one, dropping the lowest of either. Only the prefixes used get sorted.
+    LazyRanking full_rank, int8_rank;
+    for (int32_t i = r.first; i < r.end; ++i) {
+      (IsInt8(v, i) ? int8_rank : full_rank).Add(MeanMass(v, i), i);
+    }
     enum Fate : uint8_t { kKeep, kQuantize, kDrop };
-    std::vector<Fate> fate(ranked.size(), kKeep);
-    auto is_int8 = [&](int32_t i) {
-      return static_cast<size_t>(i) < v.block_precision.size() && v.block_precision[i] != 0;
-    };
-    int64_t full = 0;
-    for (const auto& [score, i] : ranked) full += !is_int8(i);
-    int64_t remaining = ranked.size();
+    std::vector<Fate> full_fate(full_rank.size(), kKeep);  // int8 ones are dropped in order
+    int64_t full = full_rank.size(), remaining = r.candidates();
     const int64_t saving = v.full_block_cost - v.quantized_block_cost;
-    size_t next_full = 0, next_drop = 0;
+    size_t next_quantize = 0, next_full_drop = 0, int8_dropped = 0;
     while (over > 0) {
       const auto keep = static_cast<int64_t>(std::floor(v.full_precision_ratio * remaining));
       if (saving > 0 && full > keep) {
-        while (is_int8(ranked[next_full].second) || fate[next_full] != kKeep) ++next_full;
-        fate[next_full] = kQuantize;
+        while (full_fate[next_quantize] != kKeep) ++next_quantize;
+        full_rank.At(next_quantize);  // sorted up to it
+        full_fate[next_quantize] = kQuantize;
         --full;
         over -= saving;
         continue;
       }
       STRATA_CHECK_GT(remaining, 0);  // MustFinish said dropping every candidate suffices
-      while (fate[next_drop] == kDrop) ++next_drop;
-      const bool was_full = fate[next_drop] == kKeep && !is_int8(ranked[next_drop].second);
-      full -= was_full;
-      over -= was_full ? v.full_block_cost : v.quantized_block_cost;
-      fate[next_drop] = kDrop;
+      while (next_full_drop < full_fate.size() && full_fate[next_full_drop] == kDrop) {
+        ++next_full_drop;
+      }
+      const bool from_full =
+          next_full_drop < full_fate.size() &&
+          (int8_dropped >= int8_rank.size() ||
+           full_rank.At(next_full_drop) < int8_rank.At(int8_dropped));
+      if (from_full) {
+        const bool was_full = full_fate[next_full_drop] == kKeep;
+        full -= was_full;
+        over -= was_full ? v.full_block_cost : v.quantized_block_cost;
+        full_fate[next_full_drop++] = kDrop;
+      } else {
+        over -= v.quantized_block_cost;
+        ++int8_dropped;
+      }
       --remaining;
     }
     BudgetAction action;
-    for (size_t k = 0; k < ranked.size(); ++k) {
-      if (fate[k] == kDrop) action.drop.push_back(ranked[k].second);
-      if (fate[k] == kQuantize) action.quantize.push_back(ranked[k].second);
+    for (size_t k = 0; k < full_fate.size(); ++k) {
+      if (full_fate[k] == kDrop) action.drop.push_back(full_rank.At(k).second);
+      if (full_fate[k] == kQuantize) action.quantize.push_back(full_rank.At(k).second);
     }
+    for (size_t k = 0; k < int8_dropped; ++k) action.drop.push_back(int8_rank.At(k).second);
     std::sort(action.drop.begin(), action.drop.end());
     std::sort(action.quantize.begin(), action.quantize.end());
     return action;
@@ -246,13 +281,12 @@ class AdaptivePrecision : public EvictionPolicy {
     return std::max<int64_t>(BlocksFor(v.resident_tokens + new_tokens, v.block_size) - v.held_blocks, 0);
   }
   static int64_t CostOf(const BudgetView& v, int32_t i) {
-    const bool int8 = static_cast<size_t>(i) < v.block_precision.size() && v.block_precision[i];
-    return int8 ? v.quantized_block_cost : v.full_block_cost;
+    return IsInt8(v, i) ? v.quantized_block_cost : v.full_block_cost;
   }
+  // O(1): the engine keeps the int8 count.
   static int64_t Cost(const BudgetView& v) {
-    int64_t cost = 0;
-    for (int32_t i = 0; i < v.held_blocks; ++i) cost += CostOf(v, i);
-    return cost;
+    return int64_t{v.held_blocks - v.quantized_blocks} * v.full_block_cost +
+           int64_t{v.quantized_blocks} * v.quantized_block_cost;
   }
   static int64_t ProtectedCost(const BudgetView& v, const Region& r) {
     int64_t cost = 0;

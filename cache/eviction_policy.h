@@ -30,8 +30,8 @@
 //                 top `full_precision_ratio` of them (set per sequence from the prompt's
 //                 attention statistics, see FullPrecisionRatio) stay full; only when that is
 //                 no longer enough are the lowest-scoring blocks dropped. One precision per
-//                 block (all layers). O(blocks log blocks) per step that needs room (a
-//                 sort of the candidates), O(1) otherwise.
+//                 block (all layers). O(blocks) per step that needs room (ranking the
+//                 candidates, sorting only the few lowest), O(protected blocks) otherwise.
 //
 // Dropping compacts the table in order (KvCacheManager::DropBlocks): kept blocks keep their
 // relative order and their tokens keep their true RoPE positions.
@@ -63,6 +63,7 @@ struct BudgetView {
   // unit (the cap is cap_blocks * full_block_cost); and the share of the blocks outside
   // the protected region that stay at full precision.
   std::span<const uint8_t> block_precision;
+  int32_t quantized_blocks = 0;  // entries of block_precision flagged int8
   int64_t full_block_cost = 1;
   int64_t quantized_block_cost = 1;
   float full_precision_ratio = 0.0f;

@@ -169,6 +169,7 @@ cache::BudgetView Engine::Budget(RequestId id) const {
   view.block_steps = s.block_steps;
   if (s.quantizing()) {
     if (held) view.block_precision = kv_.BlockPrecision(id);
+    view.quantized_blocks = kv_.QuantizedBlocks(id);
     view.full_block_cost = full_block_bytes_;
     view.quantized_block_cost = quantized_block_bytes_;
     view.full_precision_ratio = s.full_precision_ratio;

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -37,6 +38,7 @@ struct Scene {
     view.block_mass = mass;
     view.block_steps = steps;
     view.block_precision = precision;
+    view.quantized_blocks = static_cast<int32_t>(std::ranges::count(precision, 1));
     view.full_block_cost = full;
     view.quantized_block_cost = quantized;
     view.full_precision_ratio = ratio;

@@ -10,7 +10,13 @@
 // the oldest block after the sinks; under `heavy_hitter` each step also does the engine's
 // score bookkeeping (every table entry's step count incremented; the worker's mass is
 // added outside the timed part, as the device does it) and each step that fills a block selects the lowest-scoring block
-// outside the recent window (64 tokens) and compacts the table and the scores.
+// outside the recent window (64 tokens) and compacts the table and the scores; under
+// `adaptive_precision` (sinks 4 tokens, window 64, full-precision share 0.1, an int8 block
+// costing a quarter of a float32 one as on the CPU backend) each step also sums the
+// table's cost, and each step that fills a block ranks the candidates, flags the chosen
+// ones int8 and drops what quantizing cannot pay for. The run starts with every block at
+// full precision, so it covers the transition (quantize only) and the steady state
+// (quantize one, drop about one per block).
 #include <chrono>
 #include <cstdio>
 #include <span>
@@ -45,10 +51,15 @@ void CompactScores(std::span<const int32_t> drop, std::vector<float>* mass,
 double NanosPerStep(std::string_view policy_name, int64_t context, int64_t steps,
                     int32_t block_size) {
   auto policy = MakeEvictionPolicy(policy_name, {.streaming_sink_tokens = 4,
-                                                .heavy_hitter_recent_tokens = 64});
+                                                .heavy_hitter_recent_tokens = 64,
+                                                .adaptive_sink_tokens = 4,
+                                                .adaptive_recent_tokens = 64});
   STRATA_CHECK(policy.ok());
   const int32_t cap = static_cast<int32_t>((context + block_size - 1) / block_size);
-  KvCacheManager kv({block_size, cap + 2 + static_cast<int32_t>(steps / block_size), 0, false});
+  const bool quantizing = (*policy)->quantizes();
+  const int32_t held_max = quantizing ? 4 * cap : cap;  // int8 blocks cost a quarter
+  KvCacheManager kv(
+      {block_size, held_max + 2 + static_cast<int32_t>(steps / block_size), 0, false});
   STRATA_CHECK(kv.Append(1, context, nullptr));
   int32_t cap_blocks = cap;
   std::vector<int64_t> slots;
@@ -64,7 +75,15 @@ double NanosPerStep(std::string_view policy_name, int64_t context, int64_t steps
     const auto start = std::chrono::steady_clock::now();
     BudgetView view{block_size, cap_blocks, static_cast<int32_t>(kv.BlockTable(1).size()),
                     kv.NumTokens(1), mass, block_steps};
+    if (quantizing) {
+      view.block_precision = kv.BlockPrecision(1);
+      view.quantized_blocks = kv.QuantizedBlocks(1);
+      view.full_block_cost = 4;
+      view.quantized_block_cost = 1;
+      view.full_precision_ratio = 0.1f;
+    }
     BudgetAction action = (*policy)->MakeRoom(view, 1);
+    if (!action.quantize.empty()) kv.QuantizeBlocks(1, action.quantize);
     if (action.finish) {  // `none`: keep the run going, as a larger budget would
       ++cap_blocks;
       action = {};
@@ -108,7 +127,7 @@ int main(int argc, char** argv) {
               "(block %lld), %lld steps\n\n| policy | ns per step |\n| --- | --- |\n",
               static_cast<long long>(context), static_cast<long long>(block_size),
               static_cast<long long>(steps));
-  for (const char* name : {"none", "streaming", "heavy_hitter"}) {
+  for (const char* name : {"none", "streaming", "heavy_hitter", "adaptive_precision"}) {
     std::printf("| %s | %.0f |\n", name,
                 NanosPerStep(name, context, steps, static_cast<int32_t>(block_size)));
   }
