@@ -35,14 +35,37 @@ CudaModel::CudaModel(const ModelConfig& config, DeviceWeights weights,
 void CudaModel::RunLayers(int64_t rows, const CudaTokenInputs& inputs,
                           const AttentionDispatch& attention) {
   if (rows == 0) return;
+  Embed(rows, inputs);
+  RunLayerRange(0, static_cast<int32_t>(config_.num_hidden_layers), rows, inputs, attention);
+  FinalNorm(rows);
+}
+
+void CudaModel::Embed(int64_t rows, const CudaTokenInputs& inputs) {
+  if (rows == 0) return;
+  cuda::EmbeddingGather(weights_.embed, config_.hidden_size, inputs.ids, rows, act_.residual,
+                        stream_);
+}
+
+void CudaModel::RunLayerRange(int32_t begin, int32_t end, int64_t rows,
+                              const CudaTokenInputs& inputs, const AttentionDispatch& attention) {
+  if (rows == 0) return;
+  for (int32_t layer = begin; layer < end; ++layer) RunLayer(layer, rows, inputs, attention);
+}
+
+void CudaModel::FoldPendingMlp(int64_t row, int64_t rows) {
+  if (rows == 0) return;
+  // AddRmsNorm adds proj into the residual stream; its normalized output (into normed's
+  // rows of the same tokens) is scratch here.
   const int64_t hidden = config_.hidden_size;
-  cuda::EmbeddingGather(weights_.embed, hidden, inputs.ids, rows, act_.residual, stream_);
-  for (int layer = 0; layer < config_.num_hidden_layers; ++layer) {
-    RunLayer(layer, rows, inputs, attention);
-  }
+  cuda::AddRmsNorm(act_.residual + row * hidden, act_.proj + row * hidden, weights_.final_norm,
+                   rows, hidden, eps_, act_.normed + row * hidden, stream_);
+}
+
+void CudaModel::FinalNorm(int64_t rows) {
+  if (rows == 0) return;
   // The last layer's MLP output is still in proj: add it and apply the final norm.
-  cuda::AddRmsNorm(act_.residual, act_.proj, weights_.final_norm, rows, hidden, eps_, act_.normed,
-                   stream_);
+  cuda::AddRmsNorm(act_.residual, act_.proj, weights_.final_norm, rows, config_.hidden_size,
+                   eps_, act_.normed, stream_);
 }
 
 void CudaModel::RunLayer(int layer, int64_t rows, const CudaTokenInputs& inputs,
@@ -124,6 +147,12 @@ void CudaModel::Attention(int layer, int64_t rows, const AttentionDispatch& atte
   if (attention.plan != nullptr) {
     cuda::PagedAttention(*attention.plan, attention_workspace_, act_.qkv, qkv_width_, kv_[layer],
                          scale_, act_.attn, stream_);
+    if (attention.mass_item_count > 0) {
+      cuda::AccumulateAttentionMass(*attention.plan, attention_workspace_, act_.qkv, qkv_width_,
+                                    kv_[layer], scale_, attention.mass_items,
+                                    attention.mass_item_count, attention.mass_scratch,
+                                    attention.mass, stream_);
+    }
     return;
   }
   // The graph's decode launches: the same kernels PagedAttention runs for one-row

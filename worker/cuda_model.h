@@ -50,6 +50,12 @@ struct AttentionDispatch {
   const kernels::cuda::AttentionPlan* plan = nullptr;
   int32_t decode_items = 0;
   int32_t reduce_items = 0;
+  // Heavy-hitter scores (plan dispatch only): after each layer's attention, the mass of
+  // the listed sequences' last rows is added into `mass` (AccumulateAttentionMass).
+  const int2* mass_items = nullptr;
+  int32_t mass_item_count = 0;
+  float* mass_scratch = nullptr;
+  float* mass = nullptr;
 };
 
 class CudaModel {
@@ -70,6 +76,17 @@ class CudaModel {
   // Embedding, every layer (writing each token's K/V into its slot) and the final norm over
   // `rows` tokens; the normalized hidden states end in activations().normed.
   void RunLayers(int64_t rows, const CudaTokenInputs& inputs, const AttentionDispatch& attention);
+
+  // The same pass in pieces, for layered prefill: Embed the first `rows` tokens into the
+  // residual stream; run layers [begin, end) over the first `rows` tokens (writing their
+  // K/V); fold the pending MLP output of rows [row, row + rows) into their residual stream
+  // (what a later slice resumes from); and the final norm over the first `rows` tokens.
+  // The attention dispatch must describe exactly the sequences of those rows.
+  void Embed(int64_t rows, const CudaTokenInputs& inputs);
+  void RunLayerRange(int32_t begin, int32_t end, int64_t rows, const CudaTokenInputs& inputs,
+                     const AttentionDispatch& attention);
+  void FoldPendingMlp(int64_t row, int64_t rows);
+  void FinalNorm(int64_t rows);
 
   // out[i, :] = lm_head . normed[row_ids[i]] for i < rows (float32 [rows, vocab]); with
   // row_ids null, the first `rows` rows of normed.

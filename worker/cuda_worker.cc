@@ -10,6 +10,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/sampling.h"
+#include "worker/layer_split.h"
 #include "worker/rope.h"
 #include "worker/safetensors.h"
 
@@ -110,9 +111,16 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
                                                  config_.moe_intermediate_size, hidden) +
                              256
                        : 0;
-  const size_t carve_slack = 32 * 256;  // 256-byte alignment of each carved buffer
+  // Heavy-hitter scores: one float per page a batch can reference, items per sequence.
+  const size_t mass_bytes = RoundUp(size_t(attention_limits_.max_pages) * sizeof(float), 256) +
+                            RoundUp(size_t(o.max_num_seqs) * sizeof(int2), 256) +
+                            RoundUp(cuda::AttentionMassScratchBytes(attention_config_,
+                                                                    o.max_num_seqs),
+                                    256);
+  const size_t carve_slack = 35 * 256;  // 256-byte alignment of each carved buffer
   const size_t extra = gemm_bytes + attention_bytes + staging_bytes + gathered_bytes +
-                       inv_freq_bytes + weight_slack + logits_overflow + moe_bytes + carve_slack;
+                       inv_freq_bytes + weight_slack + logits_overflow + moe_bytes + mass_bytes +
+                       carve_slack;
 
   size_t free_bytes = 0, total_bytes = 0;
   STRATA_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -125,6 +133,7 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
   inputs.logits_chunk_rows = o.logits_chunk_rows;
   inputs.block_size = o.block_size;
   inputs.requested_blocks = o.num_blocks;
+  inputs.carried_prefill_tokens = o.layered_prefill ? o.max_batch_tokens : 0;
   inputs.extra_workspace_bytes = static_cast<int64_t>(extra);
   STRATA_ASSIGN_OR_RETURN(plan_, BuildMemoryPlan(config_, inputs));
   STRATA_LOG(kInfo) << "cuda worker: device " << o.device << ", " << (free_bytes >> 20)
@@ -140,6 +149,12 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
   STRATA_ASSIGN_OR_RETURN(logits_arena_,
                           DeviceArena::Create("logits", plan_.Bytes("logits") + logits_overflow));
   STRATA_ASSIGN_OR_RETURN(kv_arena_, DeviceArena::Create("kv_cache", plan_.Bytes("kv_cache")));
+  if (o.layered_prefill) {
+    STRATA_ASSIGN_OR_RETURN(carry_arena_,
+                            DeviceArena::Create("carried_prefill", plan_.Bytes("carried_prefill")));
+    carry_capacity_ = o.max_batch_tokens;
+    carry_ = carry_arena_.Take<float>(carry_capacity_ * hidden);
+  }
   STRATA_ASSIGN_OR_RETURN(gemm_, cuda::Gemm::Create(gemm_bytes));
   STRATA_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 
@@ -174,6 +189,11 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
     moe_activated_experts_ = act.moe_activated_experts;
   }
   void* attention_workspace = a.Take(attention_bytes);
+  mass_capacity_ = attention_limits_.max_pages;
+  mass_ = a.Take<float>(mass_capacity_);
+  mass_items_ = a.Take<int2>(o.max_num_seqs);
+  mass_scratch_ = static_cast<float*>(
+      a.Take(cuda::AttentionMassScratchBytes(attention_config_, o.max_num_seqs)));
   char* staging = static_cast<char*>(a.Take(staging_bytes));
   float* inv_freq = static_cast<float*>(a.Take(inv_freq_bytes));
   logits_ = static_cast<float*>(logits_arena_.Take(logits_bytes));
@@ -405,10 +425,7 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteEager(
   staging_.Upload(staging_.logit_rows, count, stream_);
   int64_t penalties = 0;
   const bool on_device = StageSampling(batch, sampled_, count, &penalties);
-  model_->RunLayers(rows,
-                    {staging_.device(staging_.ids), staging_.device(staging_.positions),
-                     staging_.device(staging_.slots)},
-                    {.plan = &attention_plan_});
+  STRATA_RETURN_IF_ERROR(RunModel(batch, rows));
   std::vector<SampledToken> host_sampled;
   const int64_t vocab = config_.vocab_size;
   for (int32_t begin = 0; begin < count; begin += logits_rows_) {
@@ -430,15 +447,20 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteEager(
                                          work.sample_step));
     }
   }
-  if (!on_device) return host_sampled;
-  return CollectSampled(batch, sampled_);
+  std::vector<SampledToken> out =
+      on_device ? CollectSampled(batch, sampled_) : std::move(host_sampled);
+  STRATA_RETURN_IF_ERROR(CollectAttentionMass(batch));
+  return out;
 }
 
 int32_t CudaWorker::GraphBucket(std::span<const SequenceWork> batch) const {
   if (!options_.cuda_graphs || graph_plan_host_ == nullptr || batch.empty()) return 0;
   int64_t pages = 0;
   for (const SequenceWork& work : batch) {
-    if (!work.sample || work.slice.tokens.size() != 1) return 0;
+    if (!work.sample || work.slice.tokens.size() != 1 || work.slice.layer_begin != 0 ||
+        !work.slice.attention_mass.empty()) {
+      return 0;
+    }
     pages += work.slice.start_position / options_.block_size + 1;
   }
   for (int32_t size : options_.graph_batch_sizes) {
@@ -533,10 +555,7 @@ absl::Status CudaWorker::Forward(std::span<const SequenceSlice> sequences,
     row += n;
   }
   staging_.Upload(staging_.logit_rows, count, stream_);
-  model_->RunLayers(rows,
-                    {staging_.device(staging_.ids), staging_.device(staging_.positions),
-                     staging_.device(staging_.slots)},
-                    {.plan = &attention_plan_});
+  STRATA_RETURN_IF_ERROR(RunModel(batch, rows));
   const int64_t vocab = config_.vocab_size;
   logits->resize(static_cast<size_t>(count) * vocab);
   for (int32_t begin = 0; begin < count; begin += logits_rows_) {
@@ -547,6 +566,153 @@ absl::Status CudaWorker::Forward(std::span<const SequenceSlice> sequences,
                                       stream_));
   }
   STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return CollectAttentionMass(batch);
+}
+
+absl::Status CudaWorker::RunModel(std::span<const SequenceWork> batch, int64_t rows) {
+  const auto num_layers = static_cast<int32_t>(config_.num_hidden_layers);
+  STRATA_ASSIGN_OR_RETURN(
+      const LayerSplit split,
+      SplitLayers(
+          batch.size(), [&](size_t i) -> const SequenceSlice& { return batch[i].slice; },
+          num_layers));
+  const CudaTokenInputs inputs{staging_.device(staging_.ids), staging_.device(staging_.positions),
+                               staging_.device(staging_.slots)};
+  int32_t full_items = 0;
+  AttentionDispatch all = StageAttentionMass(batch, split.full_sequences, &full_items);
+  all.plan = &attention_plan_;
+  if (split.partial_sequences == 0) {
+    model_->RunLayers(rows, inputs, all);
+    return absl::OkStatus();
+  }
+  AttentionDispatch full_only = all;
+  full_only.plan = &full_depth_plan_;
+  full_only.mass_item_count = full_items;
+  if (carry_ == nullptr) {
+    return absl::InvalidArgumentError(
+        "layered prefill slices, but the worker was created without layered_prefill");
+  }
+  const int64_t hidden = config_.hidden_size;
+  const CudaActivations& act = model_->activations();
+  // Resumed slices must find their carried rows; new carries must fit.
+  int64_t new_rows = 0;
+  for (size_t i = split.full_sequences; i < batch.size(); ++i) {
+    const SequenceSlice& s = batch[i].slice;
+    const auto n = static_cast<int64_t>(s.tokens.size());
+    auto it = carried_.find(s.sequence_id);
+    if (!split.partial_resumes() && it != carried_.end()) {  // left by an abandoned slice
+      carried_.erase(it);
+      it = carried_.end();
+    }
+    if (split.partial_resumes() && (it == carried_.end() || it->second.rows != n)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sequence ", i, ": no hidden states carried for ", n, " tokens of sequence ",
+          s.sequence_id, " to resume at layer ", s.layer_begin));
+    }
+    if (it == carried_.end()) new_rows += n;
+  }
+  if (carried_.empty()) carry_used_ = 0;
+  if (split.partial_carries() && carry_used_ + new_rows > carry_capacity_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "layered prefill would carry ", carry_used_ + new_rows, " tokens; the plan holds ",
+        carry_capacity_));
+  }
+  // The slices over every layer run alone outside the partial range: their own plan.
+  const size_t full = split.full_sequences;
+  if (full > 0) {
+    STRATA_RETURN_IF_ERROR(full_depth_plan_.Build(
+        attention_config_, attention_limits_,
+        std::span<const cuda::AttentionSequence>(attention_seqs_).first(full)));
+  }
+  model_->Embed(split.partial_resumes() ? split.full_rows : rows, inputs);
+  if (split.partial_resumes()) {
+    for (size_t i = full, row = split.full_rows; i < batch.size();
+         row += batch[i++].slice.tokens.size()) {
+      const CarrySlot& slot = carried_.at(batch[i].slice.sequence_id);
+      STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(
+          act.residual + row * hidden, carry_ + slot.offset * hidden,
+          slot.rows * hidden * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    }
+    // No pending MLP output: it was folded into the carried residual stream.
+    STRATA_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(act.proj + split.full_rows * hidden, 0,
+                                                split.partial_rows * hidden * sizeof(bf16),
+                                                stream_));
+  }
+  // [0, begin) and [end, layers) over the full-depth slices, [begin, end) over all.
+  const int32_t begin = split.partial_begin, end = split.partial_end;
+  if (full > 0 && begin > 0) {
+    full_depth_plan_.Upload(model_->attention_workspace(), stream_);
+    model_->RunLayerRange(0, begin, split.full_rows, inputs, full_only);
+  }
+  attention_plan_.Upload(model_->attention_workspace(), stream_);
+  model_->RunLayerRange(begin, end, rows, inputs, all);
+  if (full > 0 && end < num_layers) {
+    full_depth_plan_.Upload(model_->attention_workspace(), stream_);
+    model_->RunLayerRange(end, num_layers, split.full_rows, inputs, full_only);
+  }
+  for (size_t i = full, row = split.full_rows; i < batch.size();
+       row += batch[i++].slice.tokens.size()) {
+    const int64_t id = batch[i].slice.sequence_id;
+    const auto n = static_cast<int64_t>(batch[i].slice.tokens.size());
+    if (!split.partial_carries()) {
+      carried_.erase(id);
+      continue;
+    }
+    auto [it, fresh] = carried_.try_emplace(id, CarrySlot{carry_used_, n});
+    if (fresh) carry_used_ += n;
+    model_->FoldPendingMlp(row, n);
+    STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(
+        carry_ + it->second.offset * hidden, act.residual + row * hidden, n * hidden * sizeof(float),
+        cudaMemcpyDeviceToDevice, stream_));
+  }
+  model_->FinalNorm(split.final_rows());
+  return absl::OkStatus();
+}
+
+AttentionDispatch CudaWorker::StageAttentionMass(std::span<const SequenceWork> batch,
+                                                size_t full_sequences, int32_t* full_items) {
+  mass_items_host_.clear();
+  mass_slices_.clear();
+  int64_t offset = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const std::span<float> mass = batch[i].slice.attention_mass;
+    if (mass.empty()) continue;
+    // Full-depth slices come first in the batch, so their items are a prefix.
+    if (i < full_sequences) *full_items += 1;
+    mass_items_host_.push_back({static_cast<int>(i), static_cast<int>(offset)});
+    mass_slices_.push_back(i);
+    offset += static_cast<int64_t>(batch[i].slice.block_table.size());
+  }
+  AttentionDispatch dispatch;
+  if (mass_items_host_.empty()) return dispatch;
+  STRATA_CHECK_LE(offset, mass_capacity_) << "block tables beyond the attention limits";
+  mass_host_.assign(offset, 0.0f);
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(mass_items_, mass_items_host_.data(),
+                                    mass_items_host_.size() * sizeof(int2),
+                                    cudaMemcpyHostToDevice, stream_));
+  STRATA_CUDA_CHECK(cudaMemsetAsync(mass_, 0, offset * sizeof(float), stream_));
+  dispatch.mass_items = mass_items_;
+  dispatch.mass_item_count = static_cast<int32_t>(mass_items_host_.size());
+  dispatch.mass_scratch = mass_scratch_;
+  dispatch.mass = mass_;
+  return dispatch;
+}
+
+absl::Status CudaWorker::CollectAttentionMass(std::span<const SequenceWork> batch) {
+  if (mass_slices_.empty()) return absl::OkStatus();
+  STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(mass_host_.data(), mass_,
+                                              mass_host_.size() * sizeof(float),
+                                              cudaMemcpyDeviceToHost, stream_));
+  STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  for (size_t j = 0; j < mass_slices_.size(); ++j) {
+    const SequenceSlice& slice = batch[mass_slices_[j]].slice;
+    const float* from = mass_host_.data() + mass_items_host_[j].y;
+    // The accumulator covers the block table; the slice's span may be longer.
+    for (size_t b = 0; b < slice.block_table.size() && b < slice.attention_mass.size(); ++b) {
+      slice.attention_mass[b] += from[b];
+    }
+  }
+  mass_slices_.clear();
   return absl::OkStatus();
 }
 

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,8 @@ struct CudaWorkerOptions {
   bool cuda_graphs = true;
   // Benchmarks: random bf16 weights of the config.json's shape; no checkpoint is read.
   bool random_weights = false;
+  // Layered prefill: the plan holds max_batch_tokens rows of carried hidden states.
+  bool layered_prefill = false;
   std::vector<int32_t> graph_batch_sizes = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 };
 
@@ -68,6 +71,8 @@ class CudaWorker : public Worker {
   absl::Status StartCopies(std::span<const KvBlockCopy> before_compute,
                            std::span<const KvBlockCopy> overlapped) override;
   absl::Status WaitForCopies() override;
+  void DiscardCarried(int64_t sequence_id) override { carried_.erase(sequence_id); }
+  size_t num_carried() const { return carried_.size(); }
 
   // Runs the batch like CpuModel::Forward: writes K/V and fills `logits` with
   // LogitsRows(sequences) float32 rows of vocab_size (for tests and reference checks).
@@ -90,6 +95,16 @@ class CudaWorker : public Worker {
   // Stages tokens, positions and slots of `batch` and builds + uploads the attention plan.
   absl::Status PrepareEager(std::span<const SequenceWork> batch, int64_t* rows);
   absl::StatusOr<std::vector<SampledToken>> ExecuteEager(std::span<const SequenceWork> batch);
+  // Embedding, layers and final norm over the staged batch; with layered-prefill slices,
+  // each layer over the slices active at it, resuming and carrying their hidden states.
+  absl::Status RunModel(std::span<const SequenceWork> batch, int64_t rows);
+  // Heavy-hitter scores: lists the slices that collect attention mass (full-depth ones
+  // first) and zeroes their device accumulators; returns the dispatch fields to use with
+  // every plan that covers `full_sequences` or all sequences.
+  AttentionDispatch StageAttentionMass(std::span<const SequenceWork> batch, size_t full_sequences,
+                                       int32_t* full_items);
+  // Waits for the stream and adds the accumulated mass into the slices' spans.
+  absl::Status CollectAttentionMass(std::span<const SequenceWork> batch);
   absl::StatusOr<std::vector<SampledToken>> ExecuteGraph(std::span<const SequenceWork> batch,
                                                          int32_t bucket);
   int32_t GraphBucket(std::span<const SequenceWork> batch) const;
@@ -113,7 +128,7 @@ class CudaWorker : public Worker {
   kernels::cuda::AttentionConfig attention_config_;
   kernels::cuda::AttentionLimits attention_limits_;
   // Arenas, one per plan part, and what is carved from them.
-  DeviceArena weights_arena_, activations_arena_, logits_arena_, kv_arena_;
+  DeviceArena weights_arena_, activations_arena_, logits_arena_, kv_arena_, carry_arena_;
   std::unique_ptr<kernels::cuda::Gemm> gemm_;
   std::unique_ptr<CudaModel> model_;
   std::unique_ptr<KvTierCopier> copier_;
@@ -123,6 +138,25 @@ class CudaWorker : public Worker {
   // Host state reused across batches.
   kernels::cuda::AttentionPlan attention_plan_;
   std::vector<kernels::cuda::AttentionSequence> attention_seqs_;
+  kernels::cuda::AttentionPlan full_depth_plan_;  // the slices over every layer alone
+  // Layered prefill: per sequence, its slice's residual stream after its last layer run,
+  // rows [offset, offset + rows) of carry_ (float32 [carry_capacity_, hidden]).
+  struct CarrySlot {
+    int64_t offset = 0;
+    int64_t rows = 0;
+  };
+  std::unordered_map<int64_t, CarrySlot> carried_;
+  float* carry_ = nullptr;
+  // Heavy-hitter scores on the device: items {plan sequence, offset} and accumulators.
+  int2* mass_items_ = nullptr;
+  float* mass_ = nullptr;
+  float* mass_scratch_ = nullptr;
+  int64_t mass_capacity_ = 0;
+  std::vector<int2> mass_items_host_;
+  std::vector<size_t> mass_slices_;  // batch index of each item
+  std::vector<float> mass_host_;
+  int64_t carry_capacity_ = 0;
+  int64_t carry_used_ = 0;  // slots are taken in order; reset when none is left
   std::vector<int32_t> sampled_;
   std::vector<float> host_logits_;
   int32_t* graph_plan_host_ = nullptr;  // pinned mirror of the attention metadata

@@ -36,7 +36,11 @@ std::unique_ptr<worker::Worker> MakeWorker(const std::string& fixture) {
 #ifdef STRATA_ENGINE_TEST_CUDA
   auto worker = worker::CudaWorker::Create(
       FixtureDir(fixture),
-      {.block_size = 16, .num_blocks = 256, .max_batch_tokens = 256, .max_num_seqs = 16});
+      {.block_size = 16,
+       .num_blocks = 256,
+       .max_batch_tokens = 256,
+       .max_num_seqs = 16,
+       .layered_prefill = true});
 #else
   auto worker = worker::CpuWorker::Create(FixtureDir(fixture), {.block_size = 16, .num_blocks = 256});
 #endif
