@@ -214,6 +214,27 @@ TEST(AdaptivePrecisionEngineTest, SwappedInt8BlocksComeBackIntact) {
   EXPECT_GT(got.kv.blocks_quantized, 0);
 }
 
+TEST(AdaptivePrecisionEngineTest, LayeredPrefillMatchesChunked) {
+  // Layered prefill runs a chunk's layers over several steps: the blocks chosen for int8
+  // at its first slice are converted before any layer reads them, and the statistics of
+  // every layer arrive before the chunk completes. (Whole prefill never starts a prompt
+  // longer than what its budget lets one chunk hold, for any dropping policy: the planner
+  // runs a whole prompt or nothing.)
+  auto worker = MakeWorker(96);
+  const std::vector<Request> requests = Workload(3, 100, 40, "adaptive_precision", 80);
+  RunResult by_mode[2];
+  const PrefillMode modes[] = {PrefillMode::kChunked, PrefillMode::kLayered};
+  for (int m = 0; m < 2; ++m) {
+    EngineOptions options = kOptions;
+    options.prefill_mode = modes[m];
+    by_mode[m] = RunAll(worker.get(), options, requests);
+    EXPECT_GT(by_mode[m].kv.blocks_quantized, 0) << "mode " << m;
+    for (const Request& r : requests) EXPECT_EQ(by_mode[m].tokens[r.id].size(), 40u);
+  }
+  // Chunked and layered plan the same chunks, so they quantize and drop the same blocks.
+  EXPECT_EQ(by_mode[1].tokens, by_mode[0].tokens);
+}
+
 TEST(AdaptivePrecisionEngineTest, RefusesWhatItCannotServe) {
   auto cpu = MakeWorker(64);
   Engine engine(cpu.get(), kOptions);
