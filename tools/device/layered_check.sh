@@ -21,10 +21,11 @@
 #                        largest MoE shape of one GPU)
 #   MODES="whole chunked:2048 layered"   MODE[:MAX_BATCH_TOKENS] (default tokens 8448: a whole
 #                        8k prompt plus the decodes in one iteration / one layered cohort)
+#   MOE_MODES="chunked:2048 layered whole"   the MoE's (its chunked-layered comparison first)
 #   RATES="0.5 1 2"      long-prompt arrivals per second (MOE_RATES for the MoE; default RATES)
 #   DURATION=10 LEAD_IN=3 STREAMS=16   seconds of arrivals (whole), of decode-only lead-in,
 #                        background decode streams
-#   BUDGET_S=440         no new stratad is started past this many seconds; the table is
+#   BUDGET_S=400         no new stratad is started past this many seconds; the table is
 #                        printed whatever ran
 #   EXTRA_SET="..."      more stratad --set overrides, e.g.
 #                        "scheduler.layered_group_table=512:1,2048:2,8192:4"
@@ -49,6 +50,7 @@ base="http://127.0.0.1:$port"
 if [ "$smoke" = 1 ]; then
   models=${MODELS:-"tiny-llama tiny-moe"}
   modes=${MODES:-"whole chunked:256 layered"}
+  moe_modes=${MOE_MODES:-$modes}
   rates=${RATES:-"2 4"}
   moe_rates=${MOE_RATES:-$rates}
   duration=${DURATION:-2} lead_in=${LEAD_IN:-2} streams=${STREAMS:-3}
@@ -66,19 +68,21 @@ else
   source "$root/.bundle/layered/env.sh"
   models=${MODELS:-"llama moe"}
   modes=${MODES:-"whole chunked:2048 layered"}
+  moe_modes=${MOE_MODES:-${MODES:-"chunked:2048 layered whole"}}
   rates=${RATES:-"0.5 1 2"}
   moe_rates=${MOE_RATES:-$rates}
   duration=${DURATION:-10} lead_in=${LEAD_IN:-3} streams=${STREAMS:-16}
   input_len=${INPUT_LEN:-uniform:4096,8192} output_len=${OUTPUT_LEN:-32}
-  default_tokens=8448 budget=${BUDGET_S:-440}
+  default_tokens=8448 budget=${BUDGET_S:-400}
   backend=(--set worker.backend=cuda --set model.random_weights=true
     --set worker.gpu_memory_utilization=0.92 --set model.max_model_len=12288)
   models_dir=$root/.bundle/layered/models  # config.json and tokenizer only
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 fi
 decode_output=${decode_output:-${DECODE_OUTPUT_LEN:-4096}}
-echo "models: $models; modes: $modes; rates: $rates (MoE: $moe_rates); $duration s of arrivals" \
-  "after a $lead_in s lead-in of $streams decode streams; prompts $input_len, outputs $output_len"
+echo "models: $models; modes: $modes (MoE: $moe_modes); rates: $rates (MoE: $moe_rates);" \
+  "$duration s of arrivals after a $lead_in s lead-in of $streams decode streams;" \
+  "prompts $input_len, outputs $output_len"
 
 dir_of() {
   case $1 in
@@ -110,7 +114,7 @@ start_server() {
   stratad --set model.path="$dir" --set server.http_port="$port" \
     --set server.grpc_port="$((port + 1))" --set server.log_level=warning \
     --set scheduler.prefill_mode="$mode" --set scheduler.max_batch_tokens="$tokens" \
-    --set scheduler.max_num_seqs=64 "${backend[@]}" "${extra[@]}" >"$log" 2>&1 &
+    --set scheduler.max_num_seqs=64 --set server.shutdown_timeout_seconds=2 "${backend[@]}" "${extra[@]}" >"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 900); do  # 180 s: the MoE's 61 GB of weights and the graph captures
     if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -128,9 +132,9 @@ cells=$out/cells.tsv
 : >"$cells"
 for model in $models; do
   dir=$(dir_of "$model")
-  model_rates=$rates
-  case $model in moe | *moe*) model_rates=$moe_rates ;; esac
-  for spec in $modes; do
+  model_rates=$rates model_modes=$modes
+  case $model in moe | *moe*) model_rates=$moe_rates model_modes=$moe_modes ;; esac
+  for spec in $model_modes; do
     mode=${spec%%:*}
     tokens=$default_tokens
     [ "$spec" != "$mode" ] && tokens=${spec#*:}
@@ -157,11 +161,12 @@ for model in $models; do
       result=$out/$model-${spec/:/-}-$rate.json
       n=$(awk -v r="$rate" -v d="$duration" 'BEGIN { n = int(r * d + 0.5); print (n < 3 ? 3 : n) }')
       cell_start=$SECONDS
-      timeout $((${lead_in%.*} + duration * 4 + 60)) strata-loadtest --base-url "$base" \
+      limit=$((${lead_in%.*} + duration * 2 + 15))  # the run stops sending, then reports
+      timeout $((limit + 30)) strata-loadtest --base-url "$base" \
         --tokenizer "$dir" --prompt-format tokens --input-len "$input_len" \
         --output-len "$output_len" --num-requests "$n" --request-rate "$rate" --seed 1 \
         --decode-streams "$streams" --decode-output-len "$decode_output" --lead-in "$lead_in" \
-        --max-duration "$((${lead_in%.*} + duration * 4 + 30))s" --request-timeout 120s \
+        --max-duration "${limit}s" --request-timeout 120s \
         --progress never --quiet --label "$model $spec $rate/s" --result "$result" \
         >"$out/loadtest-$model-${spec/:/-}-$rate.log" 2>&1
       rc=$?
