@@ -7,7 +7,8 @@
 # seconds of Poisson arrivals of uniform:4096,8192-token prompts with 32-token outputs. One
 # table row per cell: TTFT mean/p99 and E2E mean of the long prompts, TBT p99 (every gap the
 # clients saw under load), TBT p99 / decode-only iteration, expert-weight bytes per generated
-# token (server /metrics deltas); then the layered-prefill targets checked.
+# token (server /metrics deltas); then the layered-prefill targets checked. Each run first
+# sends one long prompt alone and awaits it (warm-up, not measured).
 #
 # On the GPU machine, from the repository root, with .bundle/layered.tar.xz carried
 # (tools/device/build_layered_bundle.sh; unpacked here):
@@ -165,6 +166,7 @@ for model in $models; do
       timeout $((limit + 30)) strata-loadtest --base-url "$base" \
         --tokenizer "$dir" --prompt-format tokens --input-len "$input_len" \
         --output-len "$output_len" --num-requests "$n" --request-rate "$rate" --seed 1 \
+        --warmup-requests 1 \
         --decode-streams "$streams" --decode-output-len "$decode_output" --lead-in "$lead_in" \
         --max-duration "${limit}s" --request-timeout 120s \
         --progress never --quiet --label "$model $spec $rate/s" --result "$result" \
