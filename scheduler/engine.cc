@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
+#include "base/log.h"
 #include "base/status_macros.h"
 
 namespace strata::scheduler {
@@ -336,6 +337,9 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
       STRATA_CHECK(kv_.Append(chunk.id, chunk.num_tokens, nullptr))
           << "planner scheduled more blocks than are free";
       if (chunk.layer_end < num_layers_) {
+        STRATA_LOG(kDebug) << "request " << chunk.id << ": " << chunk.num_tokens
+                           << " prompt tokens join a layered-prefill cohort of " << chunk.groups
+                           << " layer groups";
         seq.cohort_tokens = chunk.num_tokens;
         seq.cohort_groups = chunk.groups;
         seq.cohort_next_group = 0;

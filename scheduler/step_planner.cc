@@ -57,7 +57,7 @@ class Planner {
           int64_t{seq.held_blocks + static_cast<int32_t>(free_blocks_)} * limits_.block_size -
           seq.computed_tokens;
       const int64_t take = std::min({remaining, budget_, room, seq.max_chunk});
-      if (take <= 0 || (whole && take < std::min(remaining, int64_t{limits_.max_batch_tokens}))) {
+      if (take <= 0 || (whole && take < WholeTake(seq, remaining))) {
         continue;
       }
       Take(seq, take);
@@ -76,7 +76,7 @@ class Planner {
       if (budget_ <= 0 || active >= limits_.max_num_seqs) break;
       const int64_t remaining = seq.total_tokens - seq.computed_tokens;
       const int64_t take = std::min({remaining, budget_, seq.max_chunk});
-      if (take <= 0 || (whole && take < std::min(remaining, int64_t{limits_.max_batch_tokens}))) {
+      if (take <= 0 || (whole && take < WholeTake(seq, remaining))) {
         break;
       }
       const int32_t needed =
@@ -134,6 +134,12 @@ class Planner {
   StepPlan Finish() { return std::move(plan_); }
 
  private:
+  // What a whole prefill takes at once: everything, unless that exceeds the whole token
+  // budget or the sequence's KV budget (then a piece of that size).
+  int64_t WholeTake(const SequenceState& seq, int64_t remaining) const {
+    return std::min({remaining, int64_t{limits_.max_batch_tokens}, seq.max_chunk});
+  }
+
   ScheduledChunk Full(int64_t id, int64_t tokens) const {
     return {id, tokens, 0, limits_.num_layers, 1};
   }

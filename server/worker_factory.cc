@@ -85,9 +85,9 @@ scheduler::EngineOptions EngineOptionsFrom(const config::StrataConfig& config) {
                                                                       : scheduler::PrefillMode::kChunked;
   options.layered.max_groups = config.scheduler.layered_max_groups;
   options.layered.table.clear();
-  // Validated with the configuration.
-  for (const config::LayerGroupRow& row : *config::ParseLayerGroupTable(
-           config.scheduler.layered_group_table)) {
+  // Validated with the configuration. (The StatusOr must outlive the loop over its rows.)
+  const auto table = config::ParseLayerGroupTable(config.scheduler.layered_group_table);
+  for (const config::LayerGroupRow& row : *table) {
     options.layered.table.push_back({row.max_tokens, row.groups});
   }
   return options;
