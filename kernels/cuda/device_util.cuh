@@ -11,6 +11,17 @@ namespace strata::kernels::cuda {
 
 constexpr int kWarpSize = 32;
 
+// d += a . b on the tensor cores: one m16n8k16 bf16 MMA with float accumulators, in the
+// register fragments of the PTX ISA's mma.sync layout.
+__device__ __forceinline__ void MmaBf16(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                        uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
 // Eight bf16 values moved as one 16-byte access.
 struct alignas(16) Bf16x8 {
   __nv_bfloat162 pair[4];

@@ -31,15 +31,6 @@ constexpr int kMmaWarps = 8;
 constexpr int kMmaRows = 16;
 constexpr int kMmaStep = 64;
 
-__device__ __forceinline__ void MmaBf16(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                        uint32_t a3, uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 template <typename Out>
 __global__ void __launch_bounds__(kMmaWarps* kWarpSize, 2) SkinnyMmaKernel(SkinnyGemmArgs args) {
   constexpr int U = 2;  // k-steps per warp in flight

@@ -124,15 +124,6 @@ constexpr int kGemmColumns = 16 * kGemmWarps;  // per block
 constexpr int kRowTiles = kMoeTileRows / 8;
 constexpr int kStep = 64;
 
-__device__ __forceinline__ void Mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                    uint32_t a3, uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 __device__ __forceinline__ uint4 Load16(const bf16* p, bool valid) {
   return valid ? *reinterpret_cast<const uint4*>(p) : make_uint4(0, 0, 0, 0);
 }
@@ -173,11 +164,11 @@ __global__ void __launch_bounds__(kGemmWarps* kWarpSize) GroupedGemmKernel(Group
 #pragma unroll
       for (int t = 0; t < kRowTiles; ++t) {
         const uint4 b = Load16(x[t] + kk, valid && row_valid[t]);
-        Mma(d[t], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
-        Mma(d[t], lo.z, hi.z, lo.w, hi.w, b.z, b.w);
+        MmaBf16(d[t], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
+        MmaBf16(d[t], lo.z, hi.z, lo.w, hi.w, b.z, b.w);
         if constexpr (kFused) {
-          Mma(u[t], ulo.x, uhi.x, ulo.y, uhi.y, b.x, b.y);
-          Mma(u[t], ulo.z, uhi.z, ulo.w, uhi.w, b.z, b.w);
+          MmaBf16(u[t], ulo.x, uhi.x, ulo.y, uhi.y, b.x, b.y);
+          MmaBf16(u[t], ulo.z, uhi.z, ulo.w, uhi.w, b.z, b.w);
         }
       }
     }

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/scheduler/greedy_request.h"
 #include "worker/cpu_worker.h"
 
 namespace strata::scheduler {
@@ -23,13 +24,7 @@ std::unique_ptr<EngineLoop> NewLoop(int32_t max_queued, int32_t num_blocks) {
 }
 
 Request MakeRequest(RequestId id, int32_t max_tokens, std::vector<int32_t> prompt = {5, 6, 7}) {
-  Request r;
-  r.id = id;
-  r.prompt_tokens = std::move(prompt);
-  r.max_tokens = max_tokens;
-  r.ignore_eos = true;
-  r.sampling.temperature = 0.0f;
-  return r;
+  return GreedyRequest(id, std::move(prompt), max_tokens);
 }
 
 // Collects a request's events; Wait() returns once the final one arrived.

@@ -12,6 +12,7 @@
 
 #include "scheduler/engine.h"
 #include "scheduler/engine_loop.h"
+#include "tests/scheduler/greedy_request.h"
 #include "worker/cpu_worker.h"
 #ifdef STRATA_ENGINE_TEST_CUDA
 #include "worker/cuda_worker.h"
@@ -60,13 +61,7 @@ std::unique_ptr<worker::Worker> MakeWorker(int32_t device_blocks, int32_t host_b
 #endif
 
 Request Greedy(RequestId id, std::vector<int32_t> prompt, int32_t max_tokens) {
-  Request r;
-  r.id = id;
-  r.prompt_tokens = std::move(prompt);
-  r.max_tokens = max_tokens;
-  r.ignore_eos = true;
-  r.sampling.temperature = 0.0f;
-  return r;
+  return GreedyRequest(id, std::move(prompt), max_tokens);
 }
 
 std::vector<int32_t> Tokens(int n, int32_t seed) {

@@ -10,6 +10,7 @@
 
 #include "nlohmann/json.hpp"
 #include "scheduler/engine.h"
+#include "tests/scheduler/greedy_request.h"
 #ifdef STRATA_ENGINE_TEST_CUDA
 #include "worker/cuda_worker.h"
 #else
@@ -71,13 +72,7 @@ EngineOptions Options(PrefillMode mode) {
 }
 
 Request Greedy(RequestId id, std::vector<int32_t> prompt, int32_t max_tokens) {
-  Request r;
-  r.id = id;
-  r.prompt_tokens = std::move(prompt);
-  r.max_tokens = max_tokens;
-  r.ignore_eos = true;
-  r.sampling.temperature = 0.0f;
-  return r;
+  return GreedyRequest(id, std::move(prompt), max_tokens);
 }
 
 // Request i arrives at step 3 * i, so prompts meet decodes and each other's cohorts.
