@@ -256,13 +256,18 @@ TEST(KvCacheManagerTest, QuantizedFlagsFollowDropsSwapsAndLeaveThePrefixIndex) {
   EXPECT_DEATH(kv.QuantizeBlocks(1, again), "int8 already");
   const int32_t last[] = {4};
   EXPECT_DEATH(kv.QuantizeBlocks(1, last), "QuantizeBlocks");
-  // A block another table shares cannot change in place.
+  // A block another table shares cannot change in place. (Sequence 1's swap moved it to
+  // fresh device blocks, so two new sequences share the cached first block.)
   EXPECT_EQ(kv.MatchPrefix(2, prompt, RootKey(""), 21), 4);
   ASSERT_TRUE(kv.Append(2, 1, nullptr));
+  EXPECT_EQ(kv.MatchPrefix(3, prompt, RootKey(""), 21), 4);
+  ASSERT_TRUE(kv.Append(3, 1, nullptr));
+  ASSERT_EQ(kv.BlockTable(2)[0], kv.BlockTable(3)[0]);
   const int32_t shared[] = {0};
   EXPECT_DEATH(kv.QuantizeBlocks(2, shared), "shared");
   kv.Free(1);
   kv.Free(2);
+  kv.Free(3);
   EXPECT_EQ(kv.CheckInvariants(), "");
 }
 
