@@ -321,7 +321,8 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   for (ScheduledChunk chunk : plan.chunks) {
     Sequence& seq = *sequences_.at(chunk.id);
     seq.quantize_now.clear();
-    int64_t resident = seq.cohort_start;  // a cohort in flight holds its blocks already
+    // A cohort in flight reserved its chunk's slots when it formed: they end its table.
+    int64_t resident = kv_.Contains(chunk.id) ? kv_.NumTokens(chunk.id) - seq.cohort_tokens : 0;
     if (chunk.layer_begin == 0) {
       chunk.num_tokens = std::min<int64_t>(chunk.num_tokens,
                                            static_cast<int64_t>(seq.tokens.size()) - seq.computed);
@@ -343,7 +344,6 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
         seq.cohort_tokens = chunk.num_tokens;
         seq.cohort_groups = chunk.groups;
         seq.cohort_next_group = 0;
-        seq.cohort_start = resident;
       }
     }
     const bool completes = chunk.layer_end >= num_layers_ &&

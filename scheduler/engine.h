@@ -89,11 +89,10 @@ class Engine {
     const cache::EvictionPolicy* policy = nullptr;
     // Layered prefill: tokens [computed, computed + cohort_tokens) have their K/V written
     // up to layer group cohort_next_group of cohort_groups (0: no chunk in flight); their
-    // K/V slots start at cohort_start.
+    // K/V slots are the last cohort_tokens of the table (reserved when the cohort formed).
     int64_t cohort_tokens = 0;
     int32_t cohort_groups = 0;
     int32_t cohort_next_group = 0;
-    int64_t cohort_start = 0;
     // Policies that score blocks: per table index, the attention mass the worker
     // accumulated and the steps it was scored in (compacted with the table on drops).
     std::vector<float> block_mass;

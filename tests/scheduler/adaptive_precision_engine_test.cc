@@ -7,6 +7,7 @@
 #include <map>
 
 #include "scheduler/engine.h"
+#include "tests/scheduler/fixture_worker.h"
 #include "worker/cpu_worker.h"
 
 namespace strata::scheduler {
@@ -14,21 +15,8 @@ namespace {
 
 constexpr int32_t kBlockSize = 16;
 
-std::string FixtureDir() {
-  const char* root = std::getenv("STRATA_SOURCE_DIR");
-  return std::string(root ? root : ".") + "/tests/fixtures/reference/qwen3";
-}
-
 std::unique_ptr<worker::CpuWorker> MakeWorker(int32_t device_blocks, int32_t host_blocks = 0) {
-  auto probe = worker::CpuWorker::Create(FixtureDir(), {.block_size = kBlockSize, .num_blocks = 1});
-  EXPECT_TRUE(probe.ok()) << probe.status();
-  const int64_t block_bytes = (*probe)->memory().kv_cache_bytes;
-  auto worker = worker::CpuWorker::Create(
-      FixtureDir(), {.block_size = kBlockSize,
-                     .num_blocks = device_blocks,
-                     .host_cache_bytes = int64_t{host_blocks} * block_bytes});
-  EXPECT_TRUE(worker.ok()) << worker.status();
-  return std::move(*worker);
+  return MakeCpuFixtureWorker("qwen3", kBlockSize, device_blocks, host_blocks);
 }
 
 // A CPU worker that claims it cannot hold int8 blocks (as the CUDA worker today).

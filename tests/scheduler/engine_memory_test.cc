@@ -12,6 +12,7 @@
 
 #include "scheduler/engine.h"
 #include "scheduler/engine_loop.h"
+#include "tests/scheduler/fixture_worker.h"
 #include "tests/scheduler/greedy_request.h"
 #include "worker/cpu_worker.h"
 #ifdef STRATA_ENGINE_TEST_CUDA
@@ -24,10 +25,7 @@ namespace {
 
 constexpr int32_t kBlockSize = 16;
 
-std::string FixtureDir() {
-  const char* root = std::getenv("STRATA_SOURCE_DIR");
-  return std::string(root ? root : ".") + "/tests/fixtures/reference/qwen3";
-}
+std::string FixtureDir() { return ReferenceFixtureDir("qwen3"); }
 
 #ifdef STRATA_ENGINE_TEST_CUDA
 // The same scenarios on the GPU: the CUDA worker's copies run on their own streams.
@@ -47,16 +45,7 @@ std::unique_ptr<worker::Worker> MakeWorker(int32_t device_blocks, int32_t host_b
 }
 #else
 std::unique_ptr<worker::Worker> MakeWorker(int32_t device_blocks, int32_t host_blocks) {
-  auto probe = worker::CpuWorker::Create(FixtureDir(), {.block_size = kBlockSize, .num_blocks = 1});
-  EXPECT_TRUE(probe.ok()) << probe.status();
-  const int64_t block_bytes = (*probe)->memory().kv_cache_bytes;
-  auto worker = worker::CpuWorker::Create(
-      FixtureDir(), {.block_size = kBlockSize,
-                     .num_blocks = device_blocks,
-                     .host_cache_bytes = int64_t{host_blocks} * block_bytes});
-  EXPECT_TRUE(worker.ok()) << worker.status();
-  EXPECT_EQ((*worker)->memory().num_host_kv_blocks, host_blocks);
-  return std::move(*worker);
+  return MakeCpuFixtureWorker("qwen3", kBlockSize, device_blocks, host_blocks);
 }
 #endif
 

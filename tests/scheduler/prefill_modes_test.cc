@@ -10,6 +10,7 @@
 
 #include "nlohmann/json.hpp"
 #include "scheduler/engine.h"
+#include "tests/scheduler/fixture_worker.h"
 #include "tests/scheduler/greedy_request.h"
 #ifdef STRATA_ENGINE_TEST_CUDA
 #include "worker/cuda_worker.h"
@@ -28,10 +29,7 @@ constexpr double kMinMargin = 1e-4;
 #endif
 constexpr int32_t kBudget = 40;  // tokens per iteration: the 64-token prompt needs 2 chunks
 
-std::string FixtureDir(const std::string& name) {
-  const char* root = std::getenv("STRATA_SOURCE_DIR");
-  return std::string(root ? root : ".") + "/tests/fixtures/reference/" + name;
-}
+std::string FixtureDir(const std::string& name) { return ReferenceFixtureDir(name); }
 
 std::unique_ptr<worker::Worker> MakeWorker(const std::string& fixture) {
 #ifdef STRATA_ENGINE_TEST_CUDA
