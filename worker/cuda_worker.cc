@@ -389,11 +389,43 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::Execute(std::span<const Se
                                        options_.max_batch_tokens, options_.max_num_seqs, batch));
   // Blocks swapped in or promoted must land first; swap-outs overlap this pass.
   STRATA_RETURN_IF_ERROR(copier_->OrderBefore(stream_));
-  const int32_t bucket = GraphBucket(batch);
-  absl::StatusOr<std::vector<SampledToken>> sampled =
-      bucket > 0 ? ExecuteGraph(batch, bucket) : ExecuteEager(batch);
+  absl::StatusOr<std::vector<SampledToken>> sampled;
+  if (const int32_t bucket = GraphBucket(batch); bucket > 0) {
+    sampled = ExecuteGraph(batch, bucket);
+  } else if (const size_t decodes = DecodesBesideCohort(batch); decodes > 0) {
+    sampled = ExecuteDecodesThenCohort(batch, decodes);
+  } else {
+    sampled = ExecuteEager(batch);
+  }
   STRATA_RETURN_IF_ERROR(copier_->Wait());
   return sampled;
+}
+
+size_t CudaWorker::DecodesBesideCohort(std::span<const SequenceWork> batch) const {
+  if (!options_.layered_decode_graphs) return 0;
+  const auto num_layers = static_cast<int32_t>(config_.num_hidden_layers);
+  // Full-depth slices come first (worker/layer_split.h); a cohort's slices follow them.
+  size_t full = 0;
+  while (full < batch.size() && batch[full].slice.layer_begin == 0 &&
+         batch[full].slice.layer_end >= num_layers) {
+    ++full;
+  }
+  if (full == 0 || full == batch.size()) return 0;
+  return GraphBucket(batch.first(full)) > 0 ? full : 0;
+}
+
+absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteDecodesThenCohort(
+    std::span<const SequenceWork> batch, size_t decodes) {
+  // Two passes on the stream, each with its own staging: the decodes' graph returns its
+  // tokens (the stream is idle after it) before the cohort's inputs are staged.
+  const std::span<const SequenceWork> decoding = batch.first(decodes);
+  STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> out,
+                          ExecuteGraph(decoding, GraphBucket(decoding)));
+  STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> cohort, ExecuteEager(batch.subspan(decodes)));
+  out.insert(out.end(), std::make_move_iterator(cohort.begin()),
+             std::make_move_iterator(cohort.end()));
+  ++cohort_passes_beside_graphs_;
+  return out;
 }
 
 absl::Status CudaWorker::StartCopies(std::span<const KvBlockCopy> before_compute,

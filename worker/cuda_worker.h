@@ -54,6 +54,10 @@ struct CudaWorkerOptions {
   bool random_weights = false;
   // Layered prefill: the plan holds max_batch_tokens rows of carried hidden states.
   bool layered_prefill = false;
+  // A batch of graph-sized decodes plus a layered cohort runs as two passes: the decodes
+  // replay their graph, then the cohort's layer group runs eagerly. Off: one eager pass
+  // over both (the decodes ride along the cohort's group, every layer launched from here).
+  bool layered_decode_graphs = true;
   std::vector<int32_t> graph_batch_sizes = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 };
 
@@ -82,8 +86,11 @@ class CudaWorker : public Worker {
   // Decode steps served by graph replays, and graphs captured so far.
   int64_t graph_replays() const { return graph_replays_; }
   size_t graphs_captured() const { return graphs_.size(); }
+  // Batches run as a decode graph replay followed by a layered cohort's eager pass.
+  int64_t cohort_passes_beside_graphs() const { return cohort_passes_beside_graphs_; }
   // Turns graph replays on or off (e.g. to compare both paths in tests).
   void set_cuda_graphs(bool on) { options_.cuda_graphs = on; }
+  void set_layered_decode_graphs(bool on) { options_.layered_decode_graphs = on; }
   // Sets every K and V element of the cache to `bf16_bits` (benchmarks that decode over
   // contexts they never prefilled). Synchronous.
   void FillKvCache(uint16_t bf16_bits);
@@ -108,6 +115,11 @@ class CudaWorker : public Worker {
   absl::StatusOr<std::vector<SampledToken>> ExecuteGraph(std::span<const SequenceWork> batch,
                                                          int32_t bucket);
   int32_t GraphBucket(std::span<const SequenceWork> batch) const;
+  // The number of leading decodes that can replay a graph while the rest of the batch (a
+  // layered cohort, stopping short of some layers) runs eagerly after them; 0: no split.
+  size_t DecodesBesideCohort(std::span<const SequenceWork> batch) const;
+  absl::StatusOr<std::vector<SampledToken>> ExecuteDecodesThenCohort(
+      std::span<const SequenceWork> batch, size_t decodes);
   // Fills the sampler rows of `sampled` (indices into batch); false when the penalty lists
   // do not fit the staging area.
   bool StageSampling(std::span<const SequenceWork> batch, std::span<const int32_t> sampled,
@@ -162,6 +174,7 @@ class CudaWorker : public Worker {
   int32_t* graph_plan_host_ = nullptr;  // pinned mirror of the attention metadata
   std::map<std::pair<int32_t, int32_t>, cudaGraphExec_t> graphs_;
   int64_t graph_replays_ = 0;
+  int64_t cohort_passes_beside_graphs_ = 0;
 };
 
 }  // namespace strata::worker

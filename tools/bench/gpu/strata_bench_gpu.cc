@@ -5,7 +5,7 @@
 //   strata-bench-gpu [--shape llama-3.1-8b] [--batches 1,8,32,128,256] [--contexts 512,4096]
 //                    [--prefill 1024,8192] [--steps 10] [--utilization 0.9] [--no-graphs]
 //                    [--skinny-rows 8] [--no-pdl] [--profile] [--layers N]
-//                    [--serve REQUESTS:IN:OUT]
+//                    [--serve REQUESTS:IN:OUT] [--layered DECODES:COHORT:GROUPS[:CONTEXT]]
 //
 // Decode: one token per sequence per step over a KV cache filled with a constant (never
 // prefilled), greedy sampling included; each step's time is Execute's wall time, the median
@@ -25,6 +25,13 @@
 // prefilled as many per step as max batch tokens allow (each prefill samples the first
 // token), then every sequence decodes one token per step until all are done. Throughput is
 // generated tokens over the whole wall time.
+// --layered DECODES:COHORT:GROUPS[:CONTEXT] replaces the sweeps by layered-prefill
+// iterations: DECODES sequences decoding at CONTEXT (default 512) alone, then beside a
+// cohort of COHORT prompt tokens advancing one of GROUPS layer groups per iteration, with
+// the decodes replaying their graph before the cohort's eager pass and with one eager pass
+// over both (CudaWorkerOptions::layered_decode_graphs on and off). Each iteration's time
+// is Execute's wall time; printed per group (mean over --steps cohorts) against the
+// decode-only median.
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
@@ -69,6 +76,7 @@ struct Flags {
   bool profile = false;
   int serve_requests = 0, serve_in = 0, serve_out = 0;
   int layers = 0;  // > 0: override the shape's layer count (profiling runs)
+  int layered_decodes = 0, layered_cohort = 0, layered_groups = 0, layered_context = 512;
 };
 
 std::vector<int> ParseList(const std::string& text) {
@@ -216,6 +224,103 @@ void Serve(const Flags& flags, CudaWorker& w, int64_t max_batch_tokens,
               static_cast<long long>(w.graph_replays()));
 }
 
+// The --layered workload on the worker directly: see the top.
+void Layered(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
+  const int decodes = flags.layered_decodes, cohort = flags.layered_cohort;
+  const int groups = flags.layered_groups, context = flags.layered_context;
+  const int32_t layers = static_cast<int32_t>(w.model_config().num_hidden_layers);
+  STRATA_CHECK(groups <= layers) << "more groups than layers";
+  const int64_t block_size = w.memory().block_size;
+  const int64_t decode_blocks = (context + 2 * (flags.steps + 4) * groups + 64) / block_size + 1;
+  const int64_t cohort_blocks = (cohort + block_size - 1) / block_size;
+  STRATA_CHECK(decode_blocks * decodes + cohort_blocks <= w.memory().num_kv_blocks)
+      << "the KV cache holds " << w.memory().num_kv_blocks << " blocks";
+  std::vector<std::vector<int32_t>> tables(decodes + 1);
+  int32_t next = 0;
+  for (int i = 0; i <= decodes; ++i) {
+    for (int64_t b = 0; b < (i < decodes ? decode_blocks : cohort_blocks); ++b) {
+      tables[i].push_back(next++);
+    }
+  }
+  std::vector<int32_t> prompt(cohort);
+  for (int i = 0; i < cohort; ++i) {
+    prompt[i] = int32_t((int64_t{i} * 7919) % w.model_config().vocab_size);
+  }
+  std::vector<int32_t> token = {1};
+  int64_t position = context;
+  // One iteration: every decode one token, plus the cohort's group `group` (-1: none).
+  auto iteration = [&](int group) {
+    std::vector<SequenceWork> work(decodes);
+    for (int i = 0; i < decodes; ++i) {
+      work[i].slice = {.tokens = token,
+                       .start_position = position,
+                       .block_table = tables[i],
+                       .sequence_id = i};
+      work[i].sample = true;
+      work[i].params = &greedy;
+    }
+    if (group >= 0) {
+      const bool last = group == groups - 1;
+      SequenceWork& c = work.emplace_back();
+      c.slice = {.tokens = prompt,
+                 .start_position = 0,
+                 .block_table = tables[decodes],
+                 .logits = last ? worker::LogitsMode::kLast : worker::LogitsMode::kNone,
+                 .sequence_id = decodes,
+                 .layer_begin = group * layers / groups,
+                 .layer_end = last ? worker::SequenceSlice::kAllLayers
+                                   : (group + 1) * layers / groups};
+      c.sample = last;
+      c.params = &greedy;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto out = w.Execute(work);
+    const auto t1 = std::chrono::steady_clock::now();
+    STRATA_CHECK(out.ok()) << out.status();
+    ++position;
+    return Seconds(t0, t1);
+  };
+  std::vector<double> alone;
+  for (int step = 0; step < flags.steps + 3; ++step) {
+    const double t = iteration(-1);
+    if (step >= 3) alone.push_back(t);
+  }
+  const double decode_only = Median(alone);
+  std::printf(
+      "layered: %d decodes at context %d, a cohort of %d tokens in %d groups of %d layers\n"
+      "decode-only iteration (graph replay): %.3f ms\n\n",
+      decodes, context, cohort, groups, layers, decode_only * 1e3);
+  std::printf(
+      "| decodes beside the cohort | group | iteration ms (mean) | max ms | / decode-only |\n"
+      "| --- | ---: | ---: | ---: | ---: |\n");
+  for (bool graphs : {true, false}) {
+    w.set_layered_decode_graphs(graphs);
+    const char* how = graphs ? "graph replay, then cohort" : "one eager pass";
+    std::vector<std::vector<double>> per_group(groups);
+    for (int rep = 0; rep < flags.steps + 1; ++rep) {
+      for (int g = 0; g < groups; ++g) {
+        const double t = iteration(g);
+        if (rep >= 1) per_group[g].push_back(t);
+      }
+    }
+    double all_max = 0, all_sum = 0;
+    for (int g = 0; g < groups; ++g) {
+      double sum = 0, max = 0;
+      for (double t : per_group[g]) sum += t, max = std::max(max, t);
+      const double mean = sum / per_group[g].size();
+      all_sum += mean, all_max = std::max(all_max, max);
+      if (g == 0 || g == 1 || g == groups - 1) {
+        std::printf("| %s | %d | %.3f | %.3f | %.2f |\n", how, g, mean * 1e3, max * 1e3,
+                    mean / decode_only);
+      }
+    }
+    std::printf("| %s | all | %.3f | %.3f | %.2f |\n", how, all_sum / groups * 1e3,
+                all_max * 1e3, all_sum / groups / decode_only);
+  }
+  std::printf("\n(%lld batches ran the decodes' graph beside a cohort)\n\n",
+              static_cast<long long>(w.cohort_passes_beside_graphs()));
+}
+
 int Run(const Flags& flags) {
   cudaDeviceProp prop;
   STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -235,10 +340,17 @@ int Run(const Flags& flags) {
   worker::CudaWorkerOptions options;
   options.gpu_memory_utilization = flags.utilization;
   const bool serve = flags.serve_requests > 0;
-  options.max_num_seqs = serve ? flags.serve_requests : max_batch;
-  options.max_batch_tokens = std::max({max_prefill, max_batch, flags.serve_requests});
-  options.max_model_len = serve ? flags.serve_in + flags.serve_out + 64
-                                : std::max(max_prefill, max_context) + flags.steps + 64;
+  const bool layered = flags.layered_decodes > 0;
+  options.max_num_seqs =
+      serve ? flags.serve_requests : std::max(max_batch, flags.layered_decodes + 1);
+  options.max_batch_tokens = std::max({max_prefill, max_batch, flags.serve_requests,
+                                       flags.layered_decodes + flags.layered_cohort});
+  options.layered_prefill = layered;
+  options.max_model_len =
+      serve     ? flags.serve_in + flags.serve_out + 64
+      : layered ? std::max(flags.layered_cohort, flags.layered_context +
+                                                     2 * (flags.steps + 4) * flags.layered_groups + 64)
+                : std::max(max_prefill, max_context) + flags.steps + 64;
   options.random_weights = true;
   options.cuda_graphs = flags.graphs;
   auto created = CudaWorker::Create(dir, options);
@@ -266,8 +378,9 @@ int Run(const Flags& flags) {
 
   SamplingParams greedy;
   greedy.temperature = 0.0f;
-  if (serve) {
-    Serve(flags, w, options.max_batch_tokens, greedy);
+  if (serve || layered) {
+    if (serve) Serve(flags, w, options.max_batch_tokens, greedy);
+    if (layered) Layered(flags, w, greedy);
     std::remove((dir + "/config.json").c_str());
     std::remove(dir.c_str());
     return 0;
@@ -400,12 +513,24 @@ int main(int argc, char** argv) {
       }
       flags.serve_requests = parts[0], flags.serve_in = parts[1], flags.serve_out = parts[2];
       ++i;
+    } else if (arg == "--layered") {
+      const std::vector<int> parts = strata::ParseList(absl::StrReplaceAll(value, {{":", ","}}));
+      if (parts.size() < 3 || parts.size() > 4 ||
+          *std::min_element(parts.begin(), parts.end()) <= 0) {
+        std::fprintf(stderr, "--layered wants DECODES:COHORT:GROUPS[:CONTEXT]\n");
+        return 2;
+      }
+      flags.layered_decodes = parts[0], flags.layered_cohort = parts[1];
+      flags.layered_groups = parts[2];
+      if (parts.size() == 4) flags.layered_context = parts[3];
+      ++i;
     } else {
       std::fprintf(
           stderr,
           "usage: strata-bench-gpu [--shape NAME] [--batches 1,8,...] [--contexts "
           "512,...] [--prefill 1024,...] [--steps N] [--utilization F] [--no-graphs] "
-          "[--skinny-rows N] [--no-pdl] [--profile] [--layers N] [--serve REQUESTS:IN:OUT]\n");
+          "[--skinny-rows N] [--no-pdl] [--profile] [--layers N] [--serve REQUESTS:IN:OUT] "
+          "[--layered DECODES:COHORT:GROUPS[:CONTEXT]]\n");
       return 2;
     }
   }
