@@ -11,6 +11,11 @@
 //    the chunks' partial outputs by their log-sum-exp (head_dim 64, 128, 256);
 //  - generic: the other head sizes (a multiple of 8, at most 512; prefill at 256), one
 //    warp per (query row, head), a key at a time: correct but slow.
+// Int8 KV pages (adaptive_precision, kv_quant.h): a sequence's block_precision flags
+// (kKvInt8 per table entry) become one byte per page of the plan's page list, uploaded with
+// it; the kernels then take their int8-reading variants, which dequantize those pages as
+// they load them (bf16 pages of the same batch are read as usual). A batch without any
+// int8 page uploads no flags and runs the bf16-only kernels, exactly as before.
 // Upload() copies the plan into the caller's workspace; PagedAttention() then runs it,
 // once per layer. Nothing allocates after start-up: size the workspace once with
 // AttentionWorkspaceBytes() from the batch limits, and Build() rejects batches over them.
@@ -77,6 +82,7 @@ class AttentionPlan {
   struct Layout {
     size_t seq_q_begin = 0, seq_q_len = 0, seq_ctx_len = 0, seq_page_begin = 0;  // int32[S]
     size_t pages = 0;                                                            // int32[P]
+    size_t page_precision = 0;  // uint8[P]: 1 where the page is int8 (kv_quant.h)
     size_t prefill_items = 0;  // int2 {sequence, tile}
     size_t decode_items = 0;   // int4 {sequence, token_begin, token_end, partial or -1}
     size_t reduce_items = 0;   // int4 {sequence, first partial, splits, 0}
@@ -94,6 +100,8 @@ class AttentionPlan {
   int32_t num_reduce_items() const { return num_reduce_; }
   int32_t num_generic_items() const { return num_generic_; }
   int32_t decode_head_chunks() const { return decode_head_chunks_; }
+  // Whether some page of the batch is int8 (then the page flags are uploaded and used).
+  bool int8_pages() const { return int8_pages_; }
 
  private:
   AttentionConfig config_;
@@ -104,6 +112,7 @@ class AttentionPlan {
   size_t num_seqs_ = 0, num_pages_ = 0;
   int32_t decode_chunk_tokens_ = 0;
   int32_t decode_head_chunks_ = 1;
+  bool int8_pages_ = false;
 };
 
 // out[r, h, :] = softmax(q[r, h, :] . K^T * scale) V over each sequence's cache, as

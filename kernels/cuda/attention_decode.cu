@@ -9,6 +9,12 @@
 // copied itself, so the loop needs no barrier. The groups' states merge through shared
 // memory at the end; a chunk that is the sequence's only one writes bf16 output directly,
 // others write float partials and their log2-sum-exp.
+//
+// Int8 pages (kv_quant.h; the kInt8 variants, chosen when the plan carries page flags): a
+// thread copies its 8 int8 values (8 bytes) into the first half of its ring slot and the
+// kv head's float scale into the next 4 bytes, and remembers the slot's precision in a
+// bit mask (one bit per (stage, unrolled token)); the read dequantizes with one multiply
+// per value. Bf16 pages of the same table go the bf16 way, so a table may mix both.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -17,6 +23,7 @@
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/kv_quant_device.cuh"
 #include "kernels/cuda/launch.h"
 
 namespace strata::kernels::cuda::internal {
@@ -36,8 +43,27 @@ template <int kPending>
 __device__ __forceinline__ void CopyWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
+// 8- and 4-byte asynchronous copies (through L1); an invalid source fills zeros.
+template <int kBytes>
+__device__ __forceinline__ void CopyAsyncSmall(void* dst, const void* src, bool valid) {
+  static_assert(kBytes == 4 || kBytes == 8);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(
+                   static_cast<uint32_t>(__cvta_generic_to_shared(dst))),
+               "l"(src), "n"(kBytes), "r"(valid ? kBytes : 0));
+}
 
-template <int kHeadDim, int kGroup>
+// One ring slot as 8 floats: bf16 values, or (kInt8 pages) 8 int8 values and their scale.
+template <bool kInt8>
+__device__ __forceinline__ void ReadSlot(const Bf16x8& slot, bool int8, float (&out)[8]) {
+  if (kInt8 && int8) {
+    const uint4 raw = reinterpret_cast<const uint4&>(slot);
+    UnpackInt8x8(raw.x, raw.y, __uint_as_float(raw.z), out);
+  } else {
+    Unpack(slot, out);
+  }
+}
+
+template <int kHeadDim, int kGroup, bool kInt8>
 __global__ void __launch_bounds__(kThreads)
     DecodeKernel(AttentionArgs args, const int4* items, int head_chunks) {
   constexpr int kLanes = kHeadDim / 8;             // threads per token row
@@ -68,6 +94,12 @@ __global__ void __launch_bounds__(kThreads)
   const int32_t* pages = args.pages + args.seq_page_begin[seq];
   const int64_t token_stride = int64_t{args.cache.kv_heads} * kHeadDim;
   const int64_t head_offset = int64_t{kv_head} * kHeadDim + dim0;
+  // kInt8: the pages' flags, the plane size in values (= the scales' byte offset), and one
+  // bit per ring slot (stage * kUnroll + u) set while the slot holds int8 values.
+  const uint8_t* page_int8 = kInt8 ? args.page_int8 + args.seq_page_begin[seq] : nullptr;
+  const int64_t plane = int64_t{block_size} * token_stride;
+  uint32_t slot_int8 = 0;
+  bool next_int8[kUnroll];
   const int num_steps = (t_end - t_begin + kStep - 1) / kStep;
   auto token_of = [&](int step, int u) {
     return t_begin + step * kStep + u * kTokenGroups + token_group;
@@ -78,6 +110,9 @@ __global__ void __launch_bounds__(kThreads)
     for (int u = 0; u < kUnroll; ++u) {
       const int t = token_of(step, u);
       next_page[u] = step < num_steps && t < t_end ? pages[t / block_size] : 0;
+      if constexpr (kInt8) {
+        next_int8[u] = step < num_steps && t < t_end && page_int8[t / block_size] != 0;
+      }
     }
   };
   auto issue = [&](int step) {
@@ -85,6 +120,24 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int t = token_of(step, u);
+        if constexpr (kInt8) {
+          const uint32_t bit = 1u << ((step % kStages) * kUnroll + u);
+          slot_int8 = next_int8[u] ? slot_int8 | bit : slot_int8 & ~bit;
+          if (next_int8[u]) {  // t < t_end
+            const int64_t at = int64_t{next_page[u]} * plane * 2 +
+                               int64_t{t % block_size} * token_stride + head_offset;
+            const int64_t scale_at = int64_t{next_page[u]} * plane * 2 + plane + kv_head * 4;
+            const char* k_bytes = reinterpret_cast<const char*>(args.cache.k);
+            const char* v_bytes = reinterpret_cast<const char*>(args.cache.v);
+            char* k_slot = reinterpret_cast<char*>(&ring_at(step % kStages, u, 0));
+            char* v_slot = reinterpret_cast<char*>(&ring_at(step % kStages, u, 1));
+            CopyAsyncSmall<8>(k_slot, k_bytes + at, true);
+            CopyAsyncSmall<4>(k_slot + 8, k_bytes + scale_at, true);
+            CopyAsyncSmall<8>(v_slot, v_bytes + at, true);
+            CopyAsyncSmall<4>(v_slot + 8, v_bytes + scale_at, true);
+            continue;
+          }
+        }
         const int64_t slot = int64_t{next_page[u]} * block_size + t % block_size;
         const int64_t offset = t < t_end ? slot * token_stride + head_offset : 0;
         CopyAsync16(&ring_at(step % kStages, u, 0), args.cache.k + offset, t < t_end);
@@ -127,11 +180,13 @@ __global__ void __launch_bounds__(kThreads)
     CopyWait<kStages - 1>();  // this step's copies (this thread's own) have landed
     float s[kUnroll][kGroup];
     bool valid[kUnroll];
+    bool int8[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       valid[u] = token_of(step, u) < t_end;
+      int8[u] = kInt8 && ((slot_int8 >> ((step % kStages) * kUnroll + u)) & 1u) != 0;
       float k[8];
-      Unpack(ring_at(step % kStages, u, 0), k);  // zeros for an invalid token
+      ReadSlot<kInt8>(ring_at(step % kStages, u, 0), int8[u], k);  // zeros for an invalid token
 #pragma unroll
       for (int h = 0; h < kGroup; ++h) {
         float dot = 0.0f;
@@ -160,7 +215,7 @@ __global__ void __launch_bounds__(kThreads)
         const float p = exp2f(s[u][h] - m_new);  // 0 for an invalid token
         l[h] += p;
         float v[8];
-        Unpack(ring_at(step % kStages, u, 1), v);
+        ReadSlot<kInt8>(ring_at(step % kStages, u, 1), int8[u], v);
 #pragma unroll
         for (int i = 0; i < 8; ++i) acc[h][i] += p * v[i];
       }
@@ -240,25 +295,26 @@ __global__ void DecodeReduceKernel(AttentionArgs args, const int4* items, int he
 
 using DecodeFn = void (*)(AttentionArgs, const int4*, int);
 
-template <int kHeadDim>
+template <int kHeadDim, bool kInt8>
 DecodeFn SelectForGroup(int group) {
-  if (group == 1) return DecodeKernel<kHeadDim, 1>;
-  if (group == 2) return DecodeKernel<kHeadDim, 2>;
-  if (group <= 4) return DecodeKernel<kHeadDim, 4>;
-  return DecodeKernel<kHeadDim, 8>;
+  if (group == 1) return DecodeKernel<kHeadDim, 1, kInt8>;
+  if (group == 2) return DecodeKernel<kHeadDim, 2, kInt8>;
+  if (group <= 4) return DecodeKernel<kHeadDim, 4, kInt8>;
+  return DecodeKernel<kHeadDim, 8, kInt8>;
 }
 
-// The instantiation serving `group` query heads per kv head (in chunks of 8 beyond 8).
-DecodeFn SelectKernel(int head_dim, int group) {
+// The instantiation serving `group` query heads per kv head (in chunks of 8 beyond 8),
+// reading int8 pages too when `int8`.
+DecodeFn SelectKernel(int head_dim, int group, bool int8 = false) {
   static_assert(kDecodeMaxGroup == 8);
   group = std::min(group, kDecodeMaxGroup);
   switch (head_dim) {
     case 64:
-      return SelectForGroup<64>(group);
+      return int8 ? SelectForGroup<64, true>(group) : SelectForGroup<64, false>(group);
     case 128:
-      return SelectForGroup<128>(group);
+      return int8 ? SelectForGroup<128, true>(group) : SelectForGroup<128, false>(group);
     case 256:
-      return SelectForGroup<256>(group);
+      return int8 ? SelectForGroup<256, true>(group) : SelectForGroup<256, false>(group);
   }
   STRATA_CHECK(false) << "no decode kernel for head_dim " << head_dim;
   return nullptr;
@@ -286,8 +342,8 @@ int DecodeBlocksPerSm(int head_dim, int group) {
 void LaunchDecode(const AttentionArgs& args, const int4* items, int num_items, int head_chunks,
                   cudaStream_t stream) {
   const dim3 grid(num_items, args.cache.kv_heads * head_chunks);
-  Launch(SelectKernel(args.cache.head_dim, args.group), grid, dim3(kThreads), 0, stream, args,
-         items, head_chunks);
+  Launch(SelectKernel(args.cache.head_dim, args.group, args.page_int8 != nullptr), grid,
+         dim3(kThreads), 0, stream, args, items, head_chunks);
 }
 
 void LaunchDecodeReduce(const AttentionArgs& args, const int4* items, int num_items,

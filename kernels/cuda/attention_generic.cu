@@ -1,11 +1,14 @@
 // Attention for head sizes without a tuned kernel: one warp per (query row, head), lanes
 // striding the head dimension, keys one at a time with an online softmax. Correct for any
 // even head_dim up to 512; slow (a warp reduction per key), meant as the fallback only.
+// Int8 pages (kv_quant.h) are read as int8 values times their kv head's scale; without
+// page flags (nullptr) every page is bf16.
 #include <cmath>
 
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/kv_quant_device.cuh"
 
 namespace strata::kernels::cuda::internal {
 namespace {
@@ -38,15 +41,35 @@ __global__ void GenericKernel(AttentionArgs args, const int2* items) {
     acc[i] = 0.0f;
   }
   float m = -INFINITY, l = 0.0f;
+  const uint8_t* page_int8 =
+      args.page_int8 != nullptr ? args.page_int8 + args.seq_page_begin[seq] : nullptr;
   for (int t = 0; t < visible; ++t) {
-    const int64_t slot = int64_t{pages[t / block_size]} * block_size + t % block_size;
+    const int64_t page = pages[t / block_size];
+    const int64_t slot = page * block_size + t % block_size;
+    const int64_t at = (t % block_size) * token_stride + int64_t{kv_head} * head_dim;
     const bf16* k = args.cache.k + slot * token_stride + int64_t{kv_head} * head_dim;
     const bf16* v = args.cache.v + slot * token_stride + int64_t{kv_head} * head_dim;
+    // Int8 page: values and scales of this token's K and V (the bf16 pointers unused).
+    const bool int8 = page_int8 != nullptr && page_int8[t / block_size] != 0;
+    Int8Plane k8{}, v8{};
+    float k_scale = 0.0f, v_scale = 0.0f;
+    if (int8) {
+      k8 = Int8PlaneOf(args.cache.k, page, args.cache);
+      v8 = Int8PlaneOf(args.cache.v, page, args.cache);
+      k_scale = k8.scales[kv_head];
+      v_scale = v8.scales[kv_head];
+    }
+    auto key = [&](int d) {
+      return int8 ? k8.values[at + d] * k_scale : __bfloat162float(k[d]);
+    };
+    auto value = [&](int d) {
+      return int8 ? v8.values[at + d] * v_scale : __bfloat162float(v[d]);
+    };
     float dot = 0.0f;
 #pragma unroll
     for (int i = 0; i < kMaxPerLane; ++i) {
       const int d = lane + i * kWarpSize;
-      if (d < head_dim) dot += q[i] * __bfloat162float(k[d]);
+      if (d < head_dim) dot += q[i] * key(d);
     }
     dot = WarpSum(dot);
     const float m_new = fmaxf(m, dot);
@@ -55,7 +78,7 @@ __global__ void GenericKernel(AttentionArgs args, const int2* items) {
 #pragma unroll
     for (int i = 0; i < kMaxPerLane; ++i) {
       const int d = lane + i * kWarpSize;
-      if (d < head_dim) acc[i] = acc[i] * correction + p * __bfloat162float(v[d]);
+      if (d < head_dim) acc[i] = acc[i] * correction + p * value(d);
     }
     m = m_new;
   }

@@ -21,6 +21,9 @@ struct AttentionArgs {
   const int32_t* seq_ctx_len;
   const int32_t* seq_page_begin;
   const int32_t* pages;
+  // Per page of `pages`: 1 when the page holds the int8 format of kv_quant.h, else 0;
+  // nullptr when every page is bf16 (the kernels then take their bf16-only variants).
+  const uint8_t* page_int8;
   const bf16* q;
   int64_t q_stride;
   PagedKvCache cache;

@@ -9,7 +9,8 @@
 //      atomicAdd (heads meet in one float: the summation order across heads, and so the
 //      last bits, may vary from run to run).
 // Both reread the keys (never the values): about half the bytes of the attention itself
-// for the counted sequences, nothing for the others.
+// for the counted sequences, nothing for the others. Int8 pages (the plan's page flags,
+// kv_quant.h) are read as int8 values times their kv head's scale.
 #include <algorithm>
 #include <cmath>
 
@@ -18,6 +19,7 @@
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/kv_quant_device.cuh"
 #include "kernels/cuda/launch.h"
 
 namespace strata::kernels::cuda {
@@ -34,6 +36,7 @@ struct MassArgs {
   const int32_t* seq_ctx_len;
   const int32_t* seq_page_begin;
   const int32_t* pages;
+  const uint8_t* page_int8;  // per page, 1: int8 (kv_quant.h); nullptr: all bf16
   const bf16* q;
   int64_t q_stride;
   PagedKvCache cache;
@@ -48,6 +51,14 @@ struct MassArgs {
 __device__ __forceinline__ float Score(const float* q, const bf16* k, int head_dim, int lane) {
   float dot = 0.0f;
   for (int d = lane; d < head_dim; d += 32) dot += q[d] * __bfloat162float(k[d]);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) dot += __shfl_xor_sync(~0u, dot, offset);
+  return dot;
+}
+__device__ __forceinline__ float Score(const float* q, const int8_t* k, float scale, int head_dim,
+                                       int lane) {
+  float dot = 0.0f;
+  for (int d = lane; d < head_dim; d += 32) dot += q[d] * (k[d] * scale);
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) dot += __shfl_xor_sync(~0u, dot, offset);
   return dot;
@@ -80,9 +91,19 @@ __device__ void ForEachBlockScore(const MassArgs& a, int seq, int head, const fl
   const int block_size = a.cache.block_size;
   const int page = a.pages[a.seq_page_begin[seq] + b];
   const int64_t token_stride = int64_t{a.cache.kv_heads} * a.cache.head_dim;
-  const bf16* k = a.cache.k + int64_t{page} * block_size * token_stride +
-                  int64_t{head / a.group} * a.cache.head_dim;
+  const int kv_head = head / a.group;
   const int count = min(block_size, ctx - b * block_size);
+  if (a.page_int8 != nullptr && a.page_int8[a.seq_page_begin[seq] + b] != 0) {
+    const Int8Plane plane = Int8PlaneOf(a.cache.k, page, a.cache);
+    const int8_t* k = plane.values + int64_t{kv_head} * a.cache.head_dim;
+    const float scale = plane.scales[kv_head];
+    for (int t = 0; t < count; ++t) {
+      fn(Score(q, k + t * token_stride, scale, a.cache.head_dim, lane));
+    }
+    return;
+  }
+  const bf16* k = a.cache.k + int64_t{page} * block_size * token_stride +
+                  int64_t{kv_head} * a.cache.head_dim;
   for (int t = 0; t < count; ++t) fn(Score(q, k + t * token_stride, a.cache.head_dim, lane));
 }
 
@@ -171,6 +192,8 @@ void AccumulateAttentionMass(const AttentionPlan& plan, const void* workspace, c
   a.seq_ctx_len = reinterpret_cast<const int32_t*>(ws + layout.seq_ctx_len);
   a.seq_page_begin = reinterpret_cast<const int32_t*>(ws + layout.seq_page_begin);
   a.pages = reinterpret_cast<const int32_t*>(ws + layout.pages);
+  a.page_int8 =
+      plan.int8_pages() ? reinterpret_cast<const uint8_t*>(ws + layout.page_precision) : nullptr;
   a.q = q;
   a.q_stride = q_row_stride;
   a.cache = cache;

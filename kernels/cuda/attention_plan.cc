@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
+#include "kernels/cpu/kv_quant.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
@@ -61,6 +62,7 @@ AttentionPlan::Layout AttentionPlan::MakeLayout(const AttentionConfig& config,
   layout.seq_ctx_len = take(sequences, 4);
   layout.seq_page_begin = take(sequences, 4);
   layout.pages = take(limits.max_pages, 4);
+  layout.page_precision = take((limits.max_pages + 3) / 4, 4);
   layout.prefill_items = take(2 * prefill_items, 4);
   layout.decode_items = take(4 * (sequences + partials), 4);
   layout.reduce_items = take(4 * sequences, 4);
@@ -98,6 +100,8 @@ absl::Status AttentionPlan::Build(const AttentionConfig& config, const Attention
   int32_t* ctx_len = at(layout_.seq_ctx_len);
   int32_t* page_begin = at(layout_.seq_page_begin);
   int32_t* pages = at(layout_.pages);
+  uint8_t* page_int8 = reinterpret_cast<uint8_t*>(at(layout_.page_precision));
+  int8_pages_ = false;
 
   const int group = config.heads / config.kv_heads;
   const bool fast_prefill = internal::PrefillFastPath(config.head_dim);
@@ -131,6 +135,20 @@ absl::Status AttentionPlan::Build(const AttentionConfig& config, const Attention
     ctx_len[s] = static_cast<int32_t>(seq.context_len);
     page_begin[s] = static_cast<int32_t>(total_pages);
     std::copy_n(seq.block_table.begin(), needed_pages, pages + total_pages);
+    // Page flags: written from the first int8 page of the batch on (zeros before it).
+    const auto flagged = static_cast<int64_t>(
+        std::min<size_t>(seq.block_precision.size(), static_cast<size_t>(needed_pages)));
+    if (!int8_pages_ &&
+        std::any_of(seq.block_precision.begin(), seq.block_precision.begin() + flagged,
+                    [](uint8_t p) { return p == cpu::kKvInt8; })) {
+      std::fill_n(page_int8, total_pages, uint8_t{0});
+      int8_pages_ = true;
+    }
+    if (int8_pages_) {
+      for (int64_t i = 0; i < needed_pages; ++i) {
+        page_int8[total_pages + i] = i < flagged && seq.block_precision[i] == cpu::kKvInt8;
+      }
+    }
     total_pages += needed_pages;
     if (seq.query_len == 0) continue;
     if (seq.query_len == 1 && fast_decode) {
@@ -223,6 +241,7 @@ void AttentionPlan::Upload(void* workspace, cudaStream_t stream) const {
   copy(layout_.seq_ctx_len, num_seqs_);
   copy(layout_.seq_page_begin, num_seqs_);
   copy(layout_.pages, num_pages_);
+  if (int8_pages_) copy(layout_.page_precision, (num_pages_ + 3) / 4);
   copy(layout_.prefill_items, 2 * static_cast<size_t>(num_prefill_));
   copy(layout_.decode_items, 4 * static_cast<size_t>(num_decode_));
   copy(layout_.reduce_items, 4 * static_cast<size_t>(num_reduce_));
@@ -244,6 +263,8 @@ void PagedAttention(const AttentionPlan& plan, void* workspace, const bf16* q, i
   args.seq_ctx_len = reinterpret_cast<const int32_t*>(ws + layout.seq_ctx_len);
   args.seq_page_begin = reinterpret_cast<const int32_t*>(ws + layout.seq_page_begin);
   args.pages = reinterpret_cast<const int32_t*>(ws + layout.pages);
+  args.page_int8 =
+      plan.int8_pages() ? reinterpret_cast<const uint8_t*>(ws + layout.page_precision) : nullptr;
   args.q = q;
   args.q_stride = q_row_stride;
   args.cache = cache;

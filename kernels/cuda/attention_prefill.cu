@@ -9,12 +9,21 @@
 // load during the whole of step j (S_j, softmax, P V_j). Only tiles that cross the causal
 // diagonal (or the context's end) are masked. Shared rows are padded by 16 bytes against
 // bank conflicts.
+//
+// Int8 pages (kv_quant.h; the kInt8 variants, chosen when the plan carries page flags):
+// the MMAs want bf16 tiles, so a thread loads the 8-byte int8 pieces of its rows of the
+// next tile into registers (two at a time, so loads overlap), dequantizes them
+// (value x its kv head's scale, rounded to bf16) and stores them into the same shared
+// stage that cp.async fills for bf16 pages; the barriers that order the cp.async stages
+// order these stores too. That load is not asynchronous: the int8 pieces of tile j + 1
+// arrive before step j's math starts, the price of the halved bytes.
 #include <cmath>
 
 #include "base/check.h"
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/kv_quant_device.cuh"
 #include "kernels/cuda/launch.h"
 
 namespace strata::kernels::cuda::internal {
@@ -66,7 +75,7 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-template <int kHeadDim>
+template <int kHeadDim, bool kInt8>
 __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args, const int2* items) {
   constexpr int kStride = kHeadDim + 8;  // padded shared row, in bf16
   constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
@@ -122,18 +131,63 @@ __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args,
   const int kv_end = args.causal ? ctx - q_len + last_token + 1 : ctx;
   const int num_key_tiles = (kv_end + kTileKeys - 1) / kTileKeys;
 
+  const uint8_t* page_int8 = kInt8 ? args.page_int8 + args.seq_page_begin[seq] : nullptr;
   auto load_tile = [&](bf16* dst, const bf16* cache, int tile) {
     if (tile >= num_key_tiles) {
       CopyCommit();  // empty group: keeps the wait counts above uniform
       return;
     }
-    for (int c = threadIdx.x; c < kTileKeys * kChunks; c += kThreads) {
-      const int r = c / kChunks, part = c % kChunks;
-      const int t = tile * kTileKeys + r;
-      const bool valid = t < kv_end;
-      const int64_t slot = valid ? int64_t{pages[t / block_size]} * block_size + t % block_size : 0;
-      CopyAsync16(&dst[r * kStride + part * 8],
-                  cache + slot * token_stride + int64_t{kv_head} * kHeadDim + part * 8, valid);
+    if constexpr (kInt8) {
+      // In batches of kBatch pieces per thread: the loads of a batch overlap, and few
+      // registers stay live beside the accumulators.
+      constexpr int kPerThread = kTileKeys * kChunks / kThreads;
+      constexpr int kBatch = 2;
+      static_assert(kTileKeys * kChunks % kThreads == 0 && kPerThread % kBatch == 0);
+#pragma unroll 1
+      for (int i0 = 0; i0 < kPerThread; i0 += kBatch) {
+        uint2 raw[kBatch];
+        float scale[kBatch];
+        bool int8[kBatch];
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+          const int c = threadIdx.x + (i0 + b) * kThreads;
+          const int r = c / kChunks, part = c % kChunks;
+          const int t = tile * kTileKeys + r;
+          const bool valid = t < kv_end;
+          int8[b] = valid && page_int8[t / block_size] != 0;
+          const int64_t page = valid ? pages[t / block_size] : 0;
+          if (int8[b]) {
+            const Int8Plane plane = Int8PlaneOf(cache, page, args.cache);
+            raw[b] = *reinterpret_cast<const uint2*>(plane.values +
+                                                     (t % block_size) * token_stride +
+                                                     int64_t{kv_head} * kHeadDim + part * 8);
+            scale[b] = plane.scales[kv_head];
+          } else {
+            const int64_t slot = page * block_size + t % block_size;
+            CopyAsync16(&dst[r * kStride + part * 8],
+                        cache + slot * token_stride + int64_t{kv_head} * kHeadDim + part * 8,
+                        valid);
+          }
+        }
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+          if (!int8[b]) continue;
+          const int c = threadIdx.x + (i0 + b) * kThreads;
+          const int r = c / kChunks, part = c % kChunks;
+          float x[8];
+          UnpackInt8x8(raw[b].x, raw[b].y, scale[b], x);
+          StoreBf16x8(&dst[r * kStride + part * 8], Pack(x));
+        }
+      }
+    } else {
+      for (int c = threadIdx.x; c < kTileKeys * kChunks; c += kThreads) {
+        const int r = c / kChunks, part = c % kChunks;
+        const int t = tile * kTileKeys + r;
+        const bool valid = t < kv_end;
+        const int64_t slot = valid ? int64_t{pages[t / block_size]} * block_size + t % block_size : 0;
+        CopyAsync16(&dst[r * kStride + part * 8],
+                    cache + slot * token_stride + int64_t{kv_head} * kHeadDim + part * 8, valid);
+      }
     }
     CopyCommit();
   };
@@ -254,17 +308,26 @@ __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args,
   }
 }
 
-template <int kHeadDim>
-void LaunchFor(const AttentionArgs& args, const int2* items, int num_items, cudaStream_t stream) {
+template <int kHeadDim, bool kInt8>
+void LaunchVariant(const AttentionArgs& args, const int2* items, int num_items, cudaStream_t stream) {
   constexpr int kBytes = 4 * kTileKeys * (kHeadDim + 8) * sizeof(bf16);
   static const bool configured = [] {
-    STRATA_CUDA_CHECK(cudaFuncSetAttribute(PrefillKernel<kHeadDim>,
+    STRATA_CUDA_CHECK(cudaFuncSetAttribute(PrefillKernel<kHeadDim, kInt8>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
     return true;
   }();
   (void)configured;
-  Launch(PrefillKernel<kHeadDim>, dim3(num_items, args.cache.kv_heads), dim3(kThreads), kBytes,
-         stream, args, items);
+  Launch(PrefillKernel<kHeadDim, kInt8>, dim3(num_items, args.cache.kv_heads), dim3(kThreads),
+         kBytes, stream, args, items);
+}
+
+template <int kHeadDim>
+void LaunchFor(const AttentionArgs& args, const int2* items, int num_items, cudaStream_t stream) {
+  if (args.page_int8 != nullptr) {
+    LaunchVariant<kHeadDim, true>(args, items, num_items, stream);
+  } else {
+    LaunchVariant<kHeadDim, false>(args, items, num_items, stream);
+  }
 }
 
 }  // namespace
