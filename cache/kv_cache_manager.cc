@@ -8,6 +8,28 @@
 
 namespace strata::cache {
 
+const char* ForkResultName(ForkResult result) {
+  switch (result) {
+    case ForkResult::kForked:
+      return "forked";
+    case ForkResult::kUnknownParent:
+      return "the parent has no blocks";
+    case ForkResult::kChildExists:
+      return "the child already has blocks";
+    case ForkResult::kNotOnDevice:
+      return "the parent is not device-resident";
+    case ForkResult::kBadLength:
+      return "the shared length is empty or beyond the parent's resident tokens";
+    case ForkResult::kInFlight:
+      return "a block to share is still being copied";
+    case ForkResult::kDropped:
+      return "the parent dropped blocks";
+    case ForkResult::kQuantized:
+      return "a block to share is int8";
+  }
+  return "?";
+}
+
 KvCacheManager::KvCacheManager(const KvCacheOptions& options)
     : block_size_(options.block_size),
       prefix_caching_(options.prefix_caching),
@@ -58,7 +80,32 @@ int32_t KvCacheManager::BlocksNeeded(SequenceId sequence, int64_t new_tokens) co
   if (it == tables_.end()) return BlocksFor(new_tokens);
   const Table& t = it->second;
   const int32_t device_held = t.tier == Tier::kDevice ? static_cast<int32_t>(t.blocks.size()) : 0;
-  return BlocksFor(t.num_tokens + new_tokens) - device_held;
+  const int32_t copy = new_tokens > 0 && SharedPartialLast(t) ? 1 : 0;
+  return BlocksFor(t.num_tokens + new_tokens) - device_held + copy;
+}
+
+bool KvCacheManager::SharedPartialLast(const Table& t) const {
+  return t.tier == Tier::kDevice && t.num_tokens % block_size_ != 0 && !t.blocks.empty() &&
+         OtherReaders(t.blocks.back()) > 0;
+}
+
+int32_t KvCacheManager::OtherReaders(BlockId block) const {
+  // Other tables; the prefix index (the block is full for the table that indexed it); a
+  // swap-out of a sharer that let go this step (it reads alongside compute).
+  return device_.RefCount(block) - 1 + (device_.cached(block) ? 1 : 0) +
+         (overlapped_reads_.contains(block) ? 1 : 0);
+}
+
+int32_t KvCacheManager::CopyOnWriteReserve() const {
+  std::map<BlockId, int32_t> ending;  // shared block -> tables it ends partially
+  for (const auto& [id, t] : tables_) {
+    if (SharedPartialLast(t)) ++ending[t.blocks.back()];
+  }
+  int32_t reserve = 0;
+  for (const auto& [block, tables] : ending) {
+    reserve += std::min(tables, OtherReaders(block));
+  }
+  return reserve;
 }
 
 bool KvCacheManager::CanAppend(SequenceId sequence, int64_t new_tokens) const {
@@ -73,16 +120,16 @@ int32_t KvCacheManager::FreeableBlocks(SequenceId sequence) const {
   }));
 }
 
-void KvCacheManager::QueueCopy(Tier from, BlockId src, BlockId dst, bool before_compute,
-                               bool pin_src) {
-  const Tier to = from == Tier::kDevice ? Tier::kHost : Tier::kDevice;
+void KvCacheManager::QueueCopy(Tier from, BlockId src, Tier to, BlockId dst,
+                               bool before_compute, bool pin_src) {
   if (pin_src) {
     mutable_pool(from).Pin(src);
     pins_.emplace_back(from, src);
   }
   mutable_pool(to).Pin(dst);
   pins_.emplace_back(to, dst);
-  (before_compute ? copies_.before_compute : copies_.overlapped).push_back({from, src, dst});
+  (before_compute ? copies_.before_compute : copies_.overlapped).push_back({from, to, src, dst});
+  if (!before_compute && from == Tier::kDevice) overlapped_reads_.insert(src);
 }
 
 BlockId KvCacheManager::TakeOne(Tier tier) {
@@ -115,7 +162,8 @@ void KvCacheManager::FreeUpDevice(int32_t count) {
       const BlockId h = TakeOne(Tier::kHost);
       host_index_.Insert(*key, h);
       host_.SetCached(h, true);
-      QueueCopy(Tier::kDevice, *victim, h, /*before_compute=*/true, /*pin_src=*/false);
+      QueueCopy(Tier::kDevice, *victim, Tier::kHost, h, /*before_compute=*/true,
+                /*pin_src=*/false);
       host_.Release(h);  // unreferenced: cached once the copy lands
       ++stats_.blocks_demoted;
     } else {
@@ -132,9 +180,22 @@ bool KvCacheManager::Append(SequenceId sequence, int64_t new_tokens, std::vector
   const int32_t needed = BlocksNeeded(sequence, new_tokens);
   if (needed > device_.available()) return false;
   FreeUpDevice(needed);
-  auto fresh = device_.Allocate(needed);
-  STRATA_CHECK(fresh.has_value());
   Table& t = tables_[sequence];
+  int32_t fresh_count = needed;
+  if (new_tokens > 0 && SharedPartialLast(t)) {
+    // Copy-on-write: the shared block stays with its other owners (pinned until the copy
+    // has read it); this table continues in a private copy.
+    const BlockId shared = t.blocks.back();
+    const BlockId own = TakeOne(Tier::kDevice);
+    QueueCopy(Tier::kDevice, shared, Tier::kDevice, own, /*before_compute=*/true,
+              /*pin_src=*/true);
+    device_.Release(shared);
+    t.blocks.back() = own;
+    ++stats_.blocks_copied_on_write;
+    --fresh_count;
+  }
+  auto fresh = device_.Allocate(fresh_count);
+  STRATA_CHECK(fresh.has_value());
   t.blocks.insert(t.blocks.end(), fresh->begin(), fresh->end());
   t.precision.resize(t.blocks.size(), 0);
   if (slots != nullptr) {
@@ -145,6 +206,35 @@ bool KvCacheManager::Append(SequenceId sequence, int64_t new_tokens, std::vector
   }
   t.num_tokens += new_tokens;
   return true;
+}
+
+ForkResult KvCacheManager::Fork(SequenceId parent, SequenceId child, int64_t tokens) {
+  auto it = tables_.find(parent);
+  if (it == tables_.end()) return ForkResult::kUnknownParent;
+  if (tables_.contains(child)) return ForkResult::kChildExists;
+  const Table& p = it->second;
+  if (p.tier != Tier::kDevice) return ForkResult::kNotOnDevice;
+  if (tokens <= 0 || tokens > p.num_tokens) return ForkResult::kBadLength;
+  if (p.dropped_tokens > 0) return ForkResult::kDropped;
+  const int32_t shared = BlocksFor(tokens);
+  for (int32_t i = 0; i < shared; ++i) {
+    if (p.precision[i] != 0) return ForkResult::kQuantized;
+    if (device_.state(p.blocks[i]) == BlockState::kInFlight) return ForkResult::kInFlight;
+  }
+  Table t;
+  t.tier = Tier::kDevice;
+  t.blocks.assign(p.blocks.begin(), p.blocks.begin() + shared);
+  t.precision.assign(shared, 0);
+  t.num_tokens = tokens;
+  t.keyed = p.keyed;
+  t.root = p.root;
+  const size_t keys = std::min<size_t>(p.keys.size(), tokens / block_size_);
+  t.keys.assign(p.keys.begin(), p.keys.begin() + keys);
+  for (BlockId b : t.blocks) device_.AddRef(b);
+  tables_.emplace(child, std::move(t));  // `p` may dangle from here on
+  ++stats_.sequences_forked;
+  stats_.blocks_forked += shared;
+  return ForkResult::kForked;
 }
 
 int64_t KvCacheManager::MatchPrefix(SequenceId sequence, std::span<const int32_t> tokens,
@@ -170,7 +260,7 @@ int64_t KvCacheManager::MatchPrefix(SequenceId sequence, std::span<const int32_t
       pins_.emplace_back(Tier::kHost, *h);
       FreeUpDevice(1);
       const BlockId d = TakeOne(Tier::kDevice);
-      QueueCopy(Tier::kHost, *h, d, /*before_compute=*/true, /*pin_src=*/false);
+      QueueCopy(Tier::kHost, *h, Tier::kDevice, d, /*before_compute=*/true, /*pin_src=*/false);
       host_index_.Erase(*h);
       host_.SetCached(*h, false);
       device_index_.Insert(key, d);
@@ -288,7 +378,7 @@ bool KvCacheManager::SwapOut(SequenceId sequence) {
   FreeUpHost(n);
   for (BlockId& block : t.blocks) {
     const BlockId h = TakeOne(Tier::kHost);
-    QueueCopy(Tier::kDevice, block, h, /*before_compute=*/false, /*pin_src=*/true);
+    QueueCopy(Tier::kDevice, block, Tier::kHost, h, /*before_compute=*/false, /*pin_src=*/true);
     device_.Release(block);
     block = h;
   }
@@ -310,7 +400,7 @@ bool KvCacheManager::SwapIn(SequenceId sequence) {
   FreeUpDevice(n);
   for (BlockId& block : t.blocks) {
     const BlockId d = TakeOne(Tier::kDevice);
-    QueueCopy(Tier::kHost, block, d, /*before_compute=*/true, /*pin_src=*/true);
+    QueueCopy(Tier::kHost, block, Tier::kDevice, d, /*before_compute=*/true, /*pin_src=*/true);
     host_.Release(block);
     block = d;
   }
@@ -332,6 +422,7 @@ void KvCacheManager::CopiesLanded() {
   STRATA_CHECK(copies_.empty()) << "CopiesLanded with copies not yet taken";
   for (const auto& [tier, block] : pins_) mutable_pool(tier).Unpin(block);
   pins_.clear();
+  overlapped_reads_.clear();
 }
 
 std::string KvCacheManager::CheckInvariants() const {

@@ -13,6 +13,12 @@
 //    CopiesLanded();
 //  - a table entry flagged int8 (QuantizeBlocks) is a full block other than the last, owned
 //    by that table alone and never in the prefix index.
+//
+// Sharing: a block listed by several tables (a prefix hit, or Fork) is read-only for all
+// of them. Only a table's partial last block is ever written (by Append); when that block
+// is shared, Append first gives the table a private copy (copy-on-write): a fresh device
+// block and a device -> device copy that lands before the next forward pass. Full shared
+// blocks, indexed in the prefix cache or not, stay shared until their last owner lets go.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +26,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cache/block_key.h"
@@ -32,12 +39,27 @@ using SequenceId = int64_t;
 
 enum class Tier : uint8_t { kDevice, kHost };
 
-// One block copied between tiers: `src` in tier `from`, `dst` in the other tier.
+// One block copied: `src` in tier `from` to `dst` in tier `to`. Between tiers (swap,
+// demotion, promotion) or within the device tier (copy-on-write of a shared block).
 struct BlockCopy {
   Tier from = Tier::kDevice;
+  Tier to = Tier::kHost;
   BlockId src = 0;
   BlockId dst = 0;
 };
+
+// Why Fork shared nothing (kForked: it did).
+enum class ForkResult : uint8_t {
+  kForked,
+  kUnknownParent,   // the parent has no table
+  kChildExists,     // the child already has a table
+  kNotOnDevice,     // the parent is swapped out to the host tier
+  kBadLength,       // tokens is 0 or beyond the parent's resident tokens
+  kInFlight,        // a block to share is still being copied (pinned)
+  kDropped,         // the parent dropped blocks: table entries no longer match positions
+  kQuantized,       // an entry to share is int8: it must stay owned by one table
+};
+const char* ForkResultName(ForkResult result);
 
 struct CopyBatch {
   // Must land, in this order, before the next forward pass starts: their destinations are
@@ -65,6 +87,9 @@ struct KvCacheStats {
   int64_t blocks_dropped = 0;     // evicted from a sequence by its budget policy
   int64_t cached_blocks_reclaimed = 0;  // prefix entries lost to make room
   int64_t blocks_quantized = 0;   // turned to int8 by a budget policy (adaptive_precision)
+  int64_t sequences_forked = 0;   // successful Fork calls
+  int64_t blocks_forked = 0;      // block references Fork handed to children
+  int64_t blocks_copied_on_write = 0;  // private copies of a shared partial block (Append)
 };
 
 class KvCacheManager {
@@ -91,17 +116,38 @@ class KvCacheManager {
   std::span<const uint8_t> BlockPrecision(SequenceId sequence) const;
   int32_t QuantizedBlocks(SequenceId sequence) const;  // entries flagged int8
 
-  // Extra device blocks `sequence` (absent: a new one) needs to grow by `new_tokens`.
+  // Extra device blocks `sequence` (absent: a new one) needs to grow by `new_tokens`,
+  // counting the private copy of a shared partial last block.
   int32_t BlocksNeeded(SequenceId sequence, int64_t new_tokens) const;
+  // Device blocks that appends may still take for copy-on-write, whichever sequences grow:
+  // per shared block that ends some tables partially, min(those tables, its other
+  // readers) (the last owner left writes in place). O(tables). A scheduler that counts blocks from
+  // table sizes alone holds these back.
+  int32_t CopyOnWriteReserve() const;
   bool CanAppend(SequenceId sequence, int64_t new_tokens) const;
   // Device blocks that become available if the sequence releases its blocks now.
   int32_t FreeableBlocks(SequenceId sequence) const;
 
   // Reserves room for `new_tokens` more tokens of a device-resident (or new) sequence and
   // returns their slots (block * block_size + offset). May reclaim cached prefix blocks
-  // (demoting them to the host tier when it has room). False, with nothing changed, when
-  // the device tier lacks blocks.
+  // (demoting them to the host tier when it has room). When the partial last block is
+  // shared (another table lists it, the prefix index holds its full content, or a
+  // sharer's swap-out still reads it), the table
+  // first gets a private copy of it (copy-on-write: one device -> device copy before
+  // compute; the shared block stays pinned until it lands). False, with nothing changed,
+  // when the device tier lacks blocks.
   bool Append(SequenceId sequence, int64_t new_tokens, std::vector<int64_t>* slots);
+
+  // Gives `child` (no table yet) a table sharing the blocks of `parent` that cover its
+  // first `tokens` resident tokens (ref counts + 1, device tier; no block is allocated or
+  // copied now). The rule: the parent is device-resident, 0 < tokens <= NumTokens(parent),
+  // it never dropped blocks, and every shared entry is full precision and not in flight.
+  // Anything else shares nothing and says why. The caller vouches that the child's first
+  // `tokens` token ids (and cache salt) are the parent's and that their K/V are computed;
+  // the child inherits the parent's prefix-cache keys for the shared full blocks. A
+  // sequence whose blocks may be quantized later (QuantizeBlocks needs sole ownership)
+  // must be neither parent nor child. Appends into a shared partial block copy it first.
+  ForkResult Fork(SequenceId parent, SequenceId child, int64_t tokens);
 
   // For a sequence without blocks: shares the longest run of cached full blocks that
   // prefixes `tokens` (at most `max_tokens` tokens) and returns the tokens matched. Device
@@ -165,7 +211,14 @@ class KvCacheManager {
   void FreeUpDevice(int32_t count);
   void FreeUpHost(int32_t count);
   BlockId TakeOne(Tier tier);
-  void QueueCopy(Tier from, BlockId src, BlockId dst, bool before_compute, bool pin_src);
+  void QueueCopy(Tier from, BlockId src, Tier to, BlockId dst, bool before_compute,
+                 bool pin_src);
+  // The table's partial last block has other readers (appending copies it first).
+  bool SharedPartialLast(const Table& t) const;
+  // Readers of a device block besides one owning table: the other tables listing it, the
+  // prefix index (an entry for its full content), and an overlapped copy reading it (a
+  // swap-out that released it this step).
+  int32_t OtherReaders(BlockId block) const;
 
   int32_t block_size_;
   bool prefix_caching_;
@@ -174,6 +227,7 @@ class KvCacheManager {
   std::unordered_map<SequenceId, Table> tables_;
   CopyBatch copies_;
   std::vector<std::pair<Tier, BlockId>> pins_;
+  std::unordered_set<BlockId> overlapped_reads_;  // device sources of overlapped copies
   KvCacheStats stats_;
 };
 

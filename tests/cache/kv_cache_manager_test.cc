@@ -271,5 +271,171 @@ TEST(KvCacheManagerTest, QuantizedFlagsFollowDropsSwapsAndLeaveThePrefixIndex) {
   EXPECT_EQ(kv.CheckInvariants(), "");
 }
 
+
+TEST(KvCacheManagerForkTest, ForkSharesTheBlocksOfTheFirstTokens) {
+  KvCacheManager kv(Tiers(16, 0, /*prefix=*/false));
+  ASSERT_TRUE(kv.Append(1, 10, nullptr));  // blocks: 4 + 4 + 2 tokens
+  const std::vector<BlockId> parent(kv.BlockTable(1).begin(), kv.BlockTable(1).end());
+  const int32_t free_before = kv.pool().free_count();
+  ASSERT_EQ(kv.Fork(1, 2, 9), ForkResult::kForked);
+  EXPECT_THAT(kv.BlockTable(2), testing::ElementsAreArray(parent));
+  EXPECT_EQ(kv.NumTokens(2), 9);
+  EXPECT_EQ(kv.residence(2), Tier::kDevice);
+  for (BlockId b : parent) EXPECT_EQ(kv.pool().RefCount(b), 2);
+  EXPECT_EQ(kv.pool().free_count(), free_before) << "a fork allocates nothing";
+  EXPECT_TRUE(kv.TakeCopies().empty()) << "nor copies anything";
+  // A shorter fork shares only the blocks its tokens cover.
+  ASSERT_EQ(kv.Fork(1, 3, 4), ForkResult::kForked);
+  EXPECT_THAT(kv.BlockTable(3), testing::ElementsAre(parent[0]));
+  EXPECT_EQ(kv.pool().RefCount(parent[0]), 3);
+  EXPECT_EQ(kv.pool().RefCount(parent[2]), 2);
+  EXPECT_EQ(kv.stats().sequences_forked, 2);
+  EXPECT_EQ(kv.stats().blocks_forked, 4);
+  EXPECT_EQ(kv.FreeableBlocks(1), 0) << "shared blocks are not freed by letting go";
+  EXPECT_EQ(kv.CheckInvariants(), "");
+}
+
+TEST(KvCacheManagerForkTest, AppendIntoASharedPartialBlockCopiesItOnceBeforeCompute) {
+  KvCacheManager kv(Tiers(16, 0, /*prefix=*/false));
+  ASSERT_TRUE(kv.Append(1, 10, nullptr));
+  const std::vector<BlockId> parent(kv.BlockTable(1).begin(), kv.BlockTable(1).end());
+  ASSERT_EQ(kv.Fork(1, 2, 9), ForkResult::kForked);
+  // Both end in the shared partial block; the first to write copies, the last writes in
+  // place.
+  EXPECT_EQ(kv.CopyOnWriteReserve(), 1);
+  EXPECT_EQ(kv.BlocksNeeded(2, 1), 1) << "the private copy";
+  EXPECT_EQ(kv.BlocksNeeded(1, 1), 1);
+  const int32_t free_before = kv.pool().free_count();
+  std::vector<int64_t> slots;
+  ASSERT_TRUE(kv.Append(2, 1, &slots));
+  const BlockId own = kv.BlockTable(2)[2];
+  EXPECT_NE(own, parent[2]);
+  EXPECT_EQ(kv.BlockTable(2)[0], parent[0]);
+  EXPECT_EQ(kv.BlockTable(2)[1], parent[1]);
+  EXPECT_THAT(slots, testing::ElementsAre(int64_t{own} * 4 + 1)) << "position 9 in the copy";
+  EXPECT_EQ(kv.pool().free_count(), free_before - 1);
+  EXPECT_EQ(kv.pool().RefCount(parent[2]), 1);
+  EXPECT_EQ(kv.pool().state(parent[2]), BlockState::kInFlight) << "pinned until the copy lands";
+  EXPECT_EQ(kv.stats().blocks_copied_on_write, 1);
+  EXPECT_EQ(kv.CopyOnWriteReserve(), 0);
+  EXPECT_EQ(kv.CheckInvariants(), "");
+  const CopyBatch copies = kv.TakeCopies();
+  ASSERT_EQ(copies.before_compute.size(), 1u);
+  EXPECT_TRUE(copies.overlapped.empty());
+  const BlockCopy& c = copies.before_compute[0];
+  EXPECT_EQ(c.from, Tier::kDevice);
+  EXPECT_EQ(c.to, Tier::kDevice);
+  EXPECT_EQ(c.src, parent[2]);
+  EXPECT_EQ(c.dst, own);
+  kv.CopiesLanded();
+  // The parent is now the block's only reader: it writes in place, no copy.
+  EXPECT_EQ(kv.BlocksNeeded(1, 1), 0);
+  ASSERT_TRUE(kv.Append(1, 1, &slots));
+  EXPECT_EQ(kv.BlockTable(1)[2], parent[2]);
+  EXPECT_TRUE(kv.TakeCopies().empty());
+  EXPECT_EQ(kv.stats().blocks_copied_on_write, 1);
+  // A full shared block is never copied: growing past it takes a new block.
+  ASSERT_TRUE(kv.Append(2, 2, nullptr));
+  EXPECT_EQ(kv.BlockTable(2)[1], parent[1]);
+  EXPECT_EQ(kv.stats().blocks_copied_on_write, 1);
+  EXPECT_EQ(kv.CheckInvariants(), "");
+}
+
+TEST(KvCacheManagerForkTest, FreeingParentThenChildReturnsEveryBlock) {
+  KvCacheManager kv(Tiers(8, 0, /*prefix=*/false));
+  ASSERT_TRUE(kv.Append(1, 7, nullptr));
+  ASSERT_EQ(kv.Fork(1, 2, 7), ForkResult::kForked);
+  ASSERT_EQ(kv.Fork(2, 3, 5), ForkResult::kForked) << "a child may be forked in turn";
+  ASSERT_TRUE(kv.Append(2, 3, nullptr));  // copy-on-write, then a new block
+  ASSERT_TRUE(kv.Append(3, 1, nullptr));  // copy-on-write
+  kv.TakeCopies();
+  kv.CopiesLanded();
+  EXPECT_EQ(kv.CheckInvariants(), "");
+  kv.Free(1);
+  EXPECT_EQ(kv.CheckInvariants(), "");
+  EXPECT_LT(kv.pool().free_count(), 8) << "the children still hold the shared blocks";
+  kv.Free(2);
+  kv.Free(3);
+  EXPECT_EQ(kv.pool().free_count(), 8);
+  EXPECT_EQ(kv.pool().Count(BlockState::kOwned), 0);
+  EXPECT_EQ(kv.CheckInvariants(), "");
+}
+
+TEST(KvCacheManagerForkTest, AnIndexedBlockIsCopiedEvenWithOneOwnerLeft) {
+  KvCacheManager kv(Tiers(8, 0));
+  const std::vector<int32_t> prompt = Iota(8);
+  kv.MatchPrefix(1, prompt, RootKey(""), 7);
+  ASSERT_TRUE(kv.Append(1, 8, nullptr));
+  kv.IndexFullBlocks(1, prompt);  // both blocks full and indexed
+  ASSERT_EQ(kv.Fork(1, 2, 6), ForkResult::kForked);
+  const BlockId indexed = kv.BlockTable(1)[1];
+  kv.Free(1);
+  EXPECT_EQ(kv.pool().RefCount(indexed), 1);
+  // The child holds positions 4-5 of a block whose prefix entry covers 4-7: writing
+  // position 6 in place would corrupt the entry.
+  EXPECT_EQ(kv.CopyOnWriteReserve(), 1);
+  ASSERT_TRUE(kv.Append(2, 1, nullptr));
+  EXPECT_NE(kv.BlockTable(2)[1], indexed);
+  EXPECT_EQ(kv.pool().state(indexed), BlockState::kInFlight);
+  kv.TakeCopies();
+  kv.CopiesLanded();
+  EXPECT_EQ(kv.pool().state(indexed), BlockState::kCached) << "the entry stays reusable";
+  EXPECT_EQ(kv.MatchPrefix(3, prompt, RootKey(""), 8), 8);
+  EXPECT_EQ(kv.CheckInvariants(), "");
+}
+
+TEST(KvCacheManagerForkTest, ASharerSwappedOutThisStepStillReadsTheBlock) {
+  KvCacheManager kv(Tiers(8, 8, /*prefix=*/false));
+  ASSERT_TRUE(kv.Append(1, 6, nullptr));
+  ASSERT_EQ(kv.Fork(1, 2, 6), ForkResult::kForked);
+  const BlockId shared = kv.BlockTable(1)[1];
+  ASSERT_TRUE(kv.SwapOut(1));  // its copy reads `shared` alongside the next compute
+  EXPECT_EQ(kv.pool().RefCount(shared), 1);
+  ASSERT_TRUE(kv.Append(2, 1, nullptr));
+  EXPECT_NE(kv.BlockTable(2)[1], shared) << "the swap-out must not see the new token";
+  const CopyBatch copies = kv.TakeCopies();
+  ASSERT_EQ(copies.before_compute.size(), 1u);
+  EXPECT_EQ(copies.before_compute[0].src, shared);
+  EXPECT_EQ(copies.before_compute[0].to, Tier::kDevice);
+  ASSERT_EQ(copies.overlapped.size(), 2u);
+  kv.CopiesLanded();
+  EXPECT_EQ(kv.CheckInvariants(), "");
+}
+
+TEST(KvCacheManagerForkTest, RefusesWhatCannotBeShared) {
+  KvCacheManager kv(Tiers(16, 8));
+  EXPECT_EQ(kv.Fork(1, 2, 1), ForkResult::kUnknownParent);
+  kv.MatchPrefix(1, Iota(14), RootKey(""), 13);
+  ASSERT_TRUE(kv.Append(1, 14, nullptr));
+  ASSERT_TRUE(kv.Append(5, 3, nullptr));
+  EXPECT_EQ(kv.Fork(1, 5, 3), ForkResult::kChildExists);
+  EXPECT_EQ(kv.Fork(1, 2, 0), ForkResult::kBadLength);
+  EXPECT_EQ(kv.Fork(1, 2, 15), ForkResult::kBadLength);
+  // Swapped out: not shareable; swapped back this step: its blocks are still landing.
+  ASSERT_TRUE(kv.SwapOut(1));
+  EXPECT_EQ(kv.Fork(1, 2, 4), ForkResult::kNotOnDevice);
+  kv.TakeCopies();
+  kv.CopiesLanded();
+  ASSERT_TRUE(kv.SwapIn(1));
+  EXPECT_EQ(kv.Fork(1, 2, 4), ForkResult::kInFlight);
+  kv.TakeCopies();
+  kv.CopiesLanded();
+  EXPECT_EQ(kv.Fork(1, 2, 4), ForkResult::kForked);
+  kv.Free(2);
+  // An int8 entry is owned by one table alone.
+  const int32_t quantize[] = {1};
+  kv.QuantizeBlocks(1, quantize);
+  EXPECT_EQ(kv.Fork(1, 2, 4), ForkResult::kForked) << "the int8 block is not in range";
+  kv.Free(2);
+  EXPECT_EQ(kv.Fork(1, 2, 5), ForkResult::kQuantized);
+  // After a drop, table entries no longer sit at their positions.
+  ASSERT_TRUE(kv.Append(6, 9, nullptr));
+  kv.DropBlocks(6, 0, 1);
+  EXPECT_EQ(kv.Fork(6, 2, 2), ForkResult::kDropped);
+  EXPECT_FALSE(kv.Contains(2)) << "a refused fork leaves no table";
+  EXPECT_STREQ(ForkResultName(ForkResult::kNotOnDevice), "the parent is not device-resident");
+  EXPECT_EQ(kv.CheckInvariants(), "");
+}
+
 }  // namespace
 }  // namespace strata::cache

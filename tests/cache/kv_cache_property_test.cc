@@ -1,6 +1,6 @@
 // Long random sequences of allocate / grow / prefix hit / index / drop / swap out / swap in /
-// free against KvCacheManager, with a simulated storage that performs the copies it
-// decides. After every step: the bookkeeping invariants hold (no block leaked or owned
+// fork / free against KvCacheManager, with a simulated storage that performs the copies it
+// decides (including the device -> device copies of copy-on-write). After every step: the bookkeeping invariants hold (no block leaked or owned
 // twice, counts add up) and every resident token of every sequence reads back the content
 // it was written with, whichever tier or shared block it now lives in.
 #include <gtest/gtest.h>
@@ -27,6 +27,8 @@ struct Sim {
   std::vector<int64_t> origins;
 };
 
+size_t BlocksForTokens(int64_t tokens) { return (tokens + kBlockSize - 1) / kBlockSize; }
+
 Content ContentAt(const Sim& s, int64_t position) {
   Content h = std::hash<std::string>{}(s.salt);
   for (int64_t i = 0; i <= position; ++i) h = h * 1000003 + static_cast<uint32_t>(s.tokens[i]);
@@ -45,13 +47,14 @@ class Harness {
     for (int step = 0; step < steps; ++step) {
       // Several decisions per step, as the engine makes them, then the worker's side.
       for (int ops = Uniform(1, 4); ops > 0; --ops) {
-        const int op = Uniform(0, 9);
+        const int op = Uniform(0, 10);
         if (op <= 2) NewSequence();
         else if (op <= 5) Grow();
         else if (op == 6) Swap();
         else if (op == 7) Free();
         else if (op == 8) Drop();
-        else SwapIn();
+        else if (op == 9) SwapIn();
+        else Fork();
       }
       Land();
       const std::string violation = kv_.CheckInvariants();
@@ -69,6 +72,7 @@ class Harness {
   }
 
   const KvCacheStats& stats() const { return kv_.stats(); }
+  int64_t forks() const { return forks_; }
 
  private:
   static bool HasFailure() { return testing::Test::HasFatalFailure() || testing::Test::HasFailure(); }
@@ -91,7 +95,25 @@ class Harness {
   void Compute(SequenceId id, int64_t n) {
     Sim& s = sims_.at(id);
     std::vector<int64_t> slots;
+    // Appending into a shared partial last block takes a private copy of it first.
+    const bool shared = kv_.Contains(id) && kv_.NumTokens(id) % kBlockSize != 0 &&
+                        kv_.pool().RefCount(kv_.BlockTable(id).back()) > 1;
+    // The manager's count of blocks needed includes the copy; a shared block always copies.
+    const int64_t held = kv_.Contains(id) ? kv_.BlockTable(id).size() : 0;
+    const bool copies = kv_.BlocksNeeded(id, n) >
+                        static_cast<int64_t>(BlocksForTokens(kv_.NumTokens(id) + n)) - held;
+    ASSERT_TRUE(copies || !shared);
+    const BlockId last = kv_.Contains(id) && !kv_.BlockTable(id).empty()
+                             ? kv_.BlockTable(id).back()
+                             : -1;
+    const int64_t copied = kv_.stats().blocks_copied_on_write;
     ASSERT_TRUE(kv_.Append(id, n, &slots));
+    ASSERT_EQ(kv_.stats().blocks_copied_on_write, copied + (copies ? 1 : 0));
+    if (copies) {
+      const size_t index = BlocksForTokens(kv_.NumTokens(id) - n) - 1;
+      ASSERT_NE(kv_.BlockTable(id)[index], last) << "sequence " << id << " writes a shared block";
+      ASSERT_EQ(kv_.pool().state(last), BlockState::kInFlight) << "the copy's source is pinned";
+    }
     SyncOrigins(id);
     pending_writes_.emplace_back(id, s.computed, slots);
     busy_.insert(id);
@@ -138,6 +160,47 @@ class Harness {
     for (int i = 0; i < n; ++i) s.tokens.push_back(Uniform(0, 3));
     if (kv_.CanAppend(id, n)) Compute(id, n);
     else s.tokens.resize(s.tokens.size() - n);
+  }
+
+  // A child shares a prefix of a parent whose K/V have landed (as the engine forks only
+  // computed tokens); its later growth writes into private copies.
+  void Fork() {
+    const SequenceId parent = Pick(Tier::kDevice);
+    if (parent < 0) return;
+    const Sim& p = sims_.at(parent);
+    const int64_t resident = kv_.NumTokens(parent);
+    if (resident == 0) return;
+    const int64_t tokens = Uniform(1, static_cast<int>(resident));
+    const SequenceId child = next_id_++;
+    const std::span<const BlockId> table = kv_.BlockTable(parent);
+    const int32_t shared = kv_.BlocksFor(tokens);
+    bool in_flight = false;
+    for (int32_t i = 0; i < shared; ++i) {
+      in_flight |= kv_.pool().state(table[i]) == BlockState::kInFlight;
+    }
+    const std::vector<BlockId> before(table.begin(), table.begin() + shared);
+    const KvCacheStats stats = kv_.stats();
+    const ForkResult result = kv_.Fork(parent, child, tokens);
+    if (p.dropped) {
+      ASSERT_EQ(result, ForkResult::kDropped);
+      return;
+    }
+    if (in_flight) {
+      ASSERT_EQ(result, ForkResult::kInFlight);
+      return;
+    }
+    ASSERT_EQ(result, ForkResult::kForked);
+    ASSERT_EQ(kv_.NumTokens(child), tokens);
+    ASSERT_EQ(kv_.residence(child), Tier::kDevice);
+    ASSERT_TRUE(std::ranges::equal(kv_.BlockTable(child), before)) << "the child shares";
+    ASSERT_EQ(kv_.stats().blocks_forked, stats.blocks_forked + shared);
+    Sim c;
+    c.tokens.assign(p.tokens.begin(), p.tokens.begin() + tokens);
+    c.computed = tokens;
+    c.salt = p.salt;
+    c.origins.assign(p.origins.begin(), p.origins.begin() + shared);
+    sims_.emplace(child, std::move(c));
+    ++forks_;
   }
 
   void Swap() {
@@ -187,7 +250,7 @@ class Harness {
     CopyBatch copies = kv_.TakeCopies();
     auto apply = [&](const BlockCopy& c) {
       std::vector<Content>& from = store(c.from);
-      std::vector<Content>& to = store(c.from == Tier::kDevice ? Tier::kHost : Tier::kDevice);
+      std::vector<Content>& to = store(c.to);
       for (int i = 0; i < kBlockSize; ++i) {
         to[c.dst * kBlockSize + i] = from[c.src * kBlockSize + i];
       }
@@ -254,13 +317,14 @@ class Harness {
   std::set<SequenceId> busy_;
   std::vector<std::tuple<SequenceId, int64_t, std::vector<int64_t>>> pending_writes_;
   SequenceId next_id_ = 1;
+  int64_t forks_ = 0;
 };
 
 class KvCachePropertyTest : public testing::TestWithParam<std::tuple<int, int, bool>> {};
 
 TEST_P(KvCachePropertyTest, RandomOperationsKeepBookkeepingAndContentsExact) {
   const auto [device, host, prefix] = GetParam();
-  int64_t hits = 0, swaps = 0, demotions = 0;
+  int64_t hits = 0, swaps = 0, demotions = 0, forks = 0, copies_on_write = 0;
   for (uint32_t seed = 1; seed <= 20; ++seed) {
     Harness h(device, host, prefix, seed);
     h.Run(3000);
@@ -268,7 +332,12 @@ TEST_P(KvCachePropertyTest, RandomOperationsKeepBookkeepingAndContentsExact) {
     hits += h.stats().prefix_hits;
     swaps += h.stats().blocks_swapped_out;
     demotions += h.stats().blocks_demoted;
+    forks += h.forks();
+    copies_on_write += h.stats().blocks_copied_on_write;
+    EXPECT_EQ(h.forks(), h.stats().sequences_forked);
   }
+  EXPECT_GT(forks, 0);
+  EXPECT_GT(copies_on_write, 0);
   // The runs exercise what they claim to.
   if (prefix) EXPECT_GT(hits, 0);
   if (host > 0) EXPECT_GT(swaps, 0);
