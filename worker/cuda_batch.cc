@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
+#include "kernels/cpu/kv_quant.h"
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_status.h"
@@ -187,6 +188,7 @@ void UploadDecodeGraphPlan(const cuda::AttentionPlan::Layout& layout, const Deco
   int32_t* ctx_len = at(layout.seq_ctx_len);
   int32_t* page_begin = at(layout.seq_page_begin);
   int32_t* pages = at(layout.pages);
+  uint8_t* page_int8 = reinterpret_cast<uint8_t*>(at(layout.page_precision));
   int32_t* decode = at(layout.decode_items);
   int32_t* reduce = at(layout.reduce_items);
   const int32_t bucket = shape.bucket, splits = shape.splits;
@@ -201,8 +203,16 @@ void UploadDecodeGraphPlan(const cuda::AttentionPlan::Layout& layout, const Deco
       ctx = slice.start_position + 1;
       const int64_t needed = (ctx + block_size - 1) / block_size;
       std::copy_n(slice.block_table.begin(), needed, pages + num_pages);
+      if (shape.int8_pages) {
+        const std::span<const uint8_t> flags = slice.block_precision;
+        for (int64_t i = 0; i < needed; ++i) {
+          page_int8[num_pages + i] =
+              static_cast<size_t>(i) < flags.size() && flags[i] == kernels::cpu::kKvInt8;
+        }
+      }
       num_pages += static_cast<int32_t>(needed);
     } else {
+      if (shape.int8_pages) page_int8[num_pages] = 0;
       pages[num_pages++] = 0;  // padding: one token of block 0, never written
     }
     ctx_len[s] = static_cast<int32_t>(ctx);
@@ -228,6 +238,7 @@ void UploadDecodeGraphPlan(const cuda::AttentionPlan::Layout& layout, const Deco
   copy(layout.seq_ctx_len, bucket);
   copy(layout.seq_page_begin, bucket);
   copy(layout.pages, num_pages);
+  if (shape.int8_pages) copy(layout.page_precision, (num_pages + 3) / 4);
   copy(layout.decode_items, 4 * static_cast<size_t>(bucket) * splits);
   if (splits > 1) copy(layout.reduce_items, 4 * static_cast<size_t>(bucket));
 }

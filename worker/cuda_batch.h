@@ -6,6 +6,7 @@
 
 #include <cuda_runtime.h>
 
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -94,11 +95,14 @@ int64_t FillSamplingRow(const SequenceWork& work, kernels::cuda::SamplingRow* ro
 // The decode attention of a CUDA graph: `bucket` one-row sequences (the batch's, then
 // padding ones of one token in block 0), each cut into exactly `splits` equal chunks, so
 // that the launches have a fixed shape. Written into the plan layout's arrays of `host`
-// (a mirror of the attention workspace's metadata) and uploaded into `workspace`.
+// (a mirror of the attention workspace's metadata) and uploaded into `workspace`. With
+// int8_pages the pages' precision flags travel too (the graph reads them: a graph captured
+// with int8 pages is a different graph from one without).
 struct DecodeGraphShape {
   int32_t bucket = 0;
   int32_t splits = 1;
-  bool operator==(const DecodeGraphShape&) const = default;
+  bool int8_pages = false;
+  auto operator<=>(const DecodeGraphShape&) const = default;
 };
 // Splits for this batch: the AttentionPlan's chunk choice, rounded up to a power of two
 // of splits for the longest sequence, no more than `max_partials` partial outputs.

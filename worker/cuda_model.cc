@@ -4,6 +4,7 @@
 
 #include "base/check.h"
 #include "kernels/cuda/attention_internal.h"
+#include "kernels/cuda/kv_quant.h"
 
 namespace strata::worker {
 
@@ -164,6 +165,9 @@ void CudaModel::Attention(int layer, int64_t rows, const AttentionDispatch& atte
   args.seq_ctx_len = reinterpret_cast<const int32_t*>(ws + layout_.seq_ctx_len);
   args.seq_page_begin = reinterpret_cast<const int32_t*>(ws + layout_.seq_page_begin);
   args.pages = reinterpret_cast<const int32_t*>(ws + layout_.pages);
+  args.page_int8 = attention.int8_pages
+                       ? reinterpret_cast<const uint8_t*>(ws + layout_.page_precision)
+                       : nullptr;
   args.q = act_.qkv;
   args.q_stride = qkv_width_;
   args.cache = kv_[layer];
@@ -183,6 +187,10 @@ void CudaModel::Attention(int layer, int64_t rows, const AttentionDispatch& atte
                                        reinterpret_cast<const int4*>(ws + layout_.reduce_items),
                                        attention.reduce_items, stream_);
   }
+}
+
+void CudaModel::QuantizeKvBlocks(const int32_t* blocks, int32_t count) {
+  for (const cuda::PagedKvCache& layer : kv_) cuda::QuantizeKvBlocks(layer, blocks, count, stream_);
 }
 
 void CudaModel::Logits(const int32_t* row_ids, int64_t rows, float* out) {

@@ -45,11 +45,15 @@ struct CudaTokenInputs {
 
 // How attention runs: through a plan uploaded into the workspace (any batch), or the
 // fixed-shape decode launches of a CUDA graph (one query row per sequence; the worker has
-// written the decode and reduce items into the workspace at the plan layout's offsets).
+// written the decode and reduce items into the workspace at the plan layout's offsets, and
+// with int8_pages the page flags too).
 struct AttentionDispatch {
   const kernels::cuda::AttentionPlan* plan = nullptr;
   int32_t decode_items = 0;
   int32_t reduce_items = 0;
+  // Graph dispatch: the pages' int8 flags are in the workspace (layout page_precision) and
+  // the decode launches read them. (A plan dispatch takes this from its plan.)
+  bool int8_pages = false;
   // Heavy-hitter scores (plan dispatch only): after each layer's attention, the mass of
   // the listed sequences' last rows is added into `mass` (AccumulateAttentionMass).
   const int2* mass_items = nullptr;
@@ -87,6 +91,10 @@ class CudaModel {
                      const AttentionDispatch& attention);
   void FoldPendingMlp(int64_t row, int64_t rows);
   void FinalNorm(int64_t rows);
+
+  // Converts blocks to int8 in place in every layer, K and V (kernels/cuda/kv_quant.h):
+  // `blocks` is a device array of `count` distinct block ids written at full precision.
+  void QuantizeKvBlocks(const int32_t* blocks, int32_t count);
 
   // out[i, :] = lm_head . normed[row_ids[i]] for i < rows (float32 [rows, vocab]); with
   // row_ids null, the first `rows` rows of normed.
