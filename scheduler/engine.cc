@@ -236,7 +236,15 @@ absl::Status Engine::MoveBlocks(bool forward_pass_follows) {
   auto convert = [](const std::vector<cache::BlockCopy>& in) {
     std::vector<worker::KvBlockCopy> out;
     out.reserve(in.size());
-    for (const cache::BlockCopy& c : in) out.push_back({c.from == cache::Tier::kDevice, c.src, c.dst});
+    for (const cache::BlockCopy& c : in) {
+      STRATA_CHECK(c.from == cache::Tier::kDevice || c.to == cache::Tier::kDevice)
+          << "a host -> host block copy";
+      const worker::KvCopyDirection direction =
+          c.from == cache::Tier::kHost  ? worker::KvCopyDirection::kHostToDevice
+          : c.to == cache::Tier::kHost ? worker::KvCopyDirection::kDeviceToHost
+                                       : worker::KvCopyDirection::kDeviceToDevice;
+      out.push_back({direction, c.src, c.dst});
+    }
     return out;
   };
   STRATA_RETURN_IF_ERROR(

@@ -79,25 +79,26 @@ absl::Status CpuWorker::StartCopies(std::span<const KvBlockCopy> before_compute,
 }
 
 absl::Status CpuWorker::Copy(const KvBlockCopy& copy) {
-  const int32_t host = copy.to_host ? copy.dst : copy.src;
-  const int32_t device = copy.to_host ? copy.src : copy.dst;
-  if (host < 0 || host >= memory_.num_host_kv_blocks || device < 0 ||
-      device >= memory_.num_kv_blocks) {
+  const bool src_on_host = copy.direction == KvCopyDirection::kHostToDevice;
+  const bool dst_on_host = copy.direction == KvCopyDirection::kDeviceToHost;
+  auto inside = [&](int32_t block, bool host) {
+    return block >= 0 && block < (host ? memory_.num_host_kv_blocks : memory_.num_kv_blocks);
+  };
+  if (!inside(copy.src, src_on_host) || !inside(copy.dst, dst_on_host)) {
     return absl::InvalidArgumentError(absl::StrCat("KV block copy ", copy.src, " -> ", copy.dst,
                                                    " is outside the cache tiers"));
   }
   const int64_t floats = model_->KvBlockFloats();
   const int layers = model_->config().num_hidden_layers;
-  float* host_block = host_tier_.data() + int64_t{host} * layers * 2 * floats;
+  // One plane (a layer's K or V) of a block, in whichever tier holds it.
+  auto plane = [&](int32_t block, bool host, int layer, bool value) -> float* {
+    if (!host) return model_->KvBlock(layer, value, block).data();
+    return host_tier_.data() + (int64_t{block} * layers * 2 + int64_t{layer} * 2 + value) * floats;
+  };
   for (int layer = 0; layer < layers; ++layer) {
-    for (int value = 0; value < 2; ++value) {
-      std::span<float> dev = model_->KvBlock(layer, value == 1, device);
-      float* h = host_block + (int64_t{layer} * 2 + value) * floats;
-      if (copy.to_host) {
-        std::copy(dev.begin(), dev.end(), h);
-      } else {
-        std::copy(h, h + floats, dev.begin());
-      }
+    for (bool value : {false, true}) {
+      const float* from = plane(copy.src, src_on_host, layer, value);
+      std::copy(from, from + floats, plane(copy.dst, dst_on_host, layer, value));
     }
   }
   return absl::OkStatus();

@@ -1,8 +1,11 @@
-// Moves KV blocks between the device cache and the pinned host tier for the CUDA worker.
+// Moves KV blocks between the device cache and the pinned host tier for the CUDA worker,
+// and within the device cache (copy-on-write of a shared block).
 // The host tier mirrors the device layout: per layer, K then V, each [blocks, block bytes].
 // Copies that must land before compute run in order on one stream, and the compute stream
 // waits for them with an event; overlapped ones run on a second stream alongside compute.
-// Each direction's copies are issued as one batched copy per call (cudaMemcpyBatchAsync).
+// Each list's copies are issued as one batched copy per call (cudaMemcpyBatchAsync), split
+// into consecutive batches only where a copy depends on an earlier one of the list (the
+// copies of one batch run in no particular order).
 // Thread affinity: the worker's thread. The host tier is allocated once, at Create.
 #pragma once
 
@@ -11,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -42,6 +46,8 @@ class KvTierCopier {
  private:
   KvTierCopier() = default;
   absl::Status Issue(std::span<const KvBlockCopy> copies, cudaStream_t stream);
+  // Issues the copies gathered so far as one batch and starts a new one.
+  absl::Status Flush(cudaStream_t stream);
 
   std::vector<LayerCache> layers_;
   int64_t block_bytes_ = 0;
@@ -55,6 +61,8 @@ class KvTierCopier {
   std::vector<void*> dsts_;
   std::vector<const void*> srcs_;
   std::vector<size_t> sizes_;
+  // Blocks the batch being gathered reads and writes (device ids; host ones as -1 - id).
+  std::unordered_set<int64_t> read_, written_;
 };
 
 }  // namespace strata::worker

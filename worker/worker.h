@@ -38,9 +38,16 @@ struct MemoryReport {
   int64_t quantized_kv_block_bytes = 0;
 };
 
-// One KV block (every layer, K and V) copied between the device cache and the host tier.
+enum class KvCopyDirection : uint8_t {
+  kDeviceToHost,    // swap-out, demotion of a cached prefix block
+  kHostToDevice,    // swap-in, promotion of a cached prefix block
+  kDeviceToDevice,  // copy-on-write of a shared block
+};
+
+// One KV block (every layer, K and V) copied: `src` and `dst` index the tiers the
+// direction names.
 struct KvBlockCopy {
-  bool to_host = true;  // device -> host; false: host -> device
+  KvCopyDirection direction = KvCopyDirection::kDeviceToHost;
   int32_t src = 0;
   int32_t dst = 0;
 };
@@ -54,9 +61,10 @@ class Worker {
   // `sample` set, in batch order.
   virtual absl::StatusOr<std::vector<SampledToken>> Execute(
       std::span<const SequenceWork> batch) = 0;
-  // Starts block copies between tiers. `before_compute` copies land, in order, before the
-  // next Execute reads or writes the cache; `overlapped` ones may run alongside it (they
-  // touch no block it uses). Every copy has landed when the next Execute or WaitForCopies
+  // Starts block copies (between tiers or within the device cache). `before_compute`
+  // copies land, in order (a copy may read what an earlier one wrote), before the next
+  // Execute reads or writes the cache; `overlapped` ones may run alongside it (they touch
+  // no block it uses). Every copy has landed when the next Execute or WaitForCopies
   // returns. InvalidArgument for a block id outside its tier.
   virtual absl::Status StartCopies(std::span<const KvBlockCopy> before_compute,
                                    std::span<const KvBlockCopy> overlapped) = 0;

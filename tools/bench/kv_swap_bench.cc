@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
     std::shuffle(dst.begin(), dst.end(), rng);
     std::vector<KvBlockCopy> swap_out, swap_in;
     for (int64_t b = 0; b < blocks; ++b) {
-      swap_out.push_back({true, src[b], dst[b]});
-      swap_in.push_back({false, dst[b], src[b]});
+      swap_out.push_back({strata::worker::KvCopyDirection::kDeviceToHost, src[b], dst[b]});
+      swap_in.push_back({strata::worker::KvCopyDirection::kHostToDevice, dst[b], src[b]});
     }
     const double t_out = TimeSeconds([&] {
       STRATA_CHECK((*copier)->Start({}, swap_out).ok());
