@@ -138,11 +138,6 @@ std::vector<std::string> ValidationErrors(const StrataConfig& config) {
   CheckServer(config.server, checker);
   CheckModel(config.model, checker);
   CheckWorker(config.worker, checker);
-  if (config.cache.eviction_policy == "adaptive_precision" && config.worker.backend == "cuda") {
-    checker.Add(
-        "cache.eviction_policy: adaptive_precision needs int8 KV blocks, which the cuda backend "
-        "does not implement yet");
-  }
   if (config.model.random_weights && config.worker.backend != "cuda") {
     checker.Add("model.random_weights: only the cuda backend generates random weights");
   }

@@ -189,10 +189,14 @@ INSTANTIATE_TEST_SUITE_P(
                  "scheduler.layered_group_table: entry \"512:0\" needs TOKENS > 0 and GROUPS "
                  ">= 1, got 512:0"}));
 
-TEST(ConfigValidation, AdaptivePrecisionNeedsTheCpuBackendForNow) {
-  EXPECT_EQ(ParseError(kMinimal, {"cache.eviction_policy=adaptive_precision", "worker.backend=cuda"}),
-            "cache.eviction_policy: adaptive_precision needs int8 KV blocks, which the cuda "
-            "backend does not implement yet");
+TEST(ConfigValidation, AdaptivePrecisionOnEitherBackend) {
+  // Both workers hold int8 KV blocks (the engine still refuses the policy on a worker that
+  // reports none).
+  for (const char* backend : {"worker.backend=cpu", "worker.backend=cuda"}) {
+    EXPECT_EQ(ParseOk(kMinimal, {"cache.eviction_policy=adaptive_precision", backend})
+                  .cache.eviction_policy,
+              "adaptive_precision");
+  }
 }
 
 TEST(ConfigValidationBounds, EdgesOfEachRangeAreAccepted) {
