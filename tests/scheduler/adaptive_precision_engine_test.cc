@@ -2,6 +2,11 @@
 // counted with int8 blocks at their real size and never exceeded (CheckInvariants after
 // every step), a roomy budget changes nothing, a tight one quantizes blocks and still
 // follows the unconstrained greedy run for a long while.
+//
+// Built a second time with STRATA_ENGINE_TEST_CUDA (strata-adaptive-precision-cuda-test)
+// over the CUDA worker: int8 blocks are bf16 slots rewritten in place there, about half a
+// block each (a quarter on the CPU's float32), so the budget scenarios hold fewer int8
+// blocks and the checks that depend on that are relaxed where marked.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -9,15 +14,44 @@
 #include "scheduler/engine.h"
 #include "tests/scheduler/fixture_worker.h"
 #include "worker/cpu_worker.h"
+#ifdef STRATA_ENGINE_TEST_CUDA
+#include "worker/cuda_worker.h"
+#include "worker/memory_plan.h"
+#endif
 
 namespace strata::scheduler {
 namespace {
 
 constexpr int32_t kBlockSize = 16;
 
-std::unique_ptr<worker::CpuWorker> MakeWorker(int32_t device_blocks, int32_t host_blocks = 0) {
+#ifdef STRATA_ENGINE_TEST_CUDA
+constexpr bool kCuda = true;
+std::unique_ptr<worker::Worker> MakeWorker(int32_t device_blocks, int32_t host_blocks = 0) {
+  const std::string dir = ReferenceFixtureDir("qwen3");
+  auto config = worker::LoadModelConfig(dir);
+  EXPECT_TRUE(config.ok()) << config.status();
+  const int64_t block_bytes = worker::KvBytesPerToken(*config, 2) * kBlockSize;
+  auto worker = worker::CudaWorker::Create(
+      dir, {.block_size = kBlockSize,
+            .num_blocks = device_blocks,
+            .host_cache_bytes = int64_t{host_blocks} * block_bytes,
+            .max_batch_tokens = 512,
+            .max_num_seqs = 16});
+  EXPECT_TRUE(worker.ok()) << worker.status();
+  if (!worker.ok()) return nullptr;
+  // An int8 block: values plus a float scale per kv head, in every layer, K and V.
+  EXPECT_EQ((*worker)->memory().quantized_kv_block_bytes,
+            config->num_hidden_layers * 2 *
+                (kBlockSize * config->num_key_value_heads * config->head_dim +
+                 4 * config->num_key_value_heads));
+  return std::move(*worker);
+}
+#else
+constexpr bool kCuda = false;
+std::unique_ptr<worker::Worker> MakeWorker(int32_t device_blocks, int32_t host_blocks = 0) {
   return MakeCpuFixtureWorker("qwen3", kBlockSize, device_blocks, host_blocks);
 }
+#endif
 
 // A CPU worker that claims it cannot hold int8 blocks (as the CUDA worker today).
 class NoInt8Worker : public worker::Worker {
@@ -163,9 +197,18 @@ TEST(AdaptivePrecisionEngineTest, ABudgetOfTwoThirdsQuantizesInsteadOfDropping) 
   // 8 blocks' worth of bytes for 12 blocks of context: int8 makes it all fit.
   const Comparison c = Compare(128);
   EXPECT_GT(c.adaptive.kv.blocks_quantized, 0);
-  EXPECT_EQ(c.adaptive.kv.blocks_dropped, 0);
   EXPECT_GT(c.adaptive.max_quantized, 4);
   EXPECT_GT(c.heavy.kv.blocks_dropped, 0);
+  if (kCuda) {
+    // bf16 -> int8 halves a block (not a quarter): 4 full + 7 int8 blocks fit, one short
+    // of 12, so a few drops happen late; and bf16 greedy runs are not held to a measured
+    // agreement (near-ties flip between runs that round differently). Only that
+    // quantizing keeps more of `none`'s tokens than dropping is expected.
+    EXPECT_LT(c.adaptive.kv.blocks_dropped, c.heavy.kv.blocks_dropped);
+    EXPECT_GE(c.agree_adaptive, c.agree_heavy);
+    return;
+  }
+  EXPECT_EQ(c.adaptive.kv.blocks_dropped, 0);
   // Measured (3 requests x 80 tokens): adaptive_precision follows none for 227 of 240
   // tokens (67, 80, 80), heavy_hitter for 89 (29, 31, 29).
   EXPECT_GE(c.agree_adaptive, 200);
@@ -179,6 +222,7 @@ TEST(AdaptivePrecisionEngineTest, ATightBudgetQuantizesThenDrops) {
   const Comparison c = Compare(80);
   EXPECT_GT(c.adaptive.kv.blocks_quantized, 0);
   EXPECT_GT(c.adaptive.kv.blocks_dropped, 0);
+  if (kCuda) return;  // one int8 block (half a slot) fits beside the 4 full: no agreement bound
   // Measured: adaptive_precision follows none for 40 of 240 tokens (14, 13, 13) with 13
   // blocks quantized and 15 dropped; heavy_hitter for 0, with 21 dropped.
   EXPECT_GE(c.agree_adaptive, 30);
@@ -220,7 +264,9 @@ TEST(AdaptivePrecisionEngineTest, LayeredPrefillMatchesChunked) {
     for (const Request& r : requests) EXPECT_EQ(by_mode[m].tokens[r.id].size(), 40u);
   }
   // Chunked and layered plan the same chunks, so they quantize and drop the same blocks.
-  EXPECT_EQ(by_mode[1].tokens, by_mode[0].tokens);
+  // (bf16: the two modes run their layers over different row counts, so their rounding
+  // may differ; tokens are compared on the CPU only, as in prefill_modes_test.)
+  if (!kCuda) EXPECT_EQ(by_mode[1].tokens, by_mode[0].tokens);
 }
 
 TEST(AdaptivePrecisionEngineTest, RefusesWhatItCannotServe) {
