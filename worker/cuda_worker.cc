@@ -117,10 +117,12 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
                             RoundUp(cuda::AttentionMassScratchBytes(attention_config_,
                                                                     o.max_num_seqs),
                                     256);
+  // Int8 KV blocks: the block ids a batch converts, at most one per page it references.
+  const size_t kv_precision_bytes = CudaKvPrecision::DeviceBytes(attention_limits_.max_pages);
   const size_t carve_slack = 35 * 256;  // 256-byte alignment of each carved buffer
   const size_t extra = gemm_bytes + attention_bytes + staging_bytes + gathered_bytes +
                        inv_freq_bytes + weight_slack + logits_overflow + moe_bytes + mass_bytes +
-                       carve_slack;
+                       kv_precision_bytes + carve_slack;
 
   size_t free_bytes = 0, total_bytes = 0;
   STRATA_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -195,6 +197,7 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
   mass_scratch_ = static_cast<float*>(
       a.Take(cuda::AttentionMassScratchBytes(attention_config_, o.max_num_seqs)));
   char* staging = static_cast<char*>(a.Take(staging_bytes));
+  void* kv_precision = a.Take(kv_precision_bytes);
   float* inv_freq = static_cast<float*>(a.Take(inv_freq_bytes));
   logits_ = static_cast<float*>(logits_arena_.Take(logits_bytes));
   sampling_workspace_ = logits_arena_.Take(sampler_bytes);
@@ -233,6 +236,9 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
              o.block_size,
              copier_->host_bytes(),
              static_cast<int32_t>(host_blocks)};
+  memory_.quantized_kv_block_bytes = CudaKvPrecision::QuantizedBlockBytes(config_, o.block_size);
+  STRATA_RETURN_IF_ERROR(
+      kv_precision_.Init(kv_precision, attention_limits_.max_pages, plan_.num_kv_blocks));
   model_ = std::make_unique<CudaModel>(config_, std::move(weights), std::move(kv_layers),
                                        gemm_.get(), inv_freq, act, attention_workspace,
                                        attention_config_, attention_limits_, stream_);
@@ -294,6 +300,7 @@ absl::Status CudaWorker::PrepareEager(std::span<const SequenceWork> batch, int64
       slots[row + i] = int64_t{s.block_table[position / bs]} * bs + position % bs;
     }
     attention_seqs_.push_back({row, n, s.start_position + n, s.block_table});
+    attention_seqs_.back().block_precision = s.block_precision;  // int8 pages, if any
     row += n;
   }
   STRATA_RETURN_IF_ERROR(
@@ -389,6 +396,8 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::Execute(std::span<const Se
                                        options_.max_batch_tokens, options_.max_num_seqs, batch));
   // Blocks swapped in or promoted must land first; swap-outs overlap this pass.
   STRATA_RETURN_IF_ERROR(copier_->OrderBefore(stream_));
+  // Blocks the policy turned to int8 this step are converted before any layer reads them.
+  STRATA_RETURN_IF_ERROR(kv_precision_.Quantize(batch, *model_, stream_));
   absl::StatusOr<std::vector<SampledToken>> sampled;
   if (const int32_t bucket = GraphBucket(batch); bucket > 0) {
     sampled = ExecuteGraph(batch, bucket);
@@ -508,7 +517,8 @@ void CudaWorker::RunGraphBody(const DecodeGraphShape& shape) {
                     {staging_.device(staging_.ids), staging_.device(staging_.positions),
                      staging_.device(staging_.slots)},
                     {.decode_items = shape.bucket * shape.splits,
-                     .reduce_items = shape.splits > 1 ? shape.bucket : 0});
+                     .reduce_items = shape.splits > 1 ? shape.bucket : 0,
+                     .int8_pages = shape.int8_pages});
   model_->Logits(nullptr, shape.bucket, logits_);
   RunSampler(0, shape.bucket);
 }
@@ -540,12 +550,13 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteGraph(
   staging_.Upload(staging_.ids, bucket, stream_);
   staging_.Upload(staging_.positions, bucket, stream_);
   staging_.Upload(staging_.slots, bucket, stream_);
-  const DecodeGraphShape shape{bucket, DecodeGraphSplits(attention_config_, bucket, contexts,
-                                                         attention_limits_.max_partials)};
+  const DecodeGraphShape shape{bucket,
+                               DecodeGraphSplits(attention_config_, bucket, contexts,
+                                                 attention_limits_.max_partials),
+                               CudaKvPrecision::HasInt8Pages(batch)};
   UploadDecodeGraphPlan(model_->attention_layout(), shape, batch, options_.block_size,
                         graph_plan_host_, model_->attention_workspace(), stream_);
-  const std::pair<int32_t, int32_t> key{shape.bucket, shape.splits};
-  auto it = graphs_.find(key);
+  auto it = graphs_.find(shape);
   if (it != graphs_.end()) {
     STRATA_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
     ++graph_replays_;
@@ -560,7 +571,7 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteGraph(
     cudaGraphExec_t exec = nullptr;
     STRATA_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
     STRATA_CUDA_CHECK(cudaGraphDestroy(graph));
-    graphs_.emplace(key, exec);
+    graphs_.emplace(shape, exec);
   }
   return CollectSampled(batch, sampled_);
 }
@@ -572,6 +583,7 @@ absl::Status CudaWorker::Forward(std::span<const SequenceSlice> sequences,
   for (size_t i = 0; i < sequences.size(); ++i) batch[i].slice = sequences[i];
   STRATA_RETURN_IF_ERROR(ValidateBatch(config_, plan_.num_kv_blocks, options_.block_size,
                                        options_.max_batch_tokens, options_.max_num_seqs, batch));
+  STRATA_RETURN_IF_ERROR(kv_precision_.Quantize(batch, *model_, stream_));
   int64_t rows = 0;
   STRATA_RETURN_IF_ERROR(PrepareEager(batch, &rows));
   int32_t* wanted = staging_.host(staging_.logit_rows);

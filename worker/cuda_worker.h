@@ -28,6 +28,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/gemm.h"
 #include "worker/cuda_batch.h"
+#include "worker/cuda_kv_precision.h"
 #include "worker/cuda_model.h"
 #include "worker/device_weights.h"
 #include "worker/kv_tier_copier.h"
@@ -145,6 +146,7 @@ class CudaWorker : public Worker {
   std::unique_ptr<CudaModel> model_;
   std::unique_ptr<KvTierCopier> copier_;
   CudaStaging staging_;
+  CudaKvPrecision kv_precision_;  // int8 KV blocks (adaptive_precision)
   float* logits_ = nullptr;
   void* sampling_workspace_ = nullptr;
   // Host state reused across batches.
@@ -172,7 +174,7 @@ class CudaWorker : public Worker {
   std::vector<int32_t> sampled_;
   std::vector<float> host_logits_;
   int32_t* graph_plan_host_ = nullptr;  // pinned mirror of the attention metadata
-  std::map<std::pair<int32_t, int32_t>, cudaGraphExec_t> graphs_;
+  std::map<DecodeGraphShape, cudaGraphExec_t> graphs_;
   int64_t graph_replays_ = 0;
   int64_t cohort_passes_beside_graphs_ = 0;
 };
