@@ -120,6 +120,7 @@ absl::Status Engine::AddRequest(Request request) {
   seq->arrival = next_arrival_++;
   seq->cap_blocks = cap_blocks;
   seq->policy = policy->second.get();
+  seq->share_open = request.share_prompt_with.has_value() && *request.share_prompt_with != request.id;
   seq->request = std::move(request);
   const RequestId id = seq->request.id;
   sequences_.emplace(id, std::move(seq));
@@ -255,6 +256,10 @@ absl::Status Engine::MoveBlocks(bool forward_pass_follows) {
 
 std::string Engine::CheckInvariants() const {
   if (std::string e = kv_.CheckInvariants(); !e.empty()) return e;
+  if (kv_.CopyOnWriteReserve() > kv_.pool().available()) {
+    return absl::StrCat("copy-on-write may need ", kv_.CopyOnWriteReserve(),
+                        " device blocks but only ", kv_.pool().available(), " are available");
+  }
   for (const auto& [id, seq] : sequences_) {
     if (seq->cap_blocks > 0 && kv_.Contains(id) &&
         BudgetCost(id) > int64_t{seq->cap_blocks} * full_block_bytes_) {
@@ -265,6 +270,63 @@ std::string Engine::CheckInvariants() const {
     }
   }
   return "";
+}
+
+std::string Engine::ShareRefusal(const Sequence& follower, const Sequence& leader) const {
+  const int64_t shared = static_cast<int64_t>(follower.request.prompt_tokens.size()) - 1;
+  if (shared < 1) return "a one-token prompt has nothing to share";
+  if (follower.request.prompt_tokens != leader.request.prompt_tokens) return "the prompts differ";
+  if (follower.request.cache_salt != leader.request.cache_salt) return "the cache salts differ";
+  if (follower.quantizing() || leader.quantizing()) {
+    return "int8 blocks change in place and are never shared";
+  }
+  if (follower.cap_blocks > 0 && shared > int64_t{follower.cap_blocks - 1} * kv_.block_size()) {
+    return "the shared prompt leaves no room under the KV budget";
+  }
+  return "";
+}
+
+void Engine::SharePrompts() {
+  for (RequestId id : waiting_) {
+    Sequence& follower = *sequences_.at(id);
+    if (!follower.share_open) continue;
+    auto it = sequences_.find(*follower.request.share_prompt_with);
+    if (follower.started || kv_.Contains(id) || it == sequences_.end()) {
+      follower.share_open = false;  // the leader is gone: prefill alone
+      continue;
+    }
+    const Sequence& leader = *it->second;
+    if (std::string why = ShareRefusal(follower, leader); !why.empty()) {
+      STRATA_LOG(kDebug) << "request " << id << " prefills its prompt alone: " << why;
+      follower.share_open = false;
+      continue;
+    }
+    if (std::ranges::find(running_, leader.request.id) == running_.end()) {
+      // Not started yet: wait for its prefill. Started, yet waiting: it was preempted.
+      if (leader.started) follower.share_open = false;
+      continue;
+    }
+    const int64_t shared = static_cast<int64_t>(follower.request.prompt_tokens.size()) - 1;
+    if (leader.cohort_groups > 0 || leader.computed < shared) continue;  // still prefilling
+    follower.share_open = false;
+    const cache::ForkResult result = kv_.Fork(leader.request.id, id, shared);
+    if (result != cache::ForkResult::kForked) {
+      STRATA_LOG(kDebug) << "request " << id << " prefills its prompt alone: "
+                         << cache::ForkResultName(result);
+      continue;
+    }
+    // Its first token's K/V lands in a private copy of the shared partial block: keep a
+    // free block for every copy that may come.
+    if (kv_.CopyOnWriteReserve() > kv_.pool().available()) {
+      kv_.Free(id);
+      STRATA_LOG(kDebug) << "request " << id
+                         << " prefills its prompt alone: no block free for its copy";
+      continue;
+    }
+    follower.computed = shared;
+    ++stats_.prompt_forks;
+    stats_.prompt_tokens_shared += shared;
+  }
 }
 
 FinishReason Engine::CheckFinished(const Sequence& seq, int32_t token) const {
@@ -285,11 +347,16 @@ FinishReason Engine::CheckFinished(const Sequence& seq, int32_t token) const {
 }
 
 absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
+  SharePrompts();
   std::vector<SequenceState> running, waiting;
   for (RequestId id : running_) running.push_back(State(id));
-  for (RequestId id : waiting_) waiting.push_back(State(id));
+  for (RequestId id : waiting_) {
+    if (!sequences_.at(id)->share_open) waiting.push_back(State(id));  // else: its leader's prefill first
+  }
+  // Blocks that copy-on-write may take are not the planner's to give (it counts blocks
+  // from table sizes).
   const PlannerLimits limits{kv_.block_size(),
-                             kv_.pool().available(),
+                             std::max(kv_.pool().available() - kv_.CopyOnWriteReserve(), 0),
                              options_.max_num_seqs,
                              options_.max_batch_tokens,
                              options_.preemption == PreemptionMode::kSwap,
@@ -307,8 +374,10 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
     Sequence& seq = *sequences_.at(id);
     if (!seq.started) newly_started_.push_back(id);
     seq.started = true;
-    if (kv_.Contains(id)) {
+    if (kv_.Contains(id) && kv_.residence(id) == cache::Tier::kHost) {
       STRATA_CHECK(kv_.SwapIn(id)) << "the planner admitted a swapped sequence without room";
+    } else if (kv_.Contains(id)) {
+      // Forked from its leader's prompt (SharePrompts): only the last prompt token is left.
     } else {
       // Reuse cached prefix blocks; at least the last token is computed, for its logits,
       // and a budgeted request keeps room for it under its cap.
@@ -401,6 +470,7 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   ++stats_.steps;
 
   size_t next_sample = 0;
+  std::vector<RequestId> finished;
   for (const ScheduledChunk& chunk : chunks) {
     Sequence& seq = *sequences_.at(chunk.id);
     if (chunk.layer_end < num_layers_) {  // its cohort has layer groups to go
@@ -433,9 +503,12 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
           absl::StrCat("the KV budget of ", int64_t{seq.cap_blocks} * kv_.block_size(),
                        " tokens is full (eviction policy ", std::string(seq.policy->name()), ")");
     }
-    if (out.finish != FinishReason::kNone) Abort(chunk.id);
+    if (out.finish != FinishReason::kNone) finished.push_back(chunk.id);
     outputs.push_back(std::move(out));
   }
+  // A leader that finished in this very step can still lend its prompt's blocks.
+  SharePrompts();
+  for (RequestId id : finished) Abort(id);
 #ifndef NDEBUG
   if (std::string e = CheckInvariants(); !e.empty()) STRATA_CHECK(false) << e;
 #endif

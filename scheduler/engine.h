@@ -45,6 +45,10 @@ struct EngineStats {
   int64_t swap_preemptions = 0;  // of those, by swapping out
   int64_t prompt_tokens_computed = 0;
   int64_t generated_tokens = 0;
+  // Requests admitted with a fork of their leader's prompt K/V (Request::share_prompt_with)
+  // and the prompt tokens they did not compute for it.
+  int64_t prompt_forks = 0;
+  int64_t prompt_tokens_shared = 0;
 };
 
 class Engine {
@@ -85,6 +89,9 @@ class Engine {
     int64_t computed = 0;         // tokens whose K/V were computed (resident or dropped)
     int64_t arrival = 0;
     bool started = false;
+    // Request::share_prompt_with may still be acted on: not started, no fork tried yet.
+    // While it stays open the request waits for its leader's prefill (not planned).
+    bool share_open = false;
     int32_t cap_blocks = 0;  // KV budget in blocks; 0: none
     const cache::EvictionPolicy* policy = nullptr;
     // Layered prefill: tokens [computed, computed + cohort_tokens) have their K/V written
@@ -121,6 +128,14 @@ class Engine {
   int64_t BudgetCost(RequestId id) const;
   // Starts this step's block copies; waits for them when no forward pass follows.
   absl::Status MoveBlocks(bool forward_pass_follows);
+  // Waiting followers (Request::share_prompt_with) whose leader has computed all of their
+  // prompt but its last token, with its blocks on the device: forked from it, they stay in
+  // the queue holding the shared blocks and compute only the last prompt token once
+  // admitted. A follower whose leader is still prefilling (or not yet started) keeps
+  // waiting; any other case closes the share and the follower prefills as usual.
+  void SharePrompts();
+  // Why `follower` cannot fork `leader`'s prompt, or empty when it may.
+  std::string ShareRefusal(const Sequence& follower, const Sequence& leader) const;
 
   worker::Worker* worker_;
   EngineOptions options_;

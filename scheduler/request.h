@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,12 @@ struct Request {
   int64_t kv_budget_tokens = 0;
   std::string eviction_policy;  // what happens at the budget; empty: the engine's default
   std::string cache_salt;       // prefix-cache namespace (per tenant); blocks never cross it
+  // Parallel sampling (n > 1): the request of the first choice, whose prompt is this one's.
+  // The engine then waits for that request's prefill and shares its prompt K/V (a fork of
+  // its blocks) instead of computing them again; when that cannot be done (the request is
+  // gone, preempted, or its blocks cannot be shared) this one prefills on its own. Either
+  // way the tokens are the same.
+  std::optional<RequestId> share_prompt_with;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kAborted };

@@ -72,6 +72,7 @@ absl::StatusOr<scheduler::RequestId> GenerationService::Start(GenerationParams p
   request.kv_budget_tokens = params.kv_budget_tokens;
   request.eviction_policy = params.eviction_policy;
   request.cache_salt = params.cache_salt;
+  request.share_prompt_with = params.share_prompt_with;
   const scheduler::RequestId id = request.id;
 
   auto stream = std::make_shared<Stream>(*tokenizer_, params);

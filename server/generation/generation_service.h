@@ -34,6 +34,9 @@ struct GenerationParams {
   int64_t kv_budget_tokens = 0;  // 0: the engine's default
   std::string eviction_policy;   // empty: the engine's default
   std::string cache_salt;
+  // n > 1: the generation of the first choice of the same prompt, started earlier; the
+  // engine shares that one's prompt K/V (scheduler::Request::share_prompt_with).
+  std::optional<scheduler::RequestId> share_prompt_with;
 };
 
 struct TopLogprob {

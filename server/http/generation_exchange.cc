@@ -120,6 +120,13 @@ bool GenerationExchange::Start(std::vector<ChoiceSpec> choices) {
     return false;
   }
   for (size_t i = 0; i < choices_.size(); ++i) {
+    // The n choices of one prompt: the first prefills it, the others share its K/V.
+    for (size_t first = 0; first < i; ++first) {
+      if (choices_[first].spec.prompt_index == choices_[i].spec.prompt_index) {
+        choices_[i].spec.params.share_prompt_with = choices_[first].id;
+        break;
+      }
+    }
     absl::StatusOr<scheduler::RequestId> id =
         service_->Start(choices_[i].spec.params, gate_->Callback(gate_key_, static_cast<int>(i)));
     if (!id.ok()) {

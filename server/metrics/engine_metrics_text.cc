@@ -94,6 +94,13 @@ std::string RenderEngineMetrics(const scheduler::EngineMetricsSnapshot& metrics,
   out.Counter("strata:kv_blocks_quantized_total",
               "KV blocks turned to int8 by a request's budget policy (adaptive_precision).",
               metrics.kv.blocks_quantized, model);
+  out.Counter("strata:kv_blocks_forked_total",
+              "KV block references shared by forking a sequence's cache (the choices of an "
+              "n > 1 request share their prompt's blocks).",
+              metrics.kv.blocks_forked, model);
+  out.Counter("strata:kv_blocks_copied_on_write_total",
+              "Shared KV blocks copied (device to device) before a sequence wrote into them.",
+              metrics.kv.blocks_copied_on_write, model);
 
   // Request histograms.
   out.Histogram("strata:time_to_first_token_seconds",

@@ -4,7 +4,9 @@
 // follower) while every choice still gets exactly the tokens it gets alone.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
+#include <vector>
 
 #include "scheduler/engine.h"
 #include "tests/scheduler/fixture_worker.h"
@@ -66,6 +68,213 @@ TEST(CpuWorkerCopyTest, DeviceToDeviceCopyMovesEveryLayersKAndV) {
   EXPECT_EQ(w->StartCopies(outside, {}).code(), absl::StatusCode::kInvalidArgument);
   const worker::KvBlockCopy host_outside[] = {{KvCopyDirection::kDeviceToHost, 5, 2}};
   EXPECT_EQ(w->StartCopies(host_outside, {}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+std::vector<int32_t> Prompt(int n, int32_t salt) {
+  std::vector<int32_t> v(n);
+  for (int i = 0; i < n; ++i) v[i] = 3 + (salt * 131 + i * 17) % 200;
+  return v;
+}
+
+// Choice `index` of an n > 1 request: seeded sampling, its own seed; choices after the
+// first name the first one's request.
+Request Choice(RequestId first_id, int index, std::vector<int32_t> prompt, int32_t max_tokens) {
+  Request r;
+  r.id = first_id + index;
+  r.prompt_tokens = std::move(prompt);
+  r.max_tokens = max_tokens;
+  r.ignore_eos = true;
+  r.sampling.temperature = 0.9f;
+  r.sampling.top_k = 40;
+  r.sampling.seed = 1000 + 7 * r.id;
+  if (index > 0) r.share_prompt_with = first_id;
+  return r;
+}
+
+struct RunResult {
+  std::map<RequestId, std::vector<int32_t>> tokens;
+  std::map<RequestId, FinishReason> finish;
+  EngineStats stats;
+  cache::KvCacheStats kv;
+};
+
+// Adds every request at once and steps until done, checking the invariants every step;
+// `before_step` may act on the engine first (e.g. abort a request).
+RunResult RunAll(int32_t device_blocks, int32_t host_blocks, EngineOptions options,
+           const std::vector<Request>& requests,
+           const std::function<void(Engine&, int)>& before_step = nullptr) {
+  RunResult run;
+  auto w = MakeCpuFixtureWorker("qwen3", kBlockSize, device_blocks, host_blocks);
+  if (w == nullptr) return run;
+  Engine engine(w.get(), options);
+  for (const Request& r : requests) {
+    const absl::Status s = engine.AddRequest(r);
+    EXPECT_TRUE(s.ok()) << s;
+  }
+  for (int step = 0; engine.HasWork() && step < 10000; ++step) {
+    if (before_step) before_step(engine, step);
+    auto outputs = engine.Step();
+    EXPECT_TRUE(outputs.ok()) << outputs.status();
+    if (!outputs.ok()) return run;
+    const std::string violation = engine.CheckInvariants();
+    EXPECT_EQ(violation, "") << "step " << step;
+    if (!violation.empty()) return run;
+    for (const RequestOutput& out : *outputs) {
+      for (const auto& t : out.tokens) run.tokens[out.id].push_back(t.token);
+      if (out.finish != FinishReason::kNone) run.finish[out.id] = out.finish;
+    }
+  }
+  EXPECT_FALSE(engine.HasWork());
+  run.stats = engine.stats();
+  run.kv = engine.kv_cache().stats();
+  EXPECT_EQ(engine.kv_cache().pool().Count(cache::BlockState::kOwned), 0) << "a block leaked";
+  EXPECT_EQ(engine.kv_cache().pool().Count(cache::BlockState::kInFlight), 0);
+  return run;
+}
+
+// What each request generates alone, in an engine of its own.
+std::map<RequestId, std::vector<int32_t>> Alone(const std::vector<Request>& requests) {
+  std::map<RequestId, std::vector<int32_t>> tokens;
+  for (Request r : requests) {
+    r.share_prompt_with.reset();
+    const RunResult run = RunAll(64, 0, {.max_num_seqs = 8, .max_batch_tokens = 512}, {r});
+    tokens[r.id] = run.tokens.at(r.id);
+  }
+  return tokens;
+}
+
+void ExpectTokens(const RunResult& got, const std::map<RequestId, std::vector<int32_t>>& want) {
+  ASSERT_EQ(got.tokens.size(), want.size());
+  for (const auto& [id, tokens] : want) {
+    EXPECT_EQ(got.tokens.at(id), tokens) << "request " << id;
+    EXPECT_EQ(got.finish.at(id), FinishReason::kLength) << "request " << id;
+  }
+}
+
+std::vector<Request> Choices(RequestId first_id, int n, int prompt_len, int32_t salt,
+                             int32_t max_tokens) {
+  std::vector<Request> requests;
+  for (int i = 0; i < n; ++i) requests.push_back(Choice(first_id, i, Prompt(prompt_len, salt), max_tokens));
+  return requests;
+}
+
+class ForkEngineModeTest : public testing::TestWithParam<PrefillMode> {};
+
+TEST_P(ForkEngineModeTest, FourChoicesPrefillOnceAndSampleTheirOwnTokens) {
+  // 37 prompt tokens: the 36 shared end inside a block, so every choice's first token goes
+  // into a private copy of it.
+  const std::vector<Request> requests = Choices(1, 4, 37, 5, 10);
+  const auto want = Alone(requests);
+  const RunResult got = RunAll(64, 0, {.max_num_seqs = 8, .max_batch_tokens = 512,
+                                 .prefill_mode = GetParam()},
+                         requests);
+  ExpectTokens(got, want);
+  EXPECT_EQ(got.stats.prompt_forks, 3);
+  EXPECT_EQ(got.stats.prompt_tokens_shared, 3 * 36);
+  EXPECT_EQ(got.stats.prompt_tokens_computed, 37 + 3) << "one prefill, then one token each";
+  EXPECT_EQ(got.kv.sequences_forked, 3);
+  EXPECT_EQ(got.kv.blocks_forked, 3 * 3);
+  // Four tables end in the shared block: three copies, the last writer keeps it.
+  EXPECT_EQ(got.kv.blocks_copied_on_write, 3);
+  // The choices differ from each other (their own seeds), not only from nothing.
+  EXPECT_NE(want.at(1), want.at(2));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ForkEngineModeTest,
+                         testing::Values(PrefillMode::kWhole, PrefillMode::kChunked,
+                                         PrefillMode::kLayered));
+
+TEST(ForkEngineTest, APromptEndingOnABlockBoundaryCopiesNothing) {
+  // 33 tokens: the 32 shared fill two blocks; each choice's last prompt token starts a block.
+  const std::vector<Request> requests = Choices(1, 3, 33, 6, 6);
+  const RunResult got = RunAll(64, 0, {.max_num_seqs = 8, .max_batch_tokens = 512}, requests);
+  ExpectTokens(got, Alone(requests));
+  EXPECT_EQ(got.stats.prompt_forks, 2);
+  EXPECT_EQ(got.stats.prompt_tokens_computed, 33 + 2);
+  EXPECT_EQ(got.kv.blocks_copied_on_write, 0);
+}
+
+TEST(ForkEngineTest, ALeaderThatFinishesInItsPrefillStepStillLendsItsPrompt) {
+  const std::vector<Request> requests = Choices(1, 4, 37, 7, 1);
+  const RunResult got = RunAll(64, 0, {.max_num_seqs = 8, .max_batch_tokens = 512}, requests);
+  ExpectTokens(got, Alone(requests));
+  EXPECT_EQ(got.stats.prompt_forks, 3);
+  EXPECT_EQ(got.stats.prompt_tokens_computed, 37 + 3);
+}
+
+TEST(ForkEngineTest, ChunkedPrefillForksOnlyOnceTheLeaderComputedThePrompt) {
+  // A 16-token step budget: the leader's prompt takes three steps; the followers wait.
+  const std::vector<Request> requests = Choices(1, 3, 40, 8, 5);
+  const RunResult got = RunAll(64, 0, {.max_num_seqs = 8, .max_batch_tokens = 16}, requests);
+  ExpectTokens(got, Alone(requests));
+  EXPECT_EQ(got.stats.prompt_forks, 2);
+  EXPECT_EQ(got.stats.prompt_tokens_computed, 40 + 2);
+}
+
+TEST(ForkEngineTest, WithoutRoomForTheCopiesTheOtherChoicesPrefillAlone) {
+  // Four device blocks: the leader's 37 + 8 tokens take three, leaving one block, the copy
+  // of one follower. The others are refused and prefill on their own later.
+  const std::vector<Request> requests = Choices(1, 4, 37, 9, 8);
+  const RunResult got = RunAll(4, 0, {.max_num_seqs = 8, .max_batch_tokens = 512}, requests);
+  ExpectTokens(got, Alone(requests));
+  EXPECT_EQ(got.stats.prompt_forks, 1);
+  EXPECT_EQ(got.stats.prompt_tokens_computed, 37 + 1 + 2 * 37);
+}
+
+TEST(ForkEngineTest, AnAbortedLeaderLeavesItsFollowersToPrefill) {
+  std::vector<Request> requests = Choices(1, 3, 40, 10, 5);
+  auto want = Alone(requests);
+  want.erase(1);
+  // The leader's prompt takes three 16-token steps; it is aborted after the first.
+  const RunResult got = RunAll(64, 0, {.max_num_seqs = 8, .max_batch_tokens = 16}, requests,
+                         [](Engine& engine, int step) {
+                           if (step == 1) EXPECT_TRUE(engine.Abort(1));
+                         });
+  ExpectTokens(got, want);
+  EXPECT_EQ(got.stats.prompt_forks, 0);
+}
+
+TEST(ForkEngineTest, FollowersNeverShareAnotherPrompt) {
+  std::vector<Request> requests = Choices(1, 2, 37, 11, 4);
+  requests[1].prompt_tokens[3] += 1;  // a mislinked request: its prompt differs
+  const RunResult got = RunAll(64, 0, {.max_num_seqs = 8, .max_batch_tokens = 512}, requests);
+  ExpectTokens(got, Alone(requests));
+  EXPECT_EQ(got.stats.prompt_forks, 0);
+  EXPECT_EQ(got.stats.prompt_tokens_computed, 2 * 37);
+}
+
+class ForkEnginePressureTest : public testing::TestWithParam<PreemptionMode> {};
+
+TEST_P(ForkEnginePressureTest, TinyPoolWithPreemptionsKeepsEveryChoicesTokens) {
+  // Two n = 3 requests and two plain ones on a pool far below their working set: leaders
+  // and forked followers are preempted (swapped or recomputed) and resumed.
+  std::vector<Request> requests = Choices(1, 3, 37, 12, 24);
+  for (Request r : Choices(11, 3, 29, 13, 24)) requests.push_back(std::move(r));
+  for (Request r : Choices(21, 1, 45, 14, 24)) requests.push_back(std::move(r));
+  for (Request r : Choices(31, 1, 20, 15, 24)) requests.push_back(std::move(r));
+  const RunResult got = RunAll(12, 16, {.max_num_seqs = 8, .max_batch_tokens = 512,
+                                 .preemption = GetParam()},
+                         requests);
+  static const auto* const want = new std::map<RequestId, std::vector<int32_t>>(Alone(requests));
+  ExpectTokens(got, *want);
+  EXPECT_GT(got.stats.preemptions, 0);
+  EXPECT_GT(got.stats.prompt_forks, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ForkEnginePressureTest,
+                         testing::Values(PreemptionMode::kRecompute, PreemptionMode::kSwap));
+
+TEST(ForkEngineTest, PrefixCachingAndForksTogether) {
+  // The leader's full prompt blocks are indexed; followers share them by fork and a later
+  // request by prefix hit.
+  std::vector<Request> requests = Choices(1, 3, 37, 16, 6);
+  Request later = Choice(40, 0, Prompt(37, 16), 6);
+  requests.push_back(later);
+  const RunResult got = RunAll(64, 0, {.max_num_seqs = 8, .max_batch_tokens = 512,
+                                 .prefix_caching = true},
+                         requests);
+  ExpectTokens(got, Alone(requests));
+  EXPECT_EQ(got.stats.prompt_forks, 2);
 }
 
 }  // namespace

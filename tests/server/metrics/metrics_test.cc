@@ -242,6 +242,8 @@ scheduler::EngineMetricsSnapshot PopulatedSnapshot() {
   m.kv.blocks_dropped = 6;
   m.kv.cached_blocks_reclaimed = 7;
   m.kv.blocks_quantized = 9;
+  m.kv.blocks_forked = 12;
+  m.kv.blocks_copied_on_write = 3;
   return m;
 }
 
@@ -282,6 +284,8 @@ TEST(RenderEngineMetricsTest, FamiliesTypesAndOrder) {
       "strata:kv_blocks_demoted_total counter",
       "strata:kv_blocks_evicted_total counter",
       "strata:kv_blocks_quantized_total counter",
+      "strata:kv_blocks_forked_total counter",
+      "strata:kv_blocks_copied_on_write_total counter",
       "strata:time_to_first_token_seconds histogram",
       "strata:inter_token_latency_seconds histogram",
       "strata:e2e_request_latency_seconds histogram",
@@ -307,11 +311,11 @@ TEST(RenderEngineMetricsTest, ValuesAndModelNameOnEverySample) {
     ++samples;
     EXPECT_THAT(line, HasSubstr("{model_name=\"m\""));
   }
-  // 25 one-sample families, 3 request_success_total, 3 kv_cache_blocks and 2
+  // 27 one-sample families, 3 request_success_total, 3 kv_cache_blocks and 2
   // kv_blocks_evicted_total samples, 6 histograms with their bounds + 1 buckets, _sum and
   // _count.
   const int buckets = 23 + 20 + 22 + 22 + 17 + 17;
-  EXPECT_EQ(samples, 25 + 3 + 3 + 2 + buckets + 6 * 2);
+  EXPECT_EQ(samples, 27 + 3 + 3 + 2 + buckets + 6 * 2);
 
   for (const char* line : {
            "strata:num_requests_running{model_name=\"m\"} 3\n",
@@ -333,6 +337,8 @@ TEST(RenderEngineMetricsTest, ValuesAndModelNameOnEverySample) {
            "strata:kv_blocks_evicted_total{model_name=\"m\",reason=\"budget\"} 6\n"
            "strata:kv_blocks_evicted_total{model_name=\"m\",reason=\"reclaimed\"} 7\n",
            "strata:kv_blocks_quantized_total{model_name=\"m\"} 9\n",
+           "strata:kv_blocks_forked_total{model_name=\"m\"} 12\n",
+           "strata:kv_blocks_copied_on_write_total{model_name=\"m\"} 3\n",
            "strata:time_to_first_token_seconds_bucket{model_name=\"m\",le=\"0.001\"} 0\n"
            "strata:time_to_first_token_seconds_bucket{model_name=\"m\",le=\"0.005\"} 1\n",
            "strata:time_to_first_token_seconds_bucket{model_name=\"m\",le=\"2560\"} 3\n"
