@@ -367,6 +367,18 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   StepPlan plan = PlanStep(std::move(running), std::move(waiting), limits);
   for (RequestId id : plan.swapped_out) Preempt(id, /*swap=*/true);
   for (RequestId id : plan.preempted) Preempt(id, /*swap=*/false);
+  if (!plan.preempted.empty() || !plan.swapped_out.empty()) {
+    // Under pressure a forked follower still in the queue gives its blocks back (a waiting
+    // sequence is never a victim, so it must not pin memory a running one needs): it
+    // prefills alone once admitted. Nothing is admitted in such a step.
+    for (RequestId id : waiting_) {
+      if (kv_.Contains(id) && kv_.residence(id) == cache::Tier::kDevice) {
+        kv_.Free(id);
+        sequences_.at(id)->computed = 0;
+        ++stats_.prompt_forks_released;
+      }
+    }
+  }
   newly_started_.clear();
   for (RequestId id : plan.admitted) {
     std::erase(waiting_, id);

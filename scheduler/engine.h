@@ -49,6 +49,8 @@ struct EngineStats {
   // and the prompt tokens they did not compute for it.
   int64_t prompt_forks = 0;
   int64_t prompt_tokens_shared = 0;
+  // Of those, forks given back before admission (memory pressure): they prefilled alone.
+  int64_t prompt_forks_released = 0;
 };
 
 class Engine {
@@ -131,7 +133,7 @@ class Engine {
   // Waiting followers (Request::share_prompt_with) whose leader has computed all of their
   // prompt but its last token, with its blocks on the device: forked from it, they stay in
   // the queue holding the shared blocks and compute only the last prompt token once
-  // admitted. A follower whose leader is still prefilling (or not yet started) keeps
+  // admitted (a step that preempts makes them give the blocks back first). A follower whose leader is still prefilling (or not yet started) keeps
   // waiting; any other case closes the share and the follower prefills as usual.
   void SharePrompts();
   // Why `follower` cannot fork `leader`'s prompt, or empty when it may.

@@ -243,6 +243,22 @@ TEST(ForkEngineTest, FollowersNeverShareAnotherPrompt) {
   EXPECT_EQ(got.stats.prompt_tokens_computed, 2 * 37);
 }
 
+TEST(ForkEngineTest, AForkedFollowerStillQueuedGivesItsBlocksBackUnderPressure) {
+  // Two seats: the leader and another request run, the forked follower waits for a seat
+  // holding its shared blocks. When the pool runs dry the other request is preempted and
+  // the follower lets go of its fork; it prefills alone later, with the same tokens.
+  std::vector<Request> requests = Choices(1, 2, 37, 17, 12);
+  requests.push_back(Choice(3, 0, Prompt(31, 18), 12));
+  const RunResult got = RunAll(6, 0, {.max_num_seqs = 2, .max_batch_tokens = 512}, requests);
+  ExpectTokens(got, Alone(requests));
+  EXPECT_EQ(got.stats.prompt_forks, 1);
+  EXPECT_EQ(got.stats.prompt_forks_released, 1);
+  EXPECT_GT(got.stats.preemptions, 0);
+  // The released follower computed its whole prompt; the preempted request recomputed
+  // its own (and what it had generated).
+  EXPECT_GE(got.stats.prompt_tokens_computed, 37 + 37 + 31 + 31);
+}
+
 class ForkEnginePressureTest : public testing::TestWithParam<PreemptionMode> {};
 
 TEST_P(ForkEnginePressureTest, TinyPoolWithPreemptionsKeepsEveryChoicesTokens) {
