@@ -2,7 +2,8 @@
 // bytes; a block id indexes its storage. Owned by the engine thread; not thread-safe.
 //
 // Every block is in exactly one state, derived from its counters:
-//   kInFlight  pinned by at least one copy between tiers (never handed out meanwhile);
+//   kInFlight  pinned by at least one block copy, between tiers or within one (never
+//              handed out meanwhile);
 //   kOwned     referenced by one or more sequences (ref count >= 1);
 //   kCached    unreferenced but holding a prefix-cache entry: reusable by a prefix hit,
 //              reclaimable in least-recently-released order;
@@ -55,7 +56,7 @@ class BlockPool {
   // Reclaims the least recently released cached block: it becomes free and loses its
   // prefix mark (the caller drops the entry). Nothing when no block is cached.
   std::optional<BlockId> ReclaimLeastRecent();
-  // A copy between tiers reads or writes the block until Unpin.
+  // A block copy reads or writes the block until Unpin.
   void Pin(BlockId block);
   void Unpin(BlockId block);
 
