@@ -93,8 +93,8 @@ absl::Status Engine::AddRequest(Request request) {
         (quantized_block_bytes_ <= 0 || quantized_block_bytes_ >= full_block_bytes_)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "eviction policy ", policy_name,
-          " needs int8 KV blocks, which this backend does not support (the CUDA worker does "
-          "not implement them yet); use none, streaming or heavy_hitter"));
+          " needs int8 KV blocks smaller than full ones, which this worker does not report; "
+          "use none, streaming or heavy_hitter"));
     }
     if (policy_name == "none" && prompt > int64_t{cap_blocks} * kv_.block_size()) {
       return absl::InvalidArgumentError(
