@@ -152,7 +152,10 @@ void CudaModel::Attention(int layer, int64_t rows, const AttentionDispatch& atte
       cuda::AccumulateAttentionMass(*attention.plan, attention_workspace_, act_.qkv, qkv_width_,
                                     kv_[layer], scale_, attention.mass_items,
                                     attention.mass_item_count, attention.mass_scratch,
-                                    attention.mass, stream_);
+                                    attention.mass, stream_,
+                                    attention.stats == nullptr ? nullptr
+                                                               : attention.stats + 3 * layer,
+                                    3 * config_.num_hidden_layers);
     }
     return;
   }

@@ -60,6 +60,10 @@ struct AttentionDispatch {
   int32_t mass_item_count = 0;
   float* mass_scratch = nullptr;
   float* mass = nullptr;
+  // Score statistics of the same items' last rows (adaptive_precision): when set, the same
+  // passes write item i's three floats of layer l at stats[(i * layers + l) * 3]. Items
+  // listed only for their statistics carry a negative mass offset.
+  float* stats = nullptr;
 };
 
 class CudaModel {

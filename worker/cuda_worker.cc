@@ -116,10 +116,13 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
                             RoundUp(size_t(o.max_num_seqs) * sizeof(int2), 256) +
                             RoundUp(cuda::AttentionMassScratchBytes(attention_config_,
                                                                     o.max_num_seqs),
-                                    256);
+                                    256) +
+                            RoundUp(size_t(o.max_num_seqs) * config_.num_hidden_layers * 3 *
+                                        sizeof(float),
+                                    256);  // score statistics
   // Int8 KV blocks: the block ids a batch converts, at most one per page it references.
   const size_t kv_precision_bytes = CudaKvPrecision::DeviceBytes(attention_limits_.max_pages);
-  const size_t carve_slack = 35 * 256;  // 256-byte alignment of each carved buffer
+  const size_t carve_slack = 36 * 256;  // 256-byte alignment of each carved buffer
   const size_t extra = gemm_bytes + attention_bytes + staging_bytes + gathered_bytes +
                        inv_freq_bytes + weight_slack + logits_overflow + moe_bytes + mass_bytes +
                        kv_precision_bytes + carve_slack;
@@ -196,6 +199,7 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
   mass_items_ = a.Take<int2>(o.max_num_seqs);
   mass_scratch_ = static_cast<float*>(
       a.Take(cuda::AttentionMassScratchBytes(attention_config_, o.max_num_seqs)));
+  stats_ = a.Take<float>(int64_t{o.max_num_seqs} * config_.num_hidden_layers * 3);
   char* staging = static_cast<char*>(a.Take(staging_bytes));
   void* kv_precision = a.Take(kv_precision_bytes);
   float* inv_freq = static_cast<float*>(a.Take(inv_freq_bytes));
@@ -499,7 +503,7 @@ int32_t CudaWorker::GraphBucket(std::span<const SequenceWork> batch) const {
   int64_t pages = 0;
   for (const SequenceWork& work : batch) {
     if (!work.sample || work.slice.tokens.size() != 1 || work.slice.layer_begin != 0 ||
-        !work.slice.attention_mass.empty()) {
+        !work.slice.attention_mass.empty() || !work.slice.attention_stats.empty()) {
       return 0;
     }
     pages += work.slice.start_position / options_.block_size + 1;
@@ -717,24 +721,31 @@ AttentionDispatch CudaWorker::StageAttentionMass(std::span<const SequenceWork> b
                                                 size_t full_sequences, int32_t* full_items) {
   mass_items_host_.clear();
   mass_slices_.clear();
+  stats_staged_ = false;
   int64_t offset = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
-    const std::span<float> mass = batch[i].slice.attention_mass;
-    if (mass.empty()) continue;
+    const SequenceSlice& slice = batch[i].slice;
+    stats_staged_ |= !slice.attention_stats.empty();
+    if (slice.attention_mass.empty() && slice.attention_stats.empty()) continue;
     // Full-depth slices come first in the batch, so their items are a prefix.
     if (i < full_sequences) *full_items += 1;
-    mass_items_host_.push_back({static_cast<int>(i), static_cast<int>(offset)});
     mass_slices_.push_back(i);
-    offset += static_cast<int64_t>(batch[i].slice.block_table.size());
+    if (slice.attention_mass.empty()) {  // statistics only
+      mass_items_host_.push_back({static_cast<int>(i), -1});
+      continue;
+    }
+    mass_items_host_.push_back({static_cast<int>(i), static_cast<int>(offset)});
+    offset += static_cast<int64_t>(slice.block_table.size());
   }
   AttentionDispatch dispatch;
   if (mass_items_host_.empty()) return dispatch;
+  if (stats_staged_) dispatch.stats = stats_;
   STRATA_CHECK_LE(offset, mass_capacity_) << "block tables beyond the attention limits";
   mass_host_.assign(offset, 0.0f);
   STRATA_CUDA_CHECK(cudaMemcpyAsync(mass_items_, mass_items_host_.data(),
                                     mass_items_host_.size() * sizeof(int2),
                                     cudaMemcpyHostToDevice, stream_));
-  STRATA_CUDA_CHECK(cudaMemsetAsync(mass_, 0, offset * sizeof(float), stream_));
+  if (offset > 0) STRATA_CUDA_CHECK(cudaMemsetAsync(mass_, 0, offset * sizeof(float), stream_));
   dispatch.mass_items = mass_items_;
   dispatch.mass_item_count = static_cast<int32_t>(mass_items_host_.size());
   dispatch.mass_scratch = mass_scratch_;
@@ -744,12 +755,31 @@ AttentionDispatch CudaWorker::StageAttentionMass(std::span<const SequenceWork> b
 
 absl::Status CudaWorker::CollectAttentionMass(std::span<const SequenceWork> batch) {
   if (mass_slices_.empty()) return absl::OkStatus();
-  STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(mass_host_.data(), mass_,
-                                              mass_host_.size() * sizeof(float),
-                                              cudaMemcpyDeviceToHost, stream_));
+  if (!mass_host_.empty()) {
+    STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(mass_host_.data(), mass_,
+                                                mass_host_.size() * sizeof(float),
+                                                cudaMemcpyDeviceToHost, stream_));
+  }
+  const auto num_layers = static_cast<int32_t>(config_.num_hidden_layers);
+  if (stats_staged_) {
+    stats_host_.resize(mass_slices_.size() * num_layers * 3);
+    STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(stats_host_.data(), stats_,
+                                                stats_host_.size() * sizeof(float),
+                                                cudaMemcpyDeviceToHost, stream_));
+  }
   STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   for (size_t j = 0; j < mass_slices_.size(); ++j) {
     const SequenceSlice& slice = batch[mass_slices_[j]].slice;
+    if (!slice.attention_stats.empty()) {
+      // Only the layers this slice ran: a layered slice leaves the others as they were.
+      const int32_t end = std::min<int32_t>(
+          {slice.layer_end, num_layers, static_cast<int32_t>(slice.attention_stats.size() / 3)});
+      for (int32_t l = slice.layer_begin; l < end; ++l) {
+        std::copy_n(stats_host_.data() + (j * num_layers + l) * 3, 3,
+                    slice.attention_stats.data() + 3 * l);
+      }
+    }
+    if (mass_items_host_[j].y < 0) continue;
     const float* from = mass_host_.data() + mass_items_host_[j].y;
     // The accumulator covers the block table; the slice's span may be longer.
     for (size_t b = 0; b < slice.block_table.size() && b < slice.attention_mass.size(); ++b) {

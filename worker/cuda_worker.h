@@ -106,12 +106,14 @@ class CudaWorker : public Worker {
   // Embedding, layers and final norm over the staged batch; with layered-prefill slices,
   // each layer over the slices active at it, resuming and carrying their hidden states.
   absl::Status RunModel(std::span<const SequenceWork> batch, int64_t rows);
-  // Heavy-hitter scores: lists the slices that collect attention mass (full-depth ones
-  // first) and zeroes their device accumulators; returns the dispatch fields to use with
-  // every plan that covers `full_sequences` or all sequences.
+  // Heavy-hitter scores and score statistics: lists the slices that collect attention mass
+  // or attention_stats (full-depth ones first) and zeroes their device mass accumulators;
+  // returns the dispatch fields to use with every plan that covers `full_sequences` or all
+  // sequences.
   AttentionDispatch StageAttentionMass(std::span<const SequenceWork> batch, size_t full_sequences,
                                        int32_t* full_items);
-  // Waits for the stream and adds the accumulated mass into the slices' spans.
+  // Waits for the stream, adds the accumulated mass into the slices' spans and copies the
+  // statistics of the layers each slice ran into its attention_stats.
   absl::Status CollectAttentionMass(std::span<const SequenceWork> batch);
   absl::StatusOr<std::vector<SampledToken>> ExecuteGraph(std::span<const SequenceWork> batch,
                                                          int32_t bucket);
@@ -161,7 +163,8 @@ class CudaWorker : public Worker {
   };
   std::unordered_map<int64_t, CarrySlot> carried_;
   float* carry_ = nullptr;
-  // Heavy-hitter scores on the device: items {plan sequence, offset} and accumulators.
+  // Heavy-hitter scores on the device: items {plan sequence, offset or -1: statistics only}
+  // and accumulators; stats_: [max_num_seqs, layers, 3] score statistics per item.
   int2* mass_items_ = nullptr;
   float* mass_ = nullptr;
   float* mass_scratch_ = nullptr;
@@ -169,6 +172,9 @@ class CudaWorker : public Worker {
   std::vector<int2> mass_items_host_;
   std::vector<size_t> mass_slices_;  // batch index of each item
   std::vector<float> mass_host_;
+  float* stats_ = nullptr;
+  bool stats_staged_ = false;
+  std::vector<float> stats_host_;
   int64_t carry_capacity_ = 0;
   int64_t carry_used_ = 0;  // slots are taken in order; reset when none is left
   std::vector<int32_t> sampled_;

@@ -129,11 +129,18 @@ void PagedAttention(const AttentionPlan& plan, void* workspace, const bf16* q, i
 // PagedAttention with the same plan, workspace, q and cache; `items` and `mass` are device
 // arrays, `scratch` AttentionMassScratchBytes(config, num_items) long. Rereads the keys of
 // the listed sequences (two passes); launches nothing for num_items == 0. Heads are summed
-// with atomicAdd: the last bits may differ from run to run.
+// with atomicAdd: the last bits may differ from run to run. An item whose offset is
+// negative adds no mass (it is listed for its statistics only; `mass` may then be null).
+// With `stats` set, the same passes also write the score statistics of each item's last
+// row, as cpu::AttentionSequence::score_stats (softmax entropy in nats, the scaled scores'
+// variance and excess kurtosis, averaged over heads): item i's three floats at
+// stats[i * stats_stride], overwritten; deterministic (fixed summation order). Costs a
+// small third launch, a block per item.
 size_t AttentionMassScratchBytes(const AttentionConfig& config, int32_t max_items);
 void AccumulateAttentionMass(const AttentionPlan& plan, const void* workspace, const bf16* q,
                              int64_t q_row_stride, const PagedKvCache& cache, float scale,
                              const int2* items, int32_t num_items, float* scratch, float* mass,
-                             cudaStream_t stream);
+                             cudaStream_t stream, float* stats = nullptr,
+                             int64_t stats_stride = 3);
 
 }  // namespace strata::kernels::cuda

@@ -11,6 +11,11 @@
 // Both reread the keys (never the values): about half the bytes of the attention itself
 // for the counted sequences, nothing for the others. Int8 pages (the plan's page flags,
 // kv_quant.h) are read as int8 values times their kv head's scale.
+// Score statistics (optional, cpu::AttentionSequence::score_stats) ride on the same passes:
+// the first also sums the scores (their mean), the second also sums, per split,
+// p * (s - M) and the scores' centered second and fourth powers; a third kernel, a block
+// per item, turns each head's sums into entropy, variance and excess kurtosis and
+// averages them over heads in a fixed order (deterministic).
 #include <algorithm>
 #include <cmath>
 
@@ -29,6 +34,11 @@ constexpr int kMassThreads = 256;
 constexpr int kMassWarps = kMassThreads / 32;
 constexpr int kMassSplits = 16;  // context splits per (sequence, head)
 constexpr int kMaxMassHeadDim = 512;
+// Scratch floats per (item, head, split): max, sum of exp2(s - max), sum of s, and (score
+// statistics) sum of exp2(s - M) (s - M), sum of (s - mean)^2, sum of (s - mean)^4.
+constexpr int kSplitFloats = 6;
+constexpr int kStatsThreads = 128;
+constexpr float kLn2 = 0.6931471805599453f;
 
 struct MassArgs {
   const int32_t* seq_q_begin;
@@ -43,10 +53,17 @@ struct MassArgs {
   float scale_log2;
   int32_t heads;
   int32_t group;
-  const int2* items;  // {sequence, offset of its first table entry in mass}
-  float* scratch;     // [items, heads, kMassSplits, 2]
+  const int2* items;  // {sequence, offset of its first table entry in mass or -1}
+  float* scratch;     // [items, heads, kMassSplits, kSplitFloats]
   float* mass;
+  float* stats;  // nullptr: no score statistics; else item i's 3 floats at i * stats_stride
+  int64_t stats_stride;
 };
+
+__device__ __forceinline__ float* SplitScratch(const MassArgs& a, int item, int head,
+                                               int split) {
+  return a.scratch + ((int64_t{item} * a.heads + head) * kMassSplits + split) * kSplitFloats;
+}
 
 __device__ __forceinline__ float Score(const float* q, const bf16* k, int head_dim, int lane) {
   float dot = 0.0f;
@@ -110,74 +127,155 @@ __device__ void ForEachBlockScore(const MassArgs& a, int seq, int head, const fl
 __global__ void MassStatsKernel(MassArgs a) {
   GridDependencyEnter();
   __shared__ float q[kMaxMassHeadDim];
-  __shared__ float warp_m[kMassWarps], warp_l[kMassWarps];
+  __shared__ float warp_m[kMassWarps], warp_l[kMassWarps], warp_s[kMassWarps];
   const int2 item = a.items[blockIdx.x];
   const int head = blockIdx.y, split = blockIdx.z;
   LoadQuery(a, item.x, head, q);
   int first, last;
   SplitBlocks(a.seq_ctx_len[item.x], a.cache.block_size, split, &first, &last);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float m = -INFINITY, l = 0.0f;
+  float m = -INFINITY, l = 0.0f, sum_s = 0.0f;
   for (int b = first + warp; b < last; b += kMassWarps) {
     ForEachBlockScore(a, item.x, head, q, b, [&](float s) {
       const float m_new = fmaxf(m, s);
       l = l * exp2f(m - m_new) + exp2f(s - m_new);
       m = m_new;
+      sum_s += s;
     });
   }
   if (lane == 0) {
     warp_m[warp] = m;
     warp_l[warp] = l;
+    warp_s[warp] = sum_s;
   }
   __syncthreads();
   if (threadIdx.x == 0) {
-    float max_m = -INFINITY, sum = 0.0f;
+    float max_m = -INFINITY, sum = 0.0f, total_s = 0.0f;
     for (int w = 0; w < kMassWarps; ++w) max_m = fmaxf(max_m, warp_m[w]);
     if (max_m != -INFINITY) {
       for (int w = 0; w < kMassWarps; ++w) sum += warp_l[w] * exp2f(warp_m[w] - max_m);
     }
-    float* out = a.scratch + ((int64_t{blockIdx.x} * a.heads + head) * kMassSplits + split) * 2;
+    for (int w = 0; w < kMassWarps; ++w) total_s += warp_s[w];
+    float* out = SplitScratch(a, blockIdx.x, head, split);
     out[0] = max_m;
     out[1] = sum;
+    out[2] = total_s;
   }
+}
+
+// The row's softmax (max, normalizer) in the log2 domain from every split's stats.
+__device__ __forceinline__ void RowNormalizer(const MassArgs& a, int item, int head, float* m,
+                                              float* l) {
+  float row_m = -INFINITY, row_l = 0.0f;
+  for (int s = 0; s < kMassSplits; ++s) row_m = fmaxf(row_m, SplitScratch(a, item, head, s)[0]);
+  for (int s = 0; s < kMassSplits; ++s) {
+    const float* split = SplitScratch(a, item, head, s);
+    if (split[1] > 0.0f) row_l += split[1] * exp2f(split[0] - row_m);
+  }
+  *m = row_m;
+  *l = row_l;
 }
 
 __global__ void MassKernel(MassArgs a) {
   GridDependencyEnter();
   __shared__ float q[kMaxMassHeadDim];
+  __shared__ float warp_sums[3][kMassWarps];
   const int2 item = a.items[blockIdx.x];
   const int head = blockIdx.y, split = blockIdx.z;
+  const int ctx = a.seq_ctx_len[item.x];
   int first, last;
-  SplitBlocks(a.seq_ctx_len[item.x], a.cache.block_size, split, &first, &last);
+  SplitBlocks(ctx, a.cache.block_size, split, &first, &last);
+  float* out = SplitScratch(a, blockIdx.x, head, split);
+  if (a.stats != nullptr && threadIdx.x == 0) out[3] = out[4] = out[5] = 0.0f;
   if (first >= last) return;  // uniform across the block: no barrier is skipped
   LoadQuery(a, item.x, head, q);
-  // The row's softmax normalizer, from every split's stats.
-  const float* stats = a.scratch + (int64_t{blockIdx.x} * a.heads + head) * kMassSplits * 2;
-  float row_m = -INFINITY, row_l = 0.0f;
-  for (int s = 0; s < kMassSplits; ++s) row_m = fmaxf(row_m, stats[2 * s]);
-  for (int s = 0; s < kMassSplits; ++s) {
-    if (stats[2 * s + 1] > 0.0f) row_l += stats[2 * s + 1] * exp2f(stats[2 * s] - row_m);
-  }
+  float row_m, row_l;
+  RowNormalizer(a, blockIdx.x, head, &row_m, &row_l);
   if (!(row_l > 0.0f)) return;
   const float inv_l = 1.0f / row_l;
+  float mean = 0.0f;
+  if (a.stats != nullptr) {
+    for (int s = 0; s < kMassSplits; ++s) mean += SplitScratch(a, blockIdx.x, head, s)[2];
+    mean /= ctx;
+  }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  float weighted = 0.0f, c2 = 0.0f, c4 = 0.0f;  // this warp's blocks (score statistics)
   for (int b = first + warp; b < last; b += kMassWarps) {
     float p = 0.0f;
-    ForEachBlockScore(a, item.x, head, q, b, [&](float s) { p += exp2f(s - row_m); });
-    if (lane == 0) atomicAdd(a.mass + item.y + b, p * inv_l);
+    ForEachBlockScore(a, item.x, head, q, b, [&](float s) {
+      const float e = exp2f(s - row_m);
+      p += e;
+      if (a.stats != nullptr) {
+        weighted += e * (s - row_m);
+        const float c = (s - mean) * (s - mean);
+        c2 += c;
+        c4 += c * c;
+      }
+    });
+    if (lane == 0 && item.y >= 0) atomicAdd(a.mass + item.y + b, p * inv_l);
+  }
+  if (a.stats == nullptr) return;  // uniform
+  if (lane == 0) {
+    warp_sums[0][warp] = weighted;
+    warp_sums[1][warp] = c2;
+    warp_sums[2][warp] = c4;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 3; ++i) {
+      float sum = 0.0f;
+      for (int w = 0; w < kMassWarps; ++w) sum += warp_sums[i][w];
+      out[3 + i] = sum;
+    }
+  }
+}
+
+// One block per item: each head's entropy (nats), variance and excess kurtosis of the
+// scaled scores x = s ln 2 (s: the log2-domain scores above), averaged over heads.
+//   entropy = ln L - ln 2 * sum_t 2^(s_t - M) (s_t - M) / L
+//   variance = ln^2 2 * m2(s), kurtosis = m4(s) / m2(s)^2 - 3 (0 when m2 = 0)
+__global__ void ScoreStatsKernel(MassArgs a) {
+  GridDependencyEnter();
+  __shared__ float head_sums[3][kStatsThreads];
+  const int2 item = a.items[blockIdx.x];
+  const float ctx = static_cast<float>(a.seq_ctx_len[item.x]);
+  float sums[3] = {0.0f, 0.0f, 0.0f};
+  for (int head = threadIdx.x; head < a.heads; head += blockDim.x) {
+    float row_m, row_l;
+    RowNormalizer(a, blockIdx.x, head, &row_m, &row_l);
+    float weighted = 0.0f, c2 = 0.0f, c4 = 0.0f;
+    for (int s = 0; s < kMassSplits; ++s) {
+      const float* split = SplitScratch(a, blockIdx.x, head, s);
+      weighted += split[3];
+      c2 += split[4];
+      c4 += split[5];
+    }
+    if (!(row_l > 0.0f) || !(ctx > 0.0f)) continue;
+    const float m2 = c2 / ctx, m4 = c4 / ctx;
+    sums[0] += logf(row_l) - kLn2 * weighted / row_l;
+    sums[1] += kLn2 * kLn2 * m2;
+    sums[2] += m2 > 0.0f ? m4 / (m2 * m2) - 3.0f : 0.0f;
+  }
+  for (int i = 0; i < 3; ++i) head_sums[i][threadIdx.x] = sums[i];
+  __syncthreads();
+  if (threadIdx.x < 3) {
+    float total = 0.0f;
+    for (int t = 0; t < kStatsThreads; ++t) total += head_sums[threadIdx.x][t];
+    a.stats[blockIdx.x * a.stats_stride + threadIdx.x] = total / a.heads;
   }
 }
 
 }  // namespace
 
 size_t AttentionMassScratchBytes(const AttentionConfig& config, int32_t max_items) {
-  return size_t{static_cast<size_t>(max_items)} * config.heads * kMassSplits * 2 * sizeof(float);
+  return size_t{static_cast<size_t>(max_items)} * config.heads * kMassSplits * kSplitFloats *
+         sizeof(float);
 }
 
 void AccumulateAttentionMass(const AttentionPlan& plan, const void* workspace, const bf16* q,
                              int64_t q_row_stride, const PagedKvCache& cache, float scale,
                              const int2* items, int32_t num_items, float* scratch, float* mass,
-                             cudaStream_t stream) {
+                             cudaStream_t stream, float* stats, int64_t stats_stride) {
   if (num_items == 0) return;
   const AttentionConfig& config = plan.config();
   const AttentionPlan::Layout& layout = plan.layout();
@@ -203,9 +301,14 @@ void AccumulateAttentionMass(const AttentionPlan& plan, const void* workspace, c
   a.items = items;
   a.scratch = scratch;
   a.mass = mass;
+  a.stats = stats;
+  a.stats_stride = stats_stride;
   const dim3 grid(num_items, config.heads, kMassSplits);
   internal::Launch(MassStatsKernel, grid, dim3(kMassThreads), 0, stream, a);
   internal::Launch(MassKernel, grid, dim3(kMassThreads), 0, stream, a);
+  if (stats != nullptr) {
+    internal::Launch(ScoreStatsKernel, dim3(num_items), dim3(kStatsThreads), 0, stream, a);
+  }
 }
 
 }  // namespace strata::kernels::cuda
