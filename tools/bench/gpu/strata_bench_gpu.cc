@@ -6,6 +6,7 @@
 //                    [--prefill 1024,8192] [--steps 10] [--utilization 0.9] [--no-graphs]
 //                    [--skinny-rows 8] [--no-pdl] [--profile] [--layers N]
 //                    [--serve REQUESTS:IN:OUT] [--layered DECODES:COHORT:GROUPS[:CONTEXT]]
+//                    [--policies]
 //
 // Decode: one token per sequence per step over a KV cache filled with a constant (never
 // prefilled), greedy sampling included; each step's time is Execute's wall time, the median
@@ -32,6 +33,13 @@
 // over both (CudaWorkerOptions::layered_decode_graphs on and off). Each iteration's time
 // is Execute's wall time; printed per group (mean over --steps cohorts) against the
 // decode-only median.
+// --policies replaces the sweeps by the worker's per-step cost of each eviction policy: for
+// every --batches x --contexts, decode steps as `none` and `streaming` run them (nothing
+// extra: streaming's compacted table is read like any other), as `heavy_hitter` runs them
+// (every sequence collects attention mass, one float per block-table entry), and as
+// `adaptive_precision` runs them (mass, and every block int8 except the first, the last
+// five and every tenth: sinks, recent window and the full-precision share). The int8 blocks
+// are quantized for real by the first adaptive step, timed on its own.
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
@@ -77,6 +85,7 @@ struct Flags {
   int serve_requests = 0, serve_in = 0, serve_out = 0;
   int layers = 0;  // > 0: override the shape's layer count (profiling runs)
   int layered_decodes = 0, layered_cohort = 0, layered_groups = 0, layered_context = 512;
+  bool policies = false;
 };
 
 std::vector<int> ParseList(const std::string& text) {
@@ -321,6 +330,79 @@ void Layered(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
               static_cast<long long>(w.cohort_passes_beside_graphs()));
 }
 
+// The --policies workload: see the top.
+void Policies(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
+  const int64_t block_size = w.memory().block_size;
+  std::printf(
+      "| policy | decode batch | context | step ms | / none | graph replays | int8 blocks per "
+      "sequence |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (int context : flags.contexts) {
+    for (int batch : flags.batches) {
+      const int64_t per_seq = (context + flags.steps + 3 + block_size) / block_size;
+      if (per_seq * batch > w.memory().num_kv_blocks) {
+        std::printf("| all | %d | %d | n/a: needs %lld blocks | | | |\n", batch, context,
+                    static_cast<long long>(per_seq * batch));
+        continue;
+      }
+      w.FillKvCache(FloatToBF16(0.01f));
+      std::vector<std::vector<int32_t>> tables(batch);
+      for (int i = 0; i < batch; ++i) {
+        for (int64_t b = 0; b < per_seq; ++b) tables[i].push_back(int32_t(i * per_seq + b));
+      }
+      // adaptive_precision's layout: int8 outside the sink block, the window (the last
+      // five blocks, which also take the new tokens) and a tenth kept full.
+      std::vector<uint8_t> precision(per_seq, 0);
+      std::vector<std::vector<int32_t>> quantize(batch);
+      for (int64_t b = 1; b + 5 < per_seq; ++b) {
+        if (b % 10 != 0) precision[b] = 1;
+      }
+      for (int i = 0; i < batch; ++i) {
+        for (int64_t b = 0; b < per_seq; ++b) {
+          if (precision[b]) quantize[i].push_back(tables[i][b]);
+        }
+      }
+      const int64_t int8_blocks = static_cast<int64_t>(quantize[0].size());
+      std::vector<std::vector<float>> mass(batch, std::vector<float>(per_seq, 0.0f));
+      std::vector<int32_t> token = {1};
+      double none_ms = 0;
+      for (const char* policy : {"none / streaming", "heavy_hitter", "adaptive_precision"}) {
+        const bool collect = policy[0] != 'n', int8 = policy[0] == 'a';
+        const int64_t replays = w.graph_replays();
+        std::vector<double> times;
+        for (int step = 0; step < flags.steps + 3; ++step) {
+          std::vector<SequenceWork> work(batch);
+          for (int i = 0; i < batch; ++i) {
+            work[i].slice = {.tokens = token,
+                             .start_position = context + step,
+                             .block_table = tables[i],
+                             .logits = worker::LogitsMode::kLast};
+            if (collect) work[i].slice.attention_mass = mass[i];
+            if (int8) work[i].slice.block_precision = precision;
+            if (int8 && step == 0) work[i].slice.quantize_blocks = quantize[i];
+            work[i].sample = true;
+            work[i].params = &greedy;
+          }
+          const auto t0 = std::chrono::steady_clock::now();
+          auto out = w.Execute(work);
+          const auto t1 = std::chrono::steady_clock::now();
+          STRATA_CHECK(out.ok()) << policy << ": " << out.status();
+          if (int8 && step == 0) {
+            std::printf("(adaptive_precision: the first step quantized %lld blocks in %.3f ms)\n",
+                        static_cast<long long>(int8_blocks * batch), Seconds(t0, t1) * 1e3);
+          }
+          if (step >= 3) times.push_back(Seconds(t0, t1));
+        }
+        const double t = Median(times) * 1e3;
+        if (!collect) none_ms = t;
+        std::printf("| %s | %d | %d | %.3f | %.3f | %lld | %lld |\n", policy, batch, context, t,
+                    t / none_ms, static_cast<long long>(w.graph_replays() - replays),
+                    static_cast<long long>(int8 ? int8_blocks : 0));
+      }
+    }
+  }
+  std::printf("\n");
+}
+
 int Run(const Flags& flags) {
   cudaDeviceProp prop;
   STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -341,6 +423,7 @@ int Run(const Flags& flags) {
   options.gpu_memory_utilization = flags.utilization;
   const bool serve = flags.serve_requests > 0;
   const bool layered = flags.layered_decodes > 0;
+  const bool policies = flags.policies;
   options.max_num_seqs =
       serve ? flags.serve_requests : std::max(max_batch, flags.layered_decodes + 1);
   options.max_batch_tokens = std::max({max_prefill, max_batch, flags.serve_requests,
@@ -378,9 +461,10 @@ int Run(const Flags& flags) {
 
   SamplingParams greedy;
   greedy.temperature = 0.0f;
-  if (serve || layered) {
+  if (serve || layered || policies) {
     if (serve) Serve(flags, w, options.max_batch_tokens, greedy);
     if (layered) Layered(flags, w, greedy);
+    if (policies) Policies(flags, w, greedy);
     std::remove((dir + "/config.json").c_str());
     std::remove(dir.c_str());
     return 0;
@@ -503,6 +587,8 @@ int main(int argc, char** argv) {
       flags.pdl = false;
     } else if (arg == "--profile") {
       flags.profile = true;
+    } else if (arg == "--policies") {
+      flags.policies = true;
     } else if (arg == "--layers") {
       flags.layers = std::atoi(value.c_str()), ++i;
     } else if (arg == "--serve") {
@@ -530,7 +616,7 @@ int main(int argc, char** argv) {
           "usage: strata-bench-gpu [--shape NAME] [--batches 1,8,...] [--contexts "
           "512,...] [--prefill 1024,...] [--steps N] [--utilization F] [--no-graphs] "
           "[--skinny-rows N] [--no-pdl] [--profile] [--layers N] [--serve REQUESTS:IN:OUT] "
-          "[--layered DECODES:COHORT:GROUPS[:CONTEXT]]\n");
+          "[--layered DECODES:COHORT:GROUPS[:CONTEXT]] [--policies]\n");
       return 2;
     }
   }
