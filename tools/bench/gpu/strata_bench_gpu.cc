@@ -49,6 +49,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -163,6 +164,31 @@ double GemmRate() {
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
+}
+
+// `count` block tables of `blocks` consecutive block ids each, the first starting at 0.
+std::vector<std::vector<int32_t>> ConsecutiveTables(int count, int64_t blocks) {
+  std::vector<std::vector<int32_t>> tables(count);
+  for (int i = 0; i < count; ++i) {
+    for (int64_t b = 0; b < blocks; ++b) tables[i].push_back(int32_t(i * blocks + b));
+  }
+  return tables;
+}
+
+// One greedy decode token at `position` for every table (the same token for each).
+std::vector<SequenceWork> DecodeWork(const std::vector<std::vector<int32_t>>& tables,
+                                     std::span<const int32_t> token, int64_t position,
+                                     const SamplingParams& greedy) {
+  std::vector<SequenceWork> work(tables.size());
+  for (size_t i = 0; i < tables.size(); ++i) {
+    work[i].slice = {.tokens = token,
+                     .start_position = position,
+                     .block_table = tables[i],
+                     .logits = worker::LogitsMode::kLast};
+    work[i].sample = true;
+    work[i].params = &greedy;
+  }
+  return work;
 }
 
 // The --serve workload on the worker directly (no daemon, no scheduler): see the top.
@@ -345,10 +371,7 @@ void Policies(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
         continue;
       }
       w.FillKvCache(FloatToBF16(0.01f));
-      std::vector<std::vector<int32_t>> tables(batch);
-      for (int i = 0; i < batch; ++i) {
-        for (int64_t b = 0; b < per_seq; ++b) tables[i].push_back(int32_t(i * per_seq + b));
-      }
+      const auto tables = ConsecutiveTables(batch, per_seq);
       // adaptive_precision's layout: int8 outside the sink block, the window (the last
       // five blocks, which also take the new tokens) and a tenth kept full.
       std::vector<uint8_t> precision(per_seq, 0);
@@ -370,17 +393,11 @@ void Policies(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
         const int64_t replays = w.graph_replays();
         std::vector<double> times;
         for (int step = 0; step < flags.steps + 3; ++step) {
-          std::vector<SequenceWork> work(batch);
+          std::vector<SequenceWork> work = DecodeWork(tables, token, context + step, greedy);
           for (int i = 0; i < batch; ++i) {
-            work[i].slice = {.tokens = token,
-                             .start_position = context + step,
-                             .block_table = tables[i],
-                             .logits = worker::LogitsMode::kLast};
             if (collect) work[i].slice.attention_mass = mass[i];
             if (int8) work[i].slice.block_precision = precision;
             if (int8 && step == 0) work[i].slice.quantize_blocks = quantize[i];
-            work[i].sample = true;
-            work[i].params = &greedy;
           }
           const auto t0 = std::chrono::steady_clock::now();
           auto out = w.Execute(work);
@@ -480,23 +497,12 @@ int Run(const Flags& flags) {
                     double(per_seq) * batch * block_size * kv_per_token / 1e9);
         continue;
       }
-      std::vector<std::vector<int32_t>> tables(batch);
-      for (int i = 0; i < batch; ++i) {
-        for (int64_t b = 0; b < per_seq; ++b) tables[i].push_back(int32_t(i * per_seq + b));
-      }
+      const auto tables = ConsecutiveTables(batch, per_seq);
       std::vector<int32_t> token = {1};
       std::vector<double> times;
       double bytes = 0;
       for (int step = 0; step < flags.steps + 3; ++step) {
-        std::vector<SequenceWork> work(batch);
-        for (int i = 0; i < batch; ++i) {
-          work[i].slice = {.tokens = token,
-                           .start_position = context + step,
-                           .block_table = tables[i],
-                           .logits = worker::LogitsMode::kLast};
-          work[i].sample = true;
-          work[i].params = &greedy;
-        }
+        std::vector<SequenceWork> work = DecodeWork(tables, token, context + step, greedy);
         const bool profiled = flags.profile && step == flags.steps + 2;
         if (profiled) STRATA_CUDA_CHECK(cudaProfilerStart());
         const auto t0 = std::chrono::steady_clock::now();
