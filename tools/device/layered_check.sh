@@ -28,6 +28,10 @@
 #                        background decode streams
 #   BUDGET_S=400         no new stratad is started past this many seconds; the table is
 #                        printed whatever ran
+#   TEMPERATURE=T        every request's sampling temperature (default: the server's, 1).
+#                        Random weights give nearly flat logits, over which a temperature
+#                        draw walks most of the vocabulary in rank order (several ms per
+#                        iteration); TEMPERATURE=0 keeps sampling out of the timings
 #   EXTRA_SET="..."      more stratad --set overrides, e.g.
 #                        "scheduler.layered_group_table=512:1,2048:2,8192:4"
 # Results (one JSON per cell, stratad logs, table.md) go to $OUT/layered (or
@@ -166,6 +170,7 @@ for model in $models; do
       timeout $((limit + 30)) strata-loadtest --base-url "$base" \
         --tokenizer "$dir" --prompt-format tokens --input-len "$input_len" \
         --output-len "$output_len" --num-requests "$n" --request-rate "$rate" --seed 1 \
+        ${TEMPERATURE:+--temperature "$TEMPERATURE"} \
         --warmup-requests 1 \
         --decode-streams "$streams" --decode-output-len "$decode_output" --lead-in "$lead_in" \
         --max-duration "${limit}s" --request-timeout 120s \
