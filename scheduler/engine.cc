@@ -1,6 +1,7 @@
 #include "scheduler/engine.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
@@ -346,7 +347,44 @@ FinishReason Engine::CheckFinished(const Sequence& seq, int32_t token) const {
   return FinishReason::kNone;
 }
 
+namespace {
+
+double MillisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// One debug line per iteration: what ran and where its time went (planning and batch
+// building before the forward pass, the worker's Execute, bookkeeping after it).
+void LogIteration(std::span<const worker::SequenceWork> batch, int32_t num_layers,
+                  double plan_ms, double execute_ms, double after_ms) {
+  int64_t decodes = 0, prefill_tokens = 0, longest_context = 0;
+  std::string prefills;
+  for (const worker::SequenceWork& work : batch) {
+    const worker::SequenceSlice& slice = work.slice;
+    const auto n = static_cast<int64_t>(slice.tokens.size());
+    longest_context = std::max(longest_context, slice.start_position + n);
+    const bool all_layers = slice.layer_begin == 0 && slice.layer_end >= num_layers;
+    if (n == 1 && all_layers) {
+      ++decodes;
+      continue;
+    }
+    prefill_tokens += n;
+    absl::StrAppend(&prefills, prefills.empty() ? "" : ", ", n, "@", slice.start_position);
+    if (!all_layers) {
+      absl::StrAppend(&prefills, " layers [", slice.layer_begin, ", ", slice.layer_end, ")");
+    }
+  }
+  STRATA_LOG(kDebug) << "iteration: " << decodes << " decodes, " << prefill_tokens
+                     << " prefill tokens (" << prefills << "), longest context "
+                     << longest_context << "; plan " << plan_ms << " ms, execute " << execute_ms
+                     << " ms, after " << after_ms << " ms";
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
+  const auto step_start = std::chrono::steady_clock::now();
   SharePrompts();
   std::vector<SequenceState> running, waiting;
   for (RequestId id : running_) running.push_back(State(id));
@@ -476,8 +514,12 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
     kv_.CopiesLanded();
     return outputs;
   }
+  const double plan_ms = MillisecondsSince(step_start);
+  const auto execute_start = std::chrono::steady_clock::now();
   absl::StatusOr<std::vector<worker::SampledToken>> sampled = worker_->Execute(batch);
   if (!sampled.ok()) return sampled.status();
+  const double execute_ms = MillisecondsSince(execute_start);
+  const auto after_start = std::chrono::steady_clock::now();
   kv_.CopiesLanded();
   ++stats_.steps;
 
@@ -521,6 +563,9 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   // A leader that finished in this very step can still lend its prompt's blocks.
   SharePrompts();
   for (RequestId id : finished) Abort(id);
+  if (GetLogLevel() <= LogLevel::kDebug) {
+    LogIteration(batch, num_layers_, plan_ms, execute_ms, MillisecondsSince(after_start));
+  }
 #ifndef NDEBUG
   if (std::string e = CheckInvariants(); !e.empty()) STRATA_CHECK(false) << e;
 #endif

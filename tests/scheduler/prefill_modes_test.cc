@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 
+#include "base/log.h"
 #include "nlohmann/json.hpp"
 #include "scheduler/engine.h"
 #include "tests/scheduler/fixture_worker.h"
@@ -178,6 +179,33 @@ TEST_P(PrefillModesTest, LayeredNeverStallsDecodesWhereWholeDoes) {
       EXPECT_EQ(stalls, 0) << "layered prefill runs every decode every iteration";
     }
   }
+}
+
+TEST_P(PrefillModesTest, DebugLogDescribesEachIteration) {
+  std::unique_ptr<worker::Worker> worker = MakeWorker(GetParam());
+  ASSERT_NE(worker, nullptr);
+  Engine engine(worker.get(), Options(PrefillMode::kLayered));
+  ASSERT_TRUE(engine.AddRequest(Greedy(1, {5, 6, 7}, 1000)).ok());
+  ASSERT_TRUE(engine.Step().ok());  // request 1 decodes from now on
+  std::vector<int32_t> prompt(kBudget - 1, 11);
+  ASSERT_TRUE(engine.AddRequest(Greedy(2, prompt, 2)).ok());
+  const LogLevel before = GetLogLevel();
+  SetLogLevel(LogLevel::kDebug);
+  testing::internal::CaptureStderr();
+  ASSERT_TRUE(engine.Step().ok());  // the decode beside the cohort's first group
+  const std::string first = testing::internal::GetCapturedStderr();
+  SetLogLevel(LogLevel::kInfo);
+  testing::internal::CaptureStderr();
+  ASSERT_TRUE(engine.Step().ok());
+  const std::string quiet = testing::internal::GetCapturedStderr();
+  SetLogLevel(before);
+  // 39 prompt tokens: a cohort of three layer groups, one layer each.
+  EXPECT_NE(first.find("iteration: 1 decodes, 39 prefill tokens (39@0 layers [0, 1)), "
+                       "longest context 39; plan "),
+            std::string::npos)
+      << first;
+  EXPECT_NE(first.find(" ms, execute "), std::string::npos) << first;
+  EXPECT_EQ(quiet.find("iteration:"), std::string::npos) << "logged above the debug level";
 }
 
 #ifndef STRATA_ENGINE_TEST_CUDA
