@@ -59,7 +59,12 @@ struct CudaWorkerOptions {
   // replay their graph, then the cohort's layer group runs eagerly. Off: one eager pass
   // over both (the decodes ride along the cohort's group, every layer launched from here).
   bool layered_decode_graphs = true;
-  std::vector<int32_t> graph_batch_sizes = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  // Decode batch sizes with a CUDA graph; a batch replays the smallest that holds it, its
+  // padding rows computed and discarded. Steps of 8 up to 64, 16 up to 128, 32 beyond keep
+  // that padding under a quarter of the batch (one long prompt joining 16 decodes pads to
+  // 24, not 32). Graphs are captured on first use.
+  std::vector<int32_t> graph_batch_sizes = {1,  2,  4,   8,   16,  24,  32,  40,  48,  56,
+                                            64, 80, 96, 112, 128, 160, 192, 224, 256};
 };
 
 class CudaWorker : public Worker {
@@ -89,6 +94,9 @@ class CudaWorker : public Worker {
   size_t graphs_captured() const { return graphs_.size(); }
   // Batches run as a decode graph replay followed by a layered cohort's eager pass.
   int64_t cohort_passes_beside_graphs() const { return cohort_passes_beside_graphs_; }
+  // The graph batch size `batch` would replay (the smallest bucket holding it), 0 when it
+  // runs eagerly (not all single-token samples, graphs off, or beyond the buckets).
+  int32_t GraphBucket(std::span<const SequenceWork> batch) const;
   // Turns graph replays on or off (e.g. to compare both paths in tests).
   void set_cuda_graphs(bool on) { options_.cuda_graphs = on; }
   void set_layered_decode_graphs(bool on) { options_.layered_decode_graphs = on; }
@@ -117,7 +125,6 @@ class CudaWorker : public Worker {
   absl::Status CollectAttentionMass(std::span<const SequenceWork> batch);
   absl::StatusOr<std::vector<SampledToken>> ExecuteGraph(std::span<const SequenceWork> batch,
                                                          int32_t bucket);
-  int32_t GraphBucket(std::span<const SequenceWork> batch) const;
   // The number of leading decodes that can replay a graph while the rest of the batch (a
   // layered cohort, stopping short of some layers) runs eagerly after them; 0: no split.
   size_t DecodesBesideCohort(std::span<const SequenceWork> batch) const;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -151,6 +152,73 @@ TEST(CudaLayeredGraphTest, DecodesBesideACohortReplayTheirGraphAndMatchOneEagerP
   EXPECT_EQ(eager->cohort_passes_beside_graphs(), 0);
   EXPECT_EQ(graphs->num_carried(), 0u);
   EXPECT_EQ(eager->num_carried(), 0u);
+  std::remove((dir + "/config.json").c_str());
+  std::remove(dir.c_str());
+}
+
+// One decode more than a bucket pads to the next step of the bucket list (24 for 17), and
+// the padded replay gives the eager pass's tokens.
+TEST(CudaGraphBucketTest, SeventeenDecodesReplayTheGraphOfTwentyFour) {
+  const std::string dir = WriteConfig();
+  auto created = CudaWorker::Create(dir, {.block_size = 16,
+                                          .num_blocks = 256,
+                                          .max_batch_tokens = 256,
+                                          .max_num_seqs = 32,
+                                          .random_weights = true});
+  ASSERT_TRUE(created.ok()) << created.status();
+  CudaWorker& worker = **created;
+  SamplingParams params;
+  params.temperature = 0.0f;
+  params.top_logprobs = 5;
+  constexpr int kSequences = 17;
+  std::vector<std::vector<int32_t>> tables(kSequences), tokens(kSequences);
+  for (int s = 0; s < kSequences; ++s) {
+    for (int b = 0; b < 2; ++b) tables[s].push_back(s * 2 + b);
+    for (int i = 0; i < kDecodePrompt; ++i) tokens[s].push_back(3 + (s * 131 + i * 17) % 5000);
+  }
+  // Prompts in batches that fit max_batch_tokens, then decode steps.
+  for (int first = 0; first < kSequences; first += 8) {
+    std::vector<SequenceWork> prefill;
+    for (int s = first; s < std::min(kSequences, first + 8); ++s) {
+      SequenceWork& work = prefill.emplace_back();
+      work.slice = {.tokens = tokens[s], .start_position = 0, .block_table = tables[s]};
+      work.sample = true;
+      work.params = &params;
+    }
+    auto out = worker.Execute(prefill);
+    ASSERT_TRUE(out.ok()) << out.status();
+    for (size_t j = 0; j < out->size(); ++j) tokens[first + j].push_back((*out)[j].token);
+  }
+  auto decode_step = [&] {
+    std::vector<SequenceWork> batch(kSequences);
+    for (int s = 0; s < kSequences; ++s) {
+      const int64_t last = static_cast<int64_t>(tokens[s].size()) - 1;
+      batch[s].slice = {.tokens = std::span<const int32_t>(tokens[s]).subspan(last),
+                        .start_position = last,
+                        .block_table = tables[s]};
+      batch[s].sample = true;
+      batch[s].params = &params;
+    }
+    return batch;
+  };
+  const std::vector<SequenceWork> all = decode_step();
+  EXPECT_EQ(worker.GraphBucket(all), 24);
+  EXPECT_EQ(worker.GraphBucket(std::span(all).first(9)), 16);
+  for (int step = 0; step < 3; ++step) {  // direct and captured, then replayed twice
+    const std::vector<SequenceWork> batch = decode_step();
+    auto graphs = worker.Execute(batch);
+    worker.set_cuda_graphs(false);
+    auto eager = worker.Execute(batch);  // rewrites the same K/V entries
+    worker.set_cuda_graphs(true);
+    ASSERT_TRUE(graphs.ok() && eager.ok());
+    for (int s = 0; s < kSequences; ++s) {
+      ExpectClose((*graphs)[s], (*eager)[s], "step " + std::to_string(step) + " sequence " +
+                                                 std::to_string(s));
+      tokens[s].push_back((*graphs)[s].token);
+    }
+  }
+  EXPECT_EQ(worker.graph_replays(), 2);
+  EXPECT_EQ(worker.graphs_captured(), 1u);
   std::remove((dir + "/config.json").c_str());
   std::remove(dir.c_str());
 }
