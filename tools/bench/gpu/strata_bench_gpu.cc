@@ -5,7 +5,8 @@
 //   strata-bench-gpu [--shape llama-3.1-8b] [--batches 1,8,32,128,256] [--contexts 512,4096]
 //                    [--prefill 1024,8192] [--steps 10] [--utilization 0.9] [--no-graphs]
 //                    [--skinny-rows 8] [--no-pdl] [--profile] [--layers N]
-//                    [--serve REQUESTS:IN:OUT] [--layered DECODES:COHORT:GROUPS[:CONTEXT]]
+//                    [--serve REQUESTS:IN:OUT]
+//                    [--layered DECODES:COHORT:GROUPS[:CONTEXT[:COHORT_START]]]
 //                    [--policies]
 //
 // Decode: one token per sequence per step over a KV cache filled with a constant (never
@@ -26,9 +27,10 @@
 // prefilled as many per step as max batch tokens allow (each prefill samples the first
 // token), then every sequence decodes one token per step until all are done. Throughput is
 // generated tokens over the whole wall time.
-// --layered DECODES:COHORT:GROUPS[:CONTEXT] replaces the sweeps by layered-prefill
-// iterations: DECODES sequences decoding at CONTEXT (default 512) alone, then beside a
-// cohort of COHORT prompt tokens advancing one of GROUPS layer groups per iteration, with
+// --layered DECODES:COHORT:GROUPS[:CONTEXT[:COHORT_START]] replaces the sweeps by
+// layered-prefill iterations: DECODES sequences decoding at CONTEXT (default 512) alone,
+// then beside a cohort of COHORT prompt tokens (after COHORT_START cached ones, default 0:
+// a later chunk of a long prompt) advancing one of GROUPS layer groups per iteration, with
 // the decodes replaying their graph before the cohort's eager pass and with one eager pass
 // over both (CudaWorkerOptions::layered_decode_graphs on and off). Each iteration's time
 // is Execute's wall time; printed per group (mean over --steps cohorts) against the
@@ -86,6 +88,7 @@ struct Flags {
   int serve_requests = 0, serve_in = 0, serve_out = 0;
   int layers = 0;  // > 0: override the shape's layer count (profiling runs)
   int layered_decodes = 0, layered_cohort = 0, layered_groups = 0, layered_context = 512;
+  int layered_cohort_start = 0;
   bool policies = false;
 };
 
@@ -263,11 +266,12 @@ void Serve(const Flags& flags, CudaWorker& w, int64_t max_batch_tokens,
 void Layered(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
   const int decodes = flags.layered_decodes, cohort = flags.layered_cohort;
   const int groups = flags.layered_groups, context = flags.layered_context;
+  const int cohort_start = flags.layered_cohort_start;
   const int32_t layers = static_cast<int32_t>(w.model_config().num_hidden_layers);
   STRATA_CHECK(groups <= layers) << "more groups than layers";
   const int64_t block_size = w.memory().block_size;
   const int64_t decode_blocks = (context + 2 * (flags.steps + 4) * groups + 64) / block_size + 1;
-  const int64_t cohort_blocks = (cohort + block_size - 1) / block_size;
+  const int64_t cohort_blocks = (cohort_start + cohort + block_size - 1) / block_size;
   STRATA_CHECK(decode_blocks * decodes + cohort_blocks <= w.memory().num_kv_blocks)
       << "the KV cache holds " << w.memory().num_kv_blocks << " blocks";
   std::vector<std::vector<int32_t>> tables(decodes + 1);
@@ -298,7 +302,7 @@ void Layered(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
       const bool last = group == groups - 1;
       SequenceWork& c = work.emplace_back();
       c.slice = {.tokens = prompt,
-                 .start_position = 0,
+                 .start_position = cohort_start,
                  .block_table = tables[decodes],
                  .logits = last ? worker::LogitsMode::kLast : worker::LogitsMode::kNone,
                  .sequence_id = decodes,
@@ -322,9 +326,9 @@ void Layered(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
   }
   const double decode_only = Median(alone);
   std::printf(
-      "layered: %d decodes at context %d, a cohort of %d tokens in %d groups of %d layers\n"
-      "decode-only iteration (graph replay): %.3f ms\n\n",
-      decodes, context, cohort, groups, layers, decode_only * 1e3);
+      "layered: %d decodes at context %d, a cohort of %d tokens after %d cached ones in %d "
+      "groups of %d layers\ndecode-only iteration (graph replay): %.3f ms\n\n",
+      decodes, context, cohort, cohort_start, groups, layers, decode_only * 1e3);
   std::printf(
       "| decodes beside the cohort | group | iteration ms (mean) | max ms | / decode-only |\n"
       "| --- | ---: | ---: | ---: | ---: |\n");
@@ -448,7 +452,8 @@ int Run(const Flags& flags) {
   options.layered_prefill = layered;
   options.max_model_len =
       serve     ? flags.serve_in + flags.serve_out + 64
-      : layered ? std::max(flags.layered_cohort, flags.layered_context +
+      : layered ? std::max(flags.layered_cohort_start + flags.layered_cohort,
+                           flags.layered_context +
                                                      2 * (flags.steps + 4) * flags.layered_groups + 64)
                 : std::max(max_prefill, max_context) + flags.steps + 64;
   options.random_weights = true;
@@ -607,14 +612,16 @@ int main(int argc, char** argv) {
       ++i;
     } else if (arg == "--layered") {
       const std::vector<int> parts = strata::ParseList(absl::StrReplaceAll(value, {{":", ","}}));
-      if (parts.size() < 3 || parts.size() > 4 ||
-          *std::min_element(parts.begin(), parts.end()) <= 0) {
-        std::fprintf(stderr, "--layered wants DECODES:COHORT:GROUPS[:CONTEXT]\n");
+      if (parts.size() < 3 || parts.size() > 5 ||
+          *std::min_element(parts.begin(), parts.begin() + std::min<size_t>(parts.size(), 4)) <= 0 ||
+          (parts.size() == 5 && parts[4] < 0)) {
+        std::fprintf(stderr, "--layered wants DECODES:COHORT:GROUPS[:CONTEXT[:COHORT_START]]\n");
         return 2;
       }
       flags.layered_decodes = parts[0], flags.layered_cohort = parts[1];
       flags.layered_groups = parts[2];
-      if (parts.size() == 4) flags.layered_context = parts[3];
+      if (parts.size() >= 4) flags.layered_context = parts[3];
+      if (parts.size() == 5) flags.layered_cohort_start = parts[4];
       ++i;
     } else {
       std::fprintf(
@@ -622,7 +629,7 @@ int main(int argc, char** argv) {
           "usage: strata-bench-gpu [--shape NAME] [--batches 1,8,...] [--contexts "
           "512,...] [--prefill 1024,...] [--steps N] [--utilization F] [--no-graphs] "
           "[--skinny-rows N] [--no-pdl] [--profile] [--layers N] [--serve REQUESTS:IN:OUT] "
-          "[--layered DECODES:COHORT:GROUPS[:CONTEXT]] [--policies]\n");
+          "[--layered DECODES:COHORT:GROUPS[:CONTEXT[:COHORT_START]]] [--policies]\n");
       return 2;
     }
   }
