@@ -8,6 +8,7 @@
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_status.h"
+#include "worker/decode_items.h"
 
 namespace strata::worker {
 
@@ -166,15 +167,18 @@ int32_t DecodeGraphSplits(const cuda::AttentionConfig& config, int32_t bucket,
   const int64_t head_chunks =
       (group + cuda::internal::kDecodeMaxGroup - 1) / cuda::internal::kDecodeMaxGroup;
   const int64_t units = int64_t{config.kv_heads} * head_chunks;
-  int64_t total = 0, longest = 1;
-  for (int64_t c : context_lens) total += c, longest = std::max(longest, c);
+  int64_t total = 0;
+  for (int64_t c : context_lens) total += c;
   const int64_t target = int64_t{config.sm_count} * cuda::internal::kDecodeWaves *
                          cuda::internal::DecodeBlocksPerSm(config.head_dim, group);
   const int64_t chunk =
       std::max<int64_t>(cuda::internal::kDecodeMinChunk, (total * units + target - 1) / target);
-  const int64_t needed = (longest + chunk - 1) / chunk;
+  // Items for every row at `chunk` tokens each (padding rows: one), shared by context
+  // (UploadDecodeGraphPlan), so the bucket needs their count, not the longest row's.
+  const int64_t needed = DecodeItemsNeeded(context_lens, chunk) +
+                         std::max<int64_t>(0, bucket - static_cast<int64_t>(context_lens.size()));
   int32_t splits = 1;
-  while (splits < needed) splits *= 2;
+  while (int64_t{bucket} * splits < needed) splits *= 2;
   while (splits > 1 && int64_t{bucket} * splits > max_partials) splits /= 2;
   return splits;
 }
@@ -192,7 +196,16 @@ void UploadDecodeGraphPlan(const cuda::AttentionPlan::Layout& layout, const Deco
   int32_t* decode = at(layout.decode_items);
   int32_t* reduce = at(layout.reduce_items);
   const int32_t bucket = shape.bucket, splits = shape.splits;
-  int32_t num_pages = 0;
+  // The graph's bucket x splits items, shared among the rows by context (padding rows have
+  // one token); every row's items are consecutive partials, merged by its reduce item.
+  std::vector<int64_t> contexts(bucket, 1);
+  for (int32_t s = 0; s < bucket && s < static_cast<int32_t>(batch.size()); ++s) {
+    contexts[s] = batch[s].slice.start_position + 1;
+  }
+  const std::vector<int32_t> items =
+      splits > 1 ? ShareDecodeItems(contexts, int64_t{bucket} * splits)
+                 : std::vector<int32_t>(bucket, 1);
+  int32_t num_pages = 0, next_item = 0;
   for (int32_t s = 0; s < bucket; ++s) {
     int64_t ctx = 1;
     q_begin[s] = s;
@@ -216,18 +229,21 @@ void UploadDecodeGraphPlan(const cuda::AttentionPlan::Layout& layout, const Deco
       pages[num_pages++] = 0;  // padding: one token of block 0, never written
     }
     ctx_len[s] = static_cast<int32_t>(ctx);
-    for (int32_t i = 0; i < splits; ++i) {
-      int32_t* d = decode + 4 * (s * splits + i);
+    const int32_t n = items[s], first = next_item;
+    for (int32_t i = 0; i < n; ++i) {
+      int32_t* d = decode + 4 * (first + i);
       d[0] = s;
-      d[1] = static_cast<int32_t>(ctx * i / splits);
-      d[2] = static_cast<int32_t>(ctx * (i + 1) / splits);
-      d[3] = splits > 1 ? s * splits + i : -1;
+      d[1] = static_cast<int32_t>(ctx * i / n);
+      d[2] = static_cast<int32_t>(ctx * (i + 1) / n);
+      d[3] = splits > 1 ? first + i : -1;
     }
+    next_item += n;
     if (splits > 1) {
       int32_t* r = reduce + 4 * s;
-      r[0] = s, r[1] = s * splits, r[2] = splits, r[3] = 0;
+      r[0] = s, r[1] = first, r[2] = n, r[3] = 0;
     }
   }
+  STRATA_CHECK_EQ(next_item, bucket * splits);
   auto copy = [&](size_t offset, size_t words) {
     if (words == 0) return;
     STRATA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(workspace) + offset, at(offset),

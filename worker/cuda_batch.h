@@ -93,8 +93,9 @@ int64_t FillSamplingRow(const SequenceWork& work, kernels::cuda::SamplingRow* ro
                         kernels::cuda::PenaltyToken* penalties, int64_t capacity);
 
 // The decode attention of a CUDA graph: `bucket` one-row sequences (the batch's, then
-// padding ones of one token in block 0), each cut into exactly `splits` equal chunks, so
-// that the launches have a fixed shape. Written into the plan layout's arrays of `host`
+// padding ones of one token in block 0) over exactly bucket x `splits` context chunks, so
+// that the launches have a fixed shape; the chunks are shared among the rows by context
+// (ShareDecodeItems), each row cut into equal ones. Written into the plan layout's arrays of `host`
 // (a mirror of the attention workspace's metadata) and uploaded into `workspace`. With
 // int8_pages the pages' precision flags travel too (the graph reads them: a graph captured
 // with int8 pages is a different graph from one without).
@@ -104,8 +105,9 @@ struct DecodeGraphShape {
   bool int8_pages = false;
   auto operator<=>(const DecodeGraphShape&) const = default;
 };
-// Splits for this batch: the AttentionPlan's chunk choice, rounded up to a power of two
-// of splits for the longest sequence, no more than `max_partials` partial outputs.
+// Splits per row for this batch: enough that bucket x splits items cover every row at the
+// AttentionPlan's chunk size (DecodeItemsNeeded), rounded up to a power of two, no more
+// than `max_partials` partial outputs.
 int32_t DecodeGraphSplits(const kernels::cuda::AttentionConfig& config, int32_t bucket,
                           std::span<const int64_t> context_lens, int32_t max_partials);
 void UploadDecodeGraphPlan(const kernels::cuda::AttentionPlan::Layout& layout,

@@ -223,5 +223,77 @@ TEST(CudaGraphBucketTest, SeventeenDecodesReplayTheGraphOfTwentyFour) {
   std::remove(dir.c_str());
 }
 
+// A long context among short ones: the graph's decode items follow the tokens
+// (ShareDecodeItems), and the replay gives the eager plan's tokens.
+TEST(CudaGraphBucketTest, OneLongDecodeAmongShortOnesReplaysWithSharedSplits) {
+  const std::string dir = WriteConfig();
+  auto created = CudaWorker::Create(dir, {.block_size = 16,
+                                          .num_blocks = 256,
+                                          .max_batch_tokens = 256,
+                                          .max_num_seqs = 16,
+                                          .random_weights = true});
+  ASSERT_TRUE(created.ok()) << created.status();
+  CudaWorker& worker = **created;
+  SamplingParams params;
+  params.temperature = 0.0f;
+  params.top_logprobs = 5;
+  constexpr int kShort = 8, kLong = 1500;
+  std::vector<std::vector<int32_t>> tables(kShort + 1), tokens(kShort + 1);
+  int32_t next_block = 0;
+  for (int s = 0; s <= kShort; ++s) {
+    const int length = s < kShort ? kDecodePrompt : kLong;
+    for (int b = 0; b < (length + 16) / 16 + 1; ++b) tables[s].push_back(next_block++);
+    for (int i = 0; i < length; ++i) tokens[s].push_back(3 + (s * 131 + i * 17) % 5000);
+  }
+  // Prompts: the short ones together, the long one in chunks of the batch limit.
+  std::vector<SequenceWork> prefill(kShort);
+  for (int s = 0; s < kShort; ++s) {
+    prefill[s].slice = {.tokens = tokens[s], .start_position = 0, .block_table = tables[s]};
+    prefill[s].sample = true;
+    prefill[s].params = &params;
+  }
+  auto first = worker.Execute(prefill);
+  ASSERT_TRUE(first.ok()) << first.status();
+  for (int s = 0; s < kShort; ++s) tokens[s].push_back((*first)[s].token);
+  for (int begin = 0; begin < kLong; begin += 256) {
+    const int n = std::min(256, kLong - begin);
+    SequenceWork chunk;
+    chunk.slice = {.tokens = std::span<const int32_t>(tokens[kShort]).subspan(begin, n),
+                   .start_position = begin,
+                   .block_table = tables[kShort],
+                   .logits = begin + n == kLong ? LogitsMode::kLast : LogitsMode::kNone};
+    chunk.sample = begin + n == kLong;
+    chunk.params = &params;
+    auto out = worker.Execute(std::span(&chunk, 1));
+    ASSERT_TRUE(out.ok()) << out.status();
+    if (chunk.sample) tokens[kShort].push_back((*out)[0].token);
+  }
+  const int64_t replays = worker.graph_replays();
+  for (int step = 0; step < 3; ++step) {
+    std::vector<SequenceWork> batch(kShort + 1);
+    for (int s = 0; s <= kShort; ++s) {
+      const int64_t last = static_cast<int64_t>(tokens[s].size()) - 1;
+      batch[s].slice = {.tokens = std::span<const int32_t>(tokens[s]).subspan(last),
+                        .start_position = last,
+                        .block_table = tables[s]};
+      batch[s].sample = true;
+      batch[s].params = &params;
+    }
+    auto graphs = worker.Execute(batch);
+    worker.set_cuda_graphs(false);
+    auto eager = worker.Execute(batch);
+    worker.set_cuda_graphs(true);
+    ASSERT_TRUE(graphs.ok() && eager.ok());
+    for (int s = 0; s <= kShort; ++s) {
+      ExpectClose((*graphs)[s], (*eager)[s], "step " + std::to_string(step) + " sequence " +
+                                                 std::to_string(s));
+      tokens[s].push_back((*graphs)[s].token);
+    }
+  }
+  EXPECT_EQ(worker.graph_replays(), replays + 2) << "captured on the first step, then replayed";
+  std::remove((dir + "/config.json").c_str());
+  std::remove(dir.c_str());
+}
+
 }  // namespace
 }  // namespace strata::worker
