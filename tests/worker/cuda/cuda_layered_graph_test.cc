@@ -156,69 +156,99 @@ TEST(CudaLayeredGraphTest, DecodesBesideACohortReplayTheirGraphAndMatchOneEagerP
   std::remove(dir.c_str());
 }
 
+SamplingParams GreedyWithTop5() {
+  SamplingParams params;
+  params.temperature = 0.0f;
+  params.top_logprobs = 5;
+  return params;
+}
+
+std::unique_ptr<CudaWorker> MakeGraphWorker(const std::string& dir, int32_t max_num_seqs) {
+  auto worker = CudaWorker::Create(dir, {.block_size = 16,
+                                         .num_blocks = 256,
+                                         .max_batch_tokens = 256,
+                                         .max_num_seqs = max_num_seqs,
+                                         .random_weights = true});
+  EXPECT_TRUE(worker.ok()) << worker.status();
+  return worker.ok() ? std::move(*worker) : nullptr;
+}
+
+// One decode token per sequence: each sequence's last token at its position.
+std::vector<SequenceWork> DecodeBatch(const std::vector<std::vector<int32_t>>& tables,
+                                      const std::vector<std::vector<int32_t>>& tokens,
+                                      const SamplingParams& params) {
+  std::vector<SequenceWork> batch(tokens.size());
+  for (size_t s = 0; s < tokens.size(); ++s) {
+    const int64_t last = static_cast<int64_t>(tokens[s].size()) - 1;
+    batch[s].slice = {.tokens = std::span<const int32_t>(tokens[s]).subspan(last),
+                      .start_position = last,
+                      .block_table = tables[s]};
+    batch[s].sample = true;
+    batch[s].params = &params;
+  }
+  return batch;
+}
+
+// `steps` decode steps, each from the graphs and then eagerly over the same K/V entries:
+// tokens agree up to near-ties; the graph's are appended.
+void DecodeGraphsAgainstEager(CudaWorker& worker, const std::vector<std::vector<int32_t>>& tables,
+                              std::vector<std::vector<int32_t>>* tokens,
+                              const SamplingParams& params, int steps) {
+  for (int step = 0; step < steps; ++step) {
+    const std::vector<SequenceWork> batch = DecodeBatch(tables, *tokens, params);
+    auto graphs = worker.Execute(batch);
+    worker.set_cuda_graphs(false);
+    auto eager = worker.Execute(batch);
+    worker.set_cuda_graphs(true);
+    ASSERT_TRUE(graphs.ok() && eager.ok());
+    for (size_t s = 0; s < tokens->size(); ++s) {
+      ExpectClose((*graphs)[s], (*eager)[s],
+                  "step " + std::to_string(step) + " sequence " + std::to_string(s));
+      (*tokens)[s].push_back((*graphs)[s].token);
+    }
+  }
+}
+
+// Prefills `tokens[s]` for every s in [first, last) in one batch, appending the sampled
+// tokens.
+void Prefill(CudaWorker& worker, const std::vector<std::vector<int32_t>>& tables,
+             std::vector<std::vector<int32_t>>* tokens, int first, int last,
+             const SamplingParams& params) {
+  std::vector<SequenceWork> prefill;
+  for (int s = first; s < last; ++s) {
+    SequenceWork& work = prefill.emplace_back();
+    work.slice = {.tokens = (*tokens)[s], .start_position = 0, .block_table = tables[s]};
+    work.sample = true;
+    work.params = &params;
+  }
+  auto out = worker.Execute(prefill);
+  ASSERT_TRUE(out.ok()) << out.status();
+  for (int s = first; s < last; ++s) (*tokens)[s].push_back((*out)[s - first].token);
+}
+
 // One decode more than a bucket pads to the next step of the bucket list (24 for 17), and
 // the padded replay gives the eager pass's tokens.
 TEST(CudaGraphBucketTest, SeventeenDecodesReplayTheGraphOfTwentyFour) {
   const std::string dir = WriteConfig();
-  auto created = CudaWorker::Create(dir, {.block_size = 16,
-                                          .num_blocks = 256,
-                                          .max_batch_tokens = 256,
-                                          .max_num_seqs = 32,
-                                          .random_weights = true});
-  ASSERT_TRUE(created.ok()) << created.status();
-  CudaWorker& worker = **created;
-  SamplingParams params;
-  params.temperature = 0.0f;
-  params.top_logprobs = 5;
+  std::unique_ptr<CudaWorker> worker = MakeGraphWorker(dir, 32);
+  ASSERT_NE(worker, nullptr);
+  const SamplingParams params = GreedyWithTop5();
   constexpr int kSequences = 17;
   std::vector<std::vector<int32_t>> tables(kSequences), tokens(kSequences);
   for (int s = 0; s < kSequences; ++s) {
     for (int b = 0; b < 2; ++b) tables[s].push_back(s * 2 + b);
     for (int i = 0; i < kDecodePrompt; ++i) tokens[s].push_back(3 + (s * 131 + i * 17) % 5000);
   }
-  // Prompts in batches that fit max_batch_tokens, then decode steps.
-  for (int first = 0; first < kSequences; first += 8) {
-    std::vector<SequenceWork> prefill;
-    for (int s = first; s < std::min(kSequences, first + 8); ++s) {
-      SequenceWork& work = prefill.emplace_back();
-      work.slice = {.tokens = tokens[s], .start_position = 0, .block_table = tables[s]};
-      work.sample = true;
-      work.params = &params;
-    }
-    auto out = worker.Execute(prefill);
-    ASSERT_TRUE(out.ok()) << out.status();
-    for (size_t j = 0; j < out->size(); ++j) tokens[first + j].push_back((*out)[j].token);
+  for (int first = 0; first < kSequences; first += 8) {  // batches within max_batch_tokens
+    Prefill(*worker, tables, &tokens, first, std::min(kSequences, first + 8), params);
   }
-  auto decode_step = [&] {
-    std::vector<SequenceWork> batch(kSequences);
-    for (int s = 0; s < kSequences; ++s) {
-      const int64_t last = static_cast<int64_t>(tokens[s].size()) - 1;
-      batch[s].slice = {.tokens = std::span<const int32_t>(tokens[s]).subspan(last),
-                        .start_position = last,
-                        .block_table = tables[s]};
-      batch[s].sample = true;
-      batch[s].params = &params;
-    }
-    return batch;
-  };
-  const std::vector<SequenceWork> all = decode_step();
-  EXPECT_EQ(worker.GraphBucket(all), 24);
-  EXPECT_EQ(worker.GraphBucket(std::span(all).first(9)), 16);
-  for (int step = 0; step < 3; ++step) {  // direct and captured, then replayed twice
-    const std::vector<SequenceWork> batch = decode_step();
-    auto graphs = worker.Execute(batch);
-    worker.set_cuda_graphs(false);
-    auto eager = worker.Execute(batch);  // rewrites the same K/V entries
-    worker.set_cuda_graphs(true);
-    ASSERT_TRUE(graphs.ok() && eager.ok());
-    for (int s = 0; s < kSequences; ++s) {
-      ExpectClose((*graphs)[s], (*eager)[s], "step " + std::to_string(step) + " sequence " +
-                                                 std::to_string(s));
-      tokens[s].push_back((*graphs)[s].token);
-    }
-  }
-  EXPECT_EQ(worker.graph_replays(), 2);
-  EXPECT_EQ(worker.graphs_captured(), 1u);
+  const std::vector<SequenceWork> all = DecodeBatch(tables, tokens, params);
+  EXPECT_EQ(worker->GraphBucket(all), 24);
+  EXPECT_EQ(worker->GraphBucket(std::span(all).first(9)), 16);
+  // Direct and captured, then replayed twice.
+  DecodeGraphsAgainstEager(*worker, tables, &tokens, params, 3);
+  EXPECT_EQ(worker->graph_replays(), 2);
+  EXPECT_EQ(worker->graphs_captured(), 1u);
   std::remove((dir + "/config.json").c_str());
   std::remove(dir.c_str());
 }
@@ -227,16 +257,9 @@ TEST(CudaGraphBucketTest, SeventeenDecodesReplayTheGraphOfTwentyFour) {
 // (ShareDecodeItems), and the replay gives the eager plan's tokens.
 TEST(CudaGraphBucketTest, OneLongDecodeAmongShortOnesReplaysWithSharedSplits) {
   const std::string dir = WriteConfig();
-  auto created = CudaWorker::Create(dir, {.block_size = 16,
-                                          .num_blocks = 256,
-                                          .max_batch_tokens = 256,
-                                          .max_num_seqs = 16,
-                                          .random_weights = true});
-  ASSERT_TRUE(created.ok()) << created.status();
-  CudaWorker& worker = **created;
-  SamplingParams params;
-  params.temperature = 0.0f;
-  params.top_logprobs = 5;
+  std::unique_ptr<CudaWorker> worker = MakeGraphWorker(dir, 16);
+  ASSERT_NE(worker, nullptr);
+  const SamplingParams params = GreedyWithTop5();
   constexpr int kShort = 8, kLong = 1500;
   std::vector<std::vector<int32_t>> tables(kShort + 1), tokens(kShort + 1);
   int32_t next_block = 0;
@@ -245,16 +268,8 @@ TEST(CudaGraphBucketTest, OneLongDecodeAmongShortOnesReplaysWithSharedSplits) {
     for (int b = 0; b < (length + 16) / 16 + 1; ++b) tables[s].push_back(next_block++);
     for (int i = 0; i < length; ++i) tokens[s].push_back(3 + (s * 131 + i * 17) % 5000);
   }
-  // Prompts: the short ones together, the long one in chunks of the batch limit.
-  std::vector<SequenceWork> prefill(kShort);
-  for (int s = 0; s < kShort; ++s) {
-    prefill[s].slice = {.tokens = tokens[s], .start_position = 0, .block_table = tables[s]};
-    prefill[s].sample = true;
-    prefill[s].params = &params;
-  }
-  auto first = worker.Execute(prefill);
-  ASSERT_TRUE(first.ok()) << first.status();
-  for (int s = 0; s < kShort; ++s) tokens[s].push_back((*first)[s].token);
+  Prefill(*worker, tables, &tokens, 0, kShort, params);
+  // The long prompt in chunks of the batch limit.
   for (int begin = 0; begin < kLong; begin += 256) {
     const int n = std::min(256, kLong - begin);
     SequenceWork chunk;
@@ -264,33 +279,13 @@ TEST(CudaGraphBucketTest, OneLongDecodeAmongShortOnesReplaysWithSharedSplits) {
                    .logits = begin + n == kLong ? LogitsMode::kLast : LogitsMode::kNone};
     chunk.sample = begin + n == kLong;
     chunk.params = &params;
-    auto out = worker.Execute(std::span(&chunk, 1));
+    auto out = worker->Execute(std::span(&chunk, 1));
     ASSERT_TRUE(out.ok()) << out.status();
     if (chunk.sample) tokens[kShort].push_back((*out)[0].token);
   }
-  const int64_t replays = worker.graph_replays();
-  for (int step = 0; step < 3; ++step) {
-    std::vector<SequenceWork> batch(kShort + 1);
-    for (int s = 0; s <= kShort; ++s) {
-      const int64_t last = static_cast<int64_t>(tokens[s].size()) - 1;
-      batch[s].slice = {.tokens = std::span<const int32_t>(tokens[s]).subspan(last),
-                        .start_position = last,
-                        .block_table = tables[s]};
-      batch[s].sample = true;
-      batch[s].params = &params;
-    }
-    auto graphs = worker.Execute(batch);
-    worker.set_cuda_graphs(false);
-    auto eager = worker.Execute(batch);
-    worker.set_cuda_graphs(true);
-    ASSERT_TRUE(graphs.ok() && eager.ok());
-    for (int s = 0; s <= kShort; ++s) {
-      ExpectClose((*graphs)[s], (*eager)[s], "step " + std::to_string(step) + " sequence " +
-                                                 std::to_string(s));
-      tokens[s].push_back((*graphs)[s].token);
-    }
-  }
-  EXPECT_EQ(worker.graph_replays(), replays + 2) << "captured on the first step, then replayed";
+  const int64_t replays = worker->graph_replays();
+  DecodeGraphsAgainstEager(*worker, tables, &tokens, params, 3);
+  EXPECT_EQ(worker->graph_replays(), replays + 2) << "captured on the first step, then replayed";
   std::remove((dir + "/config.json").c_str());
   std::remove(dir.c_str());
 }
