@@ -125,6 +125,7 @@ void CheckScheduler(const SchedulerOptions& s, Checker& c) {
   c.OneOf("scheduler.preemption", s.preemption, {"swap", "recompute"});
   c.OneOf("scheduler.prefill_mode", s.prefill_mode, {"whole", "chunked", "layered"});
   c.AtLeast("scheduler.layered_max_groups", s.layered_max_groups, 1);
+  c.AtLeast("scheduler.prefill_cost_context", s.prefill_cost_context, 0);
   if (auto table = ParseLayerGroupTable(s.layered_group_table); !table.ok()) {
     c.Fail("scheduler.layered_group_table", std::string(table.status().message()),
            s.layered_group_table);

@@ -401,7 +401,8 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
                              kv_.pool(cache::Tier::kHost).available(),
                              options_.prefill_mode,
                              num_layers_,
-                             options_.layered};
+                             options_.layered,
+                             options_.prefill_cost_context};
   StepPlan plan = PlanStep(std::move(running), std::move(waiting), limits);
   for (RequestId id : plan.swapped_out) Preempt(id, /*swap=*/true);
   for (RequestId id : plan.preempted) Preempt(id, /*swap=*/false);

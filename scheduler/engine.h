@@ -34,6 +34,7 @@ struct EngineOptions {
   int64_t streaming_sink_tokens = 4;
   PrefillMode prefill_mode = PrefillMode::kChunked;
   LayeredOptions layered;  // layer groups of a layered-prefill cohort
+  int64_t prefill_cost_context = 0;  // PlannerLimits::cost_context (PromptChunkCost)
   int64_t heavy_hitter_recent_tokens = 64;
   int64_t adaptive_sink_tokens = 4;     // adaptive_precision: full-precision sinks
   int64_t adaptive_recent_tokens = 64;  // adaptive_precision: full-precision recent window

@@ -23,7 +23,8 @@ class Planner {
         free_blocks_(limits.free_blocks),
         host_free_(limits.host_free_blocks),
         budget_(limits.max_batch_tokens),
-        tail_(running_.size()) {}
+        tail_(running_.size()),
+        cost_context_(limits.prefill_mode == PrefillMode::kWhole ? 0 : limits.cost_context) {}
 
   // Decodes, most important first. A decode that cannot get a block preempts the least
   // important running sequence (possibly itself).
@@ -56,7 +57,9 @@ class Planner {
       const int64_t room =
           int64_t{seq.held_blocks + static_cast<int32_t>(free_blocks_)} * limits_.block_size -
           seq.computed_tokens;
-      const int64_t take = std::min({remaining, budget_, room, seq.max_chunk});
+      const int64_t take =
+          whole ? std::min({remaining, budget_, room, seq.max_chunk})
+                : Affordable(seq, std::min({remaining, room, seq.max_chunk}));
       if (take <= 0 || (whole && take < WholeTake(seq, remaining))) {
         continue;
       }
@@ -75,7 +78,8 @@ class Planner {
     for (const SequenceState& seq : waiting) {
       if (budget_ <= 0 || active >= limits_.max_num_seqs) break;
       const int64_t remaining = seq.total_tokens - seq.computed_tokens;
-      const int64_t take = std::min({remaining, budget_, seq.max_chunk});
+      const int64_t take = whole ? std::min({remaining, budget_, seq.max_chunk})
+                                 : Affordable(seq, std::min(remaining, seq.max_chunk));
       if (take <= 0 || (whole && take < WholeTake(seq, remaining))) {
         break;
       }
@@ -117,11 +121,9 @@ class Planner {
     in_flight_ = static_cast<int64_t>(in_flight.size());
   }
 
-  // A new cohort starts its first layer group.
-  void StartCohort(std::vector<ScheduledChunk> cohort) {
-    int64_t tokens = 0;
-    for (const ScheduledChunk& c : cohort) tokens += c.num_tokens;
-    const int32_t groups = LayerGroupsFor(tokens, limits_.num_layers, limits_.layered);
+  // A new cohort starts its first layer group; its size for the group table is its cost.
+  void StartCohort(std::vector<ScheduledChunk> cohort, int64_t cost) {
+    const int32_t groups = LayerGroupsFor(cost, limits_.num_layers, limits_.layered);
     const auto [begin, end] = LayerGroupRange(0, groups, limits_.num_layers);
     for (ScheduledChunk& c : cohort) {
       c.layer_begin = begin;
@@ -132,6 +134,7 @@ class Planner {
   }
 
   StepPlan Finish() { return std::move(plan_); }
+  int64_t budget() const { return budget_; }
 
  private:
   // What a whole prefill takes at once: everything, unless that exceeds the whole token
@@ -144,10 +147,19 @@ class Planner {
     return {id, tokens, 0, limits_.num_layers, 1};
   }
 
+  // Prompt tokens of `seq` (at most `max_tokens`) whose cost the budget left covers; at
+  // least one while any budget is left, so a prompt whose every token costs more than the
+  // whole budget still advances.
+  int64_t Affordable(const SequenceState& seq, int64_t max_tokens) const {
+    if (budget_ <= 0 || max_tokens <= 0) return 0;
+    return std::max<int64_t>(
+        PromptTokensWithin(budget_, seq.computed_tokens, max_tokens, cost_context_), 1);
+  }
+
   void Take(const SequenceState& seq, int64_t tokens) {
     free_blocks_ -= std::max(
         BlocksFor(seq.computed_tokens + tokens, limits_.block_size) - seq.held_blocks, 0);
-    budget_ -= tokens;
+    budget_ -= PromptChunkCost(tokens, seq.computed_tokens, cost_context_);
   }
 
   void PreemptTail() {
@@ -173,9 +185,32 @@ class Planner {
   int64_t budget_;
   size_t tail_;
   int64_t in_flight_ = 0;  // cohort members (not in running_)
+  const int64_t cost_context_;  // PromptChunkCost's; 0 under whole prefill
 };
 
 }  // namespace
+
+int64_t PromptChunkCost(int64_t tokens, int64_t computed, int64_t cost_context) {
+  if (cost_context <= 0 || tokens <= 0) return std::max<int64_t>(tokens, 0);
+  // Token i (0-based) of the chunk attends over computed + i + 1 tokens (itself included).
+  const int64_t attended = tokens * computed + tokens * (tokens + 1) / 2;
+  return tokens + (attended + cost_context - 1) / cost_context;
+}
+
+int64_t PromptTokensWithin(int64_t budget, int64_t computed, int64_t max_tokens,
+                           int64_t cost_context) {
+  // The cost grows with the tokens: the largest affordable count by bisection.
+  int64_t lo = 0, hi = std::max<int64_t>(std::min(max_tokens, budget), 0);
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo + 1) / 2;
+    if (PromptChunkCost(mid, computed, cost_context) <= budget) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
 
 int32_t LayerGroupsFor(int64_t cohort_tokens, int32_t num_layers, const LayeredOptions& options) {
   int32_t groups = options.max_groups;
@@ -228,9 +263,10 @@ StepPlan PlanStep(std::vector<SequenceState> running, std::vector<SequenceState>
         break;
       }
       std::vector<ScheduledChunk> cohort;
+      const int64_t budget_before = planner.budget();
       planner.ScheduleContinuingPrefills(/*whole=*/false, &cohort);
       planner.Admit(waiting, /*whole=*/false, &cohort);
-      if (!cohort.empty()) planner.StartCohort(std::move(cohort));
+      if (!cohort.empty()) planner.StartCohort(std::move(cohort), budget_before - planner.budget());
       break;
   }
   return planner.Finish();

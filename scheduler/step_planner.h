@@ -16,6 +16,10 @@
 //            iteration, G chosen from the cohort's size by LayerGroupsFor; no new cohort
 //            forms until it is done. A prompt longer than the budget joins successive
 //            cohorts one large chunk at a time.
+// Prompt chunks are charged against the token budget by their cost (PromptChunkCost): one
+// per token, plus, when `cost_context` is set, the attention over the tokens before each
+// one, so a chunk late in a long prompt is cut shorter than its first (chunked and
+// layered; whole prefill ignores it). Decodes cost one each.
 // When a running sequence cannot get a block for its next token, the lowest-priority,
 // newest running sequence is preempted: swapped out to the host tier when swapping is on
 // and the host has room (its device blocks come free only once the copy lands, i.e. next
@@ -45,9 +49,18 @@ struct LayeredOptions {
   std::vector<LayerGroupRule> table = {{512, 1}, {1024, 2}, {2048, 4}, {4096, 8}};
 };
 
-// G for a cohort of `cohort_tokens`: the first table row that holds it, else max_groups;
-// never more than the model's layers, never less than 1.
+// G for a cohort of `cohort_tokens` (its cost, when chunks are costed): the first table
+// row that holds it, else max_groups; never more than the model's layers, never less than 1.
 int32_t LayerGroupsFor(int64_t cohort_tokens, int32_t num_layers, const LayeredOptions& options);
+
+// What `tokens` prompt tokens after `computed` cached ones cost against the token budget:
+// `tokens` when `cost_context` is 0; otherwise each token also costs (tokens it attends
+// over) / cost_context, so a token attending over cost_context earlier tokens costs 2.
+int64_t PromptChunkCost(int64_t tokens, int64_t computed, int64_t cost_context);
+
+// The most tokens (at most `max_tokens`) after `computed` whose cost is within `budget`.
+int64_t PromptTokensWithin(int64_t budget, int64_t computed, int64_t max_tokens,
+                           int64_t cost_context);
 
 struct SequenceState {
   int64_t id = 0;
@@ -75,6 +88,7 @@ struct PlannerLimits {
   PrefillMode prefill_mode = PrefillMode::kChunked;
   int32_t num_layers = 1;
   LayeredOptions layered;
+  int64_t cost_context = 0;  // PromptChunkCost; 0: a prompt token costs 1
 };
 
 struct ScheduledChunk {

@@ -40,7 +40,7 @@ auto Tie(const StrataConfig& c) {
                   c.cache.adaptive_precision_sink_tokens, c.cache.adaptive_precision_recent_tokens,
                   c.scheduler.max_num_seqs, c.scheduler.max_batch_tokens, c.scheduler.preemption,
                   c.scheduler.prefill_mode, c.scheduler.layered_max_groups,
-                  c.scheduler.layered_group_table);
+                  c.scheduler.layered_group_table, c.scheduler.prefill_cost_context);
 }
 
 StrataConfig ParseOk(std::string_view yaml, const std::vector<std::string>& overrides = {}) {
@@ -179,6 +179,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "scheduler.prefill_mode: must be one of whole, chunked, layered, got \"eager\""},
         RuleCase{"scheduler.layered_max_groups=0",
                  "scheduler.layered_max_groups: must be >= 1, got 0"},
+        RuleCase{"scheduler.prefill_cost_context=-1",
+                 "scheduler.prefill_cost_context: must be >= 0, got -1"},
         RuleCase{"scheduler.layered_group_table=512:1,256:2",
                  "scheduler.layered_group_table: entry \"256:2\": TOKENS must be strictly "
                  "ascending, got 512:1,256:2"},

@@ -62,22 +62,34 @@ Reference LoadReference(const std::string& fixture) {
           j["top2_margin"].get<std::vector<std::vector<double>>>()};
 }
 
-EngineOptions Options(PrefillMode mode) {
+EngineOptions Options(PrefillMode mode, int64_t cost_context = 0) {
   // Three layers: cohorts up to 16 tokens in one group, up to 32 in two, larger in three.
   return {.max_num_seqs = 8,
           .max_batch_tokens = kBudget,
           .prefill_mode = mode,
-          .layered = {.max_groups = 3, .table = {{16, 1}, {32, 2}}}};
+          .layered = {.max_groups = 3, .table = {{16, 1}, {32, 2}}},
+          .prefill_cost_context = cost_context};
 }
+
+// A run's configuration: a prefill mode, with prompt chunks costed by their attention
+// (PromptChunkCost) or not.
+struct ModeRun {
+  PrefillMode mode;
+  int64_t cost_context;
+  bool operator<(const ModeRun& o) const {
+    return std::pair(mode, cost_context) < std::pair(o.mode, o.cost_context);
+  }
+};
+constexpr int64_t kCostContext = 16;  // a prompt token attending over 16 tokens costs 2
 
 Request Greedy(RequestId id, std::vector<int32_t> prompt, int32_t max_tokens) {
   return GreedyRequest(id, std::move(prompt), max_tokens);
 }
 
 // Request i arrives at step 3 * i, so prompts meet decodes and each other's cohorts.
-std::map<RequestId, std::vector<int32_t>> RunStaggered(worker::Worker* worker, PrefillMode mode,
+std::map<RequestId, std::vector<int32_t>> RunStaggered(worker::Worker* worker, ModeRun run,
                                                        const Reference& ref) {
-  Engine engine(worker, Options(mode));
+  Engine engine(worker, Options(run.mode, run.cost_context));
   std::map<RequestId, std::vector<int32_t>> tokens;
   size_t next = 0;
   for (int step = 0; step < 100000 && (engine.HasWork() || next < ref.prompts.size()); ++step) {
@@ -108,11 +120,14 @@ class PrefillModesTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(PrefillModesTest, GreedyOutputsAreIdenticalAcrossModesAndMatchTransformers) {
   const Reference ref = LoadReference(GetParam());
-  std::map<PrefillMode, std::map<RequestId, std::vector<int32_t>>> runs;
-  for (PrefillMode mode : {PrefillMode::kWhole, PrefillMode::kChunked, PrefillMode::kLayered}) {
+  std::map<ModeRun, std::map<RequestId, std::vector<int32_t>>> runs;
+  const ModeRun whole{PrefillMode::kWhole, 0}, chunked{PrefillMode::kChunked, 0};
+  for (ModeRun run : {whole, chunked, ModeRun{PrefillMode::kLayered, 0},
+                      ModeRun{PrefillMode::kChunked, kCostContext},
+                      ModeRun{PrefillMode::kLayered, kCostContext}}) {
     std::unique_ptr<worker::Worker> worker = MakeWorker(GetParam());
     ASSERT_NE(worker, nullptr);
-    runs[mode] = RunStaggered(worker.get(), mode, ref);
+    runs[run] = RunStaggered(worker.get(), run, ref);
   }
 #ifdef STRATA_ENGINE_TEST_CUDA
   // bf16 weights flip the MoE fixture's routing (docs/moe.md): there the modes are held to
@@ -123,23 +138,22 @@ TEST_P(PrefillModesTest, GreedyOutputsAreIdenticalAcrossModesAndMatchTransformer
 #endif
   for (size_t i = 0; i < ref.prompts.size(); ++i) {
     const size_t n = Comparable(ref, i);
-    const std::vector<int32_t>& chunked = runs[PrefillMode::kChunked].at(i);
-    ASSERT_GE(chunked.size(), n);
+    const std::vector<int32_t>& chunked_tokens = runs[chunked].at(i);
+    ASSERT_GE(chunked_tokens.size(), n);
     const std::vector<int32_t> want =
         against_transformers
             ? std::vector<int32_t>(ref.greedy[i].begin(), ref.greedy[i].begin() + n)
-            : std::vector<int32_t>(chunked.begin(), chunked.begin() + n);
-    for (const auto& [mode, tokens] : runs) {
+            : std::vector<int32_t>(chunked_tokens.begin(), chunked_tokens.begin() + n);
+    for (const auto& [run, tokens] : runs) {
       ASSERT_GE(tokens.at(i).size(), n);
       EXPECT_EQ(std::vector<int32_t>(tokens.at(i).begin(), tokens.at(i).begin() + n), want)
           << "prompt " << i << " (" << ref.prompts[i].size() << " tokens), mode "
-          << static_cast<int>(mode);
-    }
+          << static_cast<int>(run.mode) << ", cost context " << run.cost_context;
 #ifndef STRATA_ENGINE_TEST_CUDA
-    // float32 on the CPU: the same arithmetic in every mode, token for token to the end.
-    EXPECT_EQ(runs[PrefillMode::kWhole].at(i), runs[PrefillMode::kChunked].at(i)) << i;
-    EXPECT_EQ(runs[PrefillMode::kLayered].at(i), runs[PrefillMode::kChunked].at(i)) << i;
+      // float32 on the CPU: the same arithmetic in every mode, token for token to the end.
+      EXPECT_EQ(tokens.at(i), chunked_tokens) << i;
 #endif
+    }
   }
 }
 
@@ -238,6 +252,24 @@ TEST(LayeredDefaultsTest, ThePaperTableSplitsACohortOfSixHundredTokensInTwo) {
   int steps = 0;
   while (engine.HasWork() && ++steps < 10) ASSERT_TRUE(engine.Step().ok());
   EXPECT_EQ(steps, 2) << "600 tokens: the second row of the table, 2 groups";
+}
+
+// Steps until a 64-token prompt's first token, chunked by a budget of 40.
+int StepsToFirstToken(int64_t cost_context) {
+  auto worker = worker::CpuWorker::Create(FixtureDir("qwen3"), {.block_size = 16, .num_blocks = 64});
+  EXPECT_TRUE(worker.ok()) << worker.status();
+  if (!worker.ok()) return -1;
+  Engine engine(worker->get(), Options(PrefillMode::kChunked, cost_context));
+  EXPECT_TRUE(engine.AddRequest(Greedy(1, std::vector<int32_t>(64, 9), 1)).ok());
+  int steps = 0;
+  while (engine.HasWork() && ++steps < 100) EXPECT_TRUE(engine.Step().ok());
+  return steps;
+}
+
+TEST(PrefillCostTest, CostedChunksTakeMoreStepsOverALongPrompt) {
+  EXPECT_EQ(StepsToFirstToken(0), 2) << "40 + 24 tokens";
+  // Costed at 16: 22 tokens (cost 38), then 14 after 22 (cost 40), ... : more, shorter chunks.
+  EXPECT_GT(StepsToFirstToken(kCostContext), 3);
 }
 
 TEST(LayerSplitTest, WorkerRefusesMalformedLayerRanges) {

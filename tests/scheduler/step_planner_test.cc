@@ -143,6 +143,78 @@ std::vector<Layered> LayeredChunks(const StepPlan& plan) {
   return out;
 }
 
+TEST(PromptChunkCostTest, CountsTokensThenTheirAttentionOverTheContext) {
+  EXPECT_EQ(PromptChunkCost(2048, 6144, 0), 2048) << "no cost context: a token costs 1";
+  // 4 tokens after 10: they attend over 11 + 12 + 13 + 14 = 50 tokens; 50 / 10 = 5.
+  EXPECT_EQ(PromptChunkCost(4, 10, 10), 4 + 5);
+  EXPECT_EQ(PromptChunkCost(4, 10, 100), 4 + 1) << "a fraction of a token rounds up";
+  EXPECT_EQ(PromptChunkCost(0, 10, 10), 0);
+  // A token attending over cost_context tokens costs 2.
+  EXPECT_EQ(PromptChunkCost(1, 4095, 4096), 2);
+}
+
+TEST(PromptChunkCostTest, TokensWithinIsTheLargestAffordableCount) {
+  for (const int64_t context : {0, 1, 512, 5376}) {
+    for (const int64_t computed : {0, 100, 6144, 100000}) {
+      for (const int64_t budget : {1, 7, 2048, 8192}) {
+        const int64_t tokens = PromptTokensWithin(budget, computed, 100000, context);
+        SCOPED_TRACE(testing::Message() << "context " << context << " computed " << computed
+                                        << " budget " << budget);
+        if (tokens > 0) EXPECT_LE(PromptChunkCost(tokens, computed, context), budget);
+        EXPECT_GT(PromptChunkCost(tokens + 1, computed, context), budget);
+      }
+    }
+  }
+  EXPECT_EQ(PromptTokensWithin(2048, 6144, 300, 5376), 300) << "capped by max_tokens";
+}
+
+TEST(StepPlannerTest, CostedChunksShrinkAsTheContextGrows) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 10000,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 2048,
+                       .cost_context = 4096};
+  // The first chunk of a long prompt attends over little; a later one over 6144 tokens more.
+  StepPlan plan = PlanStep({}, {Waiting(1, 16000)}, limits);
+  ASSERT_EQ(plan.chunks.size(), 1u);
+  const int64_t first = plan.chunks[0].num_tokens;
+  EXPECT_EQ(first, PromptTokensWithin(2048, 0, 16000, 4096));
+  EXPECT_LT(first, 2048);
+  EXPECT_GT(first, 1500);
+  plan = PlanStep({Running(1, 16000, 6144, 384)}, {}, limits);
+  ASSERT_EQ(plan.chunks.size(), 1u);
+  const int64_t later = plan.chunks[0].num_tokens;
+  EXPECT_EQ(later, PromptTokensWithin(2048, 6144, 16000 - 6144, 4096));
+  EXPECT_LT(later, first * 2 / 3);
+  // Decodes cost one each and come first; the chunk gets what cost is left.
+  plan = PlanStep({Running(1, 16000, 6144, 384), Running(2, 101, 100, 7)}, {}, limits);
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{2, 1},
+                                        std::pair{1L, PromptTokensWithin(2047, 6144, 9856, 4096)}));
+}
+
+TEST(StepPlannerTest, ACostedPromptAdvancesEvenWhenOneTokenCostsMoreThanTheBudget) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 10000,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 8,
+                       .cost_context = 1000};
+  // Each token attends over 100000 tokens: a cost of 101 against a budget of 8.
+  StepPlan plan = PlanStep({Running(1, 110000, 100000, 6250)}, {}, limits);
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 1}));
+}
+
+TEST(StepPlannerModesTest, WholePrefillIgnoresTheCostContext) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 1000,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 4096,
+                       .prefill_mode = PrefillMode::kWhole,
+                       .cost_context = 512};
+  StepPlan plan = PlanStep({}, {Waiting(1, 3000), Waiting(2, 1000)}, limits);
+  EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 3000},
+                                        std::pair{2L, 1000L}));
+}
+
 TEST(LayerGroupsTest, PaperTableClampedToTheModel) {
   const LayeredOptions paper;
   EXPECT_EQ(LayerGroupsFor(1, 32, paper), 1);
@@ -271,6 +343,22 @@ TEST(StepPlannerModesTest, LayeredLongPromptJoinsCohortsInBudgetSizedChunks) {
   plan = PlanStep({Running(1, 6000, 2048, 128)}, {Waiting(2, 100)}, limits);
   EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, 2048, 0, 8, 4}));
   EXPECT_THAT(plan.admitted, IsEmpty()) << "the budget went to the continuing prompt";
+}
+
+TEST(StepPlannerModesTest, LayeredCostedCohortsShrinkAndTakeGroupsByCost) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 1000,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 2048,
+                       .prefill_mode = PrefillMode::kLayered,
+                       .num_layers = 32,
+                       .cost_context = 4096};
+  // A later chunk of a long prompt: fewer tokens than the budget, yet its cost (about the
+  // whole budget) picks the table's row for 2048, not the one for its token count.
+  StepPlan plan = PlanStep({Running(1, 12000, 6144, 384)}, {}, limits);
+  const int64_t tokens = PromptTokensWithin(2048, 6144, 12000 - 6144, 4096);
+  ASSERT_LE(tokens, 1024);
+  EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, tokens, 0, 8, 4}));
 }
 
 }  // namespace
