@@ -196,6 +196,43 @@ void CudaModel::QuantizeKvBlocks(const int32_t* blocks, int32_t count) {
   for (const cuda::PagedKvCache& layer : kv_) cuda::QuantizeKvBlocks(layer, blocks, count, stream_);
 }
 
+void CudaModel::WarmGemms(int64_t rows, int64_t logits_rows, float* logits) {
+  const int64_t hidden = config_.hidden_size, inter = config_.intermediate_size;
+  // The argument shapes RunLayer, RunExperts and Logits pass: once for the first dense and
+  // the first sparse layer (a model may mix them; the rest repeat their shapes).
+  bool dense_done = false, sparse_done = false;
+  for (const DeviceLayerWeights& w : weights_.layers) {
+    const bool sparse = w.router != nullptr;
+    if (sparse ? sparse_done : dense_done) continue;
+    (sparse ? sparse_done : dense_done) = true;
+    gemm_->Warm({.x = act_.normed, .ldx = hidden, .w = w.qkv, .bias = w.qkv_bias,
+                 .y = act_.qkv, .ldy = qkv_width_, .m = rows, .n = qkv_width_, .k = hidden},
+                stream_);
+    gemm_->Warm({.x = act_.attn, .ldx = q_width_, .w = w.o, .bias = w.o_bias, .y = act_.proj,
+                 .ldy = hidden, .m = rows, .n = hidden, .k = q_width_},
+                stream_);
+    if (sparse) {
+      gemm_->Warm({.x = act_.normed, .ldx = hidden, .w = w.router, .y = act_.moe.router_logits,
+                   .ldy = config_.num_experts, .y_float = true, .m = rows,
+                   .n = config_.num_experts, .k = hidden},
+                  stream_);
+    } else {
+      gemm_->Warm({.x = act_.normed, .ldx = hidden, .w = w.gate_up, .bias = w.gate_up_bias,
+                   .y = act_.gate_up, .ldy = 2 * inter, .m = rows, .n = 2 * inter, .k = hidden},
+                  stream_);
+      gemm_->Warm({.x = act_.act, .ldx = inter, .w = w.down, .bias = w.down_bias,
+                   .y = act_.proj, .ldy = hidden, .m = rows, .n = hidden, .k = inter},
+                  stream_);
+    }
+  }
+  for (const bf16* x : {act_.normed, act_.gathered}) {  // Logits reads either
+    gemm_->Warm({.x = x, .ldx = hidden, .w = weights_.lm_head, .y = logits,
+                 .ldy = config_.vocab_size, .y_float = true, .m = logits_rows,
+                 .n = config_.vocab_size, .k = hidden},
+                stream_);
+  }
+}
+
 void CudaModel::Logits(const int32_t* row_ids, int64_t rows, float* out) {
   if (rows == 0) return;
   const int64_t hidden = config_.hidden_size;

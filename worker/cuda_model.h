@@ -103,6 +103,11 @@ class CudaModel {
   // out[i, :] = lm_head . normed[row_ids[i]] for i < rows (float32 [rows, vocab]); with
   // row_ids null, the first `rows` rows of normed.
   void Logits(const int32_t* row_ids, int64_t rows, float* out);
+  // Runs every weight product of the layers (and the logits product into `logits`, at most
+  // `logits_rows` rows) once per GEMM row bucket up to `rows`, so that serving never waits
+  // for an algorithm query or a first kernel load (Gemm::Warm). The activations' contents
+  // are meaningless afterwards.
+  void WarmGemms(int64_t rows, int64_t logits_rows, float* logits);
 
  private:
   void RunLayer(int layer, int64_t rows, const CudaTokenInputs& inputs,

@@ -1,6 +1,7 @@
 #include "worker/cuda_worker.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
@@ -246,6 +247,18 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
   model_ = std::make_unique<CudaModel>(config_, std::move(weights), std::move(kv_layers),
                                        gemm_.get(), inv_freq, act, attention_workspace,
                                        attention_config_, attention_limits_, stream_);
+  // Every prompt length is a new GEMM row count: their algorithms and kernels are taken
+  // now, not in the iteration that first meets them.
+  const auto warm_start = std::chrono::steady_clock::now();
+  model_->WarmGemms(o.max_batch_tokens, logits_rows_, logits_);
+  STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  STRATA_LOG(kInfo) << "cuda worker: GEMM algorithms for up to " << o.max_batch_tokens
+                    << " rows chosen and loaded in "
+                    << std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - warm_start)
+                           .count()
+                    << " ms (" << gemm_->heuristic_queries() << " queries, "
+                    << gemm_->cached_shapes() << " shapes)";
 
   // Graph buckets: sizes the limits allow, ascending; only where decode has its fast path.
   auto& sizes = options_.graph_batch_sizes;

@@ -89,6 +89,8 @@ class CudaWorker : public Worker {
   absl::Status Forward(std::span<const SequenceSlice> sequences, std::vector<float>* logits);
 
   const MemoryPlan& memory_plan() const { return plan_; }
+  // The GEMM of this worker's model (its algorithm cache warmed by Create).
+  const kernels::cuda::Gemm& gemm() const { return *gemm_; }
   // Decode steps served by graph replays, and graphs captured so far.
   int64_t graph_replays() const { return graph_replays_; }
   size_t graphs_captured() const { return graphs_.size(); }

@@ -93,11 +93,66 @@ Gemm::~Gemm() {
   cublasLtDestroy(handle_);
 }
 
+int64_t Gemm::RowBucket(int64_t m) {
+  if (m <= 32) return (m + 7) / 8 * 8;
+  // Keep the top three bits, rounding up: steps of 1/8 to 1/4 of m.
+  const int shift = 63 - __builtin_clzll(static_cast<uint64_t>(m)) - 2;
+  const int64_t step = int64_t{1} << shift;
+  return (m + step - 1) / step * step;
+}
+
+// The matrix descriptors of D = op(A) B for `m` rows (see Gemm::Plan), owned.
+struct Gemm::Layouts {
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  Layouts(const GemmArgs& args, int64_t m) {
+    const cudaDataType_t y_type = args.y_float ? CUDA_R_32F : CUDA_R_16BF;
+    STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&a, CUDA_R_16BF, args.k, args.n, args.k));
+    STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&b, CUDA_R_16BF, args.k, m, args.ldx));
+    STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d, y_type, args.n, m, args.ldy));
+  }
+  // Hands the descriptors over; this object then owns nothing.
+  void Release() { a = b = d = nullptr; }
+  ~Layouts() {
+    if (d) cublasLtMatrixLayoutDestroy(d);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+  }
+  Layouts(const Layouts&) = delete;
+  Layouts& operator=(const Layouts&) = delete;
+};
+
+cublasLtMatmulAlgo_t Gemm::Heuristic(cublasLtMatmulDesc_t op, const Layouts& layouts,
+                                     const Key& key, const GemmArgs& args) {
+  cublasLtMatmulPreference_t preference = nullptr;
+  STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference));
+  STRATA_CUBLAS_CHECK(
+      cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                           &workspace_bytes_, sizeof(workspace_bytes_)));
+  const uint32_t align_x = (key.flags >> 2) & 31, align_w = (key.flags >> 7) & 31,
+                 align_y = (key.flags >> 12) & 31;
+  for (auto [attribute, value] : {std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_w},
+                                  std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_x},
+                                  std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_y},
+                                  std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_y}}) {
+    STRATA_CUBLAS_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(preference, attribute, &value, sizeof(value)));
+  }
+  cublasLtMatmulHeuristicResult_t result;
+  int found = 0;
+  STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, op, layouts.a, layouts.b,
+                                                     layouts.d, layouts.d, preference, 1,
+                                                     &result, &found));
+  STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(preference));
+  ++heuristic_queries_;
+  STRATA_CHECK(found > 0) << "cuBLASLt has no algorithm for m=" << key.m << " n=" << args.n
+                          << " k=" << args.k;
+  return result.algo;
+}
+
 Gemm::Plan& Gemm::PlanFor(const Key& key, const GemmArgs& args) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
   auto plan = std::make_unique<Plan>();
-  const cudaDataType_t y_type = args.y_float ? CUDA_R_32F : CUDA_R_16BF;
   STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t transpose = CUBLAS_OP_T, none = CUBLAS_OP_N;
   STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA,
@@ -112,34 +167,40 @@ Gemm::Plan& Gemm::PlanFor(const Key& key, const GemmArgs& args) {
     STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
         plan->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
   }
-  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_16BF, args.k, args.n, args.k));
-  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_16BF, args.k, args.m, args.ldx));
-  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->d, y_type, args.n, args.m, args.ldy));
+  Layouts exact(args, key.m);
 
-  cublasLtMatmulPreference_t preference = nullptr;
-  STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference));
-  STRATA_CUBLAS_CHECK(
-      cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                           &workspace_bytes_, sizeof(workspace_bytes_)));
-  const uint32_t align_x = (key.flags >> 2) & 31, align_w = (key.flags >> 7) & 31,
-                 align_y = (key.flags >> 12) & 31, align_bias = (key.flags >> 17) & 31;
-  for (auto [attribute, value] : {std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_w},
-                                  std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_x},
-                                  std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_y},
-                                  std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_y}}) {
-    STRATA_CUBLAS_CHECK(
-        cublasLtMatmulPreferenceSetAttribute(preference, attribute, &value, sizeof(value)));
+  // The bucket's algorithm, chosen once for the bucket's row count with this operation.
+  Key bucket = key;
+  bucket.m = RowBucket(key.m);
+  auto found = bucket_algos_.find(bucket);
+  if (found == bucket_algos_.end()) {
+    const cublasLtMatmulAlgo_t algo =
+        bucket.m == key.m ? Heuristic(plan->op, exact, bucket, args)
+                          : Heuristic(plan->op, Layouts(args, bucket.m), bucket, args);
+    found = bucket_algos_.emplace(bucket, algo).first;
   }
-  (void)align_bias;
-  cublasLtMatmulHeuristicResult_t result;
-  int found = 0;
-  STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, plan->op, plan->a, plan->b, plan->d,
-                                                     plan->d, preference, 1, &result, &found));
-  STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(preference));
-  STRATA_CHECK(found > 0) << "cuBLASLt has no algorithm for m=" << args.m << " n=" << args.n
-                          << " k=" << args.k;
-  plan->algo = result.algo;
+  plan->algo = found->second;
+  // The bucket's algorithm must support the exact shape within the workspace; if not, the
+  // shape gets its own.
+  cublasLtMatmulHeuristicResult_t check;
+  const cublasStatus_t status = cublasLtMatmulAlgoCheck(handle_, plan->op, exact.a, exact.b,
+                                                        exact.d, exact.d, &plan->algo, &check);
+  if (status != CUBLAS_STATUS_SUCCESS || check.workspaceSize > workspace_bytes_) {
+    plan->algo = Heuristic(plan->op, exact, key, args);
+  }
+  plan->a = exact.a, plan->b = exact.b, plan->d = exact.d;
+  exact.Release();
   return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+void Gemm::Warm(GemmArgs args, cudaStream_t stream) {
+  const int64_t rows = args.m;
+  // Each bucket at its own row count; the last one (holding `rows`) at `rows`.
+  for (int64_t m = RowBucket(skinny_max_rows_ + 1);; m = RowBucket(m + 1)) {
+    args.m = std::min(m, rows);
+    Run(args, stream);
+    if (m >= rows) break;
+  }
 }
 
 void Gemm::Run(const GemmArgs& args, cudaStream_t stream) {

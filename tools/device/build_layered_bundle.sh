@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# On the build machine: build stratad, strata-loadtest and strata-mkmodel in the CUDA build
+# On the build machine: build stratad, strata-loadtest, strata-mkmodel and strata-bench-gpu
+# (its --layered mode: one cohort iteration on the worker) in the CUDA build
 # (sm_90a), bundle them with the shared libraries the GPU machine lacks, add weightless model
 # directories (config.json and the tokenizer files: stratad serves them with
 # model.random_weights) for the llama-3.1-8b and qwen3-30b-a3b shapes, and pack it all as
@@ -9,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build-cuda}
 jobs=${STRATA_BUILD_JOBS:-2}
-targets=(stratad strata-loadtest strata-mkmodel)
+targets=(stratad strata-loadtest strata-mkmodel strata-bench-gpu)
 # The CUDA build directory is shared: one build at a time.
 flock "$root/.build-cuda.lock" cmake --build "$build" --target "${targets[@]}" -j"$jobs"
 rm -rf "$root/.bundle/layered"

@@ -20,8 +20,9 @@
 # Environment (defaults for the GPU run, about 6-7 minutes in all):
 #   MODELS="llama moe"   llama: llama-3.1-8b shape; moe: qwen3-30b-a3b (61 GB bf16, the
 #                        largest MoE shape of one GPU)
-#   MODES="whole chunked:2048 layered"   MODE[:MAX_BATCH_TOKENS] (default tokens 8448: a whole
-#                        8k prompt plus the decodes in one iteration / one layered cohort)
+#   MODES="whole chunked:2048 layered"   MODE[:MAX_BATCH_TOKENS[:COST_CONTEXT]] (default tokens
+#                        8448: a whole 8k prompt plus the decodes in one iteration / one layered
+#                        cohort; COST_CONTEXT sets scheduler.prefill_cost_context, default 0)
 #   MOE_MODES="chunked:2048 layered whole"   the MoE's (its chunked-layered comparison first)
 #   RATES="0.5 1 2"      long-prompt arrivals per second (MOE_RATES for the MoE; default RATES)
 #   DURATION=10 LEAD_IN=3 STREAMS=16   seconds of arrivals (whole), of decode-only lead-in,
@@ -113,8 +114,8 @@ trap stop_server EXIT
 
 # Starts stratad for (model dir, prefill mode, max batch tokens); waits for /ready.
 start_server() {
-  local dir=$1 mode=$2 tokens=$3 log=$4
-  local extra=()
+  local dir=$1 mode=$2 tokens=$3 cost=$4 log=$5
+  local extra=(--set scheduler.prefill_cost_context="$cost")
   for kv in ${EXTRA_SET:-}; do extra+=(--set "$kv"); done
   stratad --set model.path="$dir" --set server.http_port="$port" \
     --set server.grpc_port="$((port + 1))" --set server.log_level=warning \
@@ -140,9 +141,9 @@ for model in $models; do
   model_rates=$rates model_modes=$modes
   case $model in moe | *moe*) model_rates=$moe_rates model_modes=$moe_modes ;; esac
   for spec in $model_modes; do
-    mode=${spec%%:*}
-    tokens=$default_tokens
-    [ "$spec" != "$mode" ] && tokens=${spec#*:}
+    IFS=: read -r mode tokens cost <<<"$spec"
+    tokens=${tokens:-$default_tokens}
+    cost=${cost:-0}
     elapsed=$((SECONDS - start_s))
     if [ "$elapsed" -gt "$budget" ]; then
       echo "[$elapsed s] $model $spec: skipped (time budget $budget s)"
@@ -151,9 +152,9 @@ for model in $models; do
       done
       continue
     fi
-    log=$out/stratad-$model-${spec/:/-}.log
+    log=$out/stratad-$model-${spec//:/-}.log
     echo "[$elapsed s] $model $spec: starting stratad"
-    if ! start_server "$dir" "$mode" "$tokens" "$log"; then
+    if ! start_server "$dir" "$mode" "$tokens" "$cost" "$log"; then
       echo "  stratad did not become ready; its log ends:"
       tail -5 "$log" | sed 's/^/    /'
       for rate in $model_rates; do
@@ -163,7 +164,7 @@ for model in $models; do
     fi
     echo "  ready after $((SECONDS - start_s - elapsed)) s"
     for rate in $model_rates; do
-      result=$out/$model-${spec/:/-}-$rate.json
+      result=$out/$model-${spec//:/-}-$rate.json
       n=$(awk -v r="$rate" -v d="$duration" 'BEGIN { n = int(r * d + 0.5); print (n < 3 ? 3 : n) }')
       cell_start=$SECONDS
       limit=$((${lead_in%.*} + duration * 2 + 15))  # the run stops sending, then reports
@@ -175,7 +176,7 @@ for model in $models; do
         --decode-streams "$streams" --decode-output-len "$decode_output" --lead-in "$lead_in" \
         --max-duration "${limit}s" --request-timeout 120s \
         --progress never --quiet --label "$model $spec $rate/s" --result "$result" \
-        >"$out/loadtest-$model-${spec/:/-}-$rate.log" 2>&1
+        >"$out/loadtest-$model-${spec//:/-}-$rate.log" 2>&1
       rc=$?
       if [ $rc -eq 0 ] && [ -s "$result" ]; then
         printf '%s\t%s\t%s\t%s\tok\n' "$model" "$spec" "$rate" "$result" >>"$cells"
@@ -198,7 +199,7 @@ PY
       else
         printf '%s\t%s\t%s\t-\tloadtest exit %s\n' "$model" "$spec" "$rate" "$rc" >>"$cells"
         echo "  rate $rate/s: strata-loadtest exit $rc; its log ends:"
-        tail -3 "$out/loadtest-$model-${spec/:/-}-$rate.log" | sed 's/^/    /'
+        tail -3 "$out/loadtest-$model-${spec//:/-}-$rate.log" | sed 's/^/    /'
       fi
       if ! kill -0 "$server_pid" 2>/dev/null; then
         echo "  stratad exited; its log ends:"

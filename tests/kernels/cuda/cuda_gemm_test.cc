@@ -1,6 +1,7 @@
 // The GEMM (cuBLASLt, and the skinny kernel for few rows) against cpu::Linear.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -101,6 +102,55 @@ TEST(CudaGemmTest, MatchesCpuLinear) {
   (*gemm)->Run(again, nullptr);
   STRATA_CUDA_CHECK(cudaDeviceSynchronize());
   EXPECT_EQ((*gemm)->cached_shapes(), plans);
+}
+
+TEST(CudaGemmTest, RowBucketsRoundUpByAtMostAQuarter) {
+  EXPECT_EQ(Gemm::RowBucket(1), 8);
+  EXPECT_EQ(Gemm::RowBucket(9), 16);
+  EXPECT_EQ(Gemm::RowBucket(32), 32);
+  EXPECT_EQ(Gemm::RowBucket(33), 40);
+  EXPECT_EQ(Gemm::RowBucket(1747), 1792);
+  EXPECT_EQ(Gemm::RowBucket(2032), 2048);
+  EXPECT_EQ(Gemm::RowBucket(2049), 2560);
+  for (int64_t m = 1; m <= 20000; ++m) {
+    const int64_t bucket = Gemm::RowBucket(m);
+    ASSERT_GE(bucket, m);
+    ASSERT_LE(bucket, std::max<int64_t>(m + 7, m + m / 4)) << m;
+    ASSERT_EQ(Gemm::RowBucket(bucket), bucket) << m;
+    ASSERT_LE(Gemm::RowBucket(m - 1), bucket) << "monotone at " << m;
+  }
+}
+
+// Row counts of one bucket share the bucket's algorithm query, and every one is still
+// right; Warm takes every bucket's query up front.
+TEST(CudaGemmTest, RowCountsOfABucketShareOneAlgorithmQuery) {
+  auto rng = testing::MakeRng();
+  auto gemm = Gemm::Create();
+  ASSERT_TRUE(gemm.ok()) << gemm.status();
+  (*gemm)->set_skinny_max_rows(0);
+  // 1537..1792 is one bucket: three shapes x three (bias, output type) variants.
+  for (int64_t m : {1700, 1537, 1792}) EXPECT_EQ(CheckCase(**gemm, {m, 256, 128}, rng), 0);
+  EXPECT_EQ((*gemm)->cached_shapes(), 9u);
+  EXPECT_EQ((*gemm)->heuristic_queries(), 3) << "one per variant, not per row count";
+
+  auto warmed = Gemm::Create();
+  ASSERT_TRUE(warmed.ok()) << warmed.status();
+  DeviceBuffer<Bf16Bits> x(testing::RandomBf16(3000 * 128, rng, 1.0f, nullptr));
+  DeviceBuffer<Bf16Bits> w(testing::RandomBf16(256 * 128, rng, 1.0f, nullptr));
+  DeviceBuffer<Bf16Bits> y(3000 * 256);
+  GemmArgs args;
+  args.x = AsBf16(x), args.ldx = 128, args.w = AsBf16(w), args.y = y.get(), args.ldy = 256;
+  args.m = 3000, args.n = 256, args.k = 128;
+  (*warmed)->Warm(args, nullptr);
+  STRATA_CUDA_CHECK(cudaDeviceSynchronize());
+  const int64_t queries = (*warmed)->heuristic_queries();
+  EXPECT_GT(queries, 10);
+  for (int64_t m : {9, 100, 777, 1747, 2999, 3000}) {
+    args.m = m;
+    (*warmed)->Run(args, nullptr);
+  }
+  STRATA_CUDA_CHECK(cudaDeviceSynchronize());
+  EXPECT_EQ((*warmed)->heuristic_queries(), queries) << "warmed buckets need no query";
 }
 
 // Gemm's skinny path for 1..8 rows: every row count, column counts that leave partial

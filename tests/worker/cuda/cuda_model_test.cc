@@ -394,6 +394,30 @@ TEST(CudaWorkerTest, RejectsBadBatchesAndReportsMemory) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Create warms every GEMM row bucket up to max_batch_tokens: prompts of lengths it has
+// never run need no algorithm query (each would cost milliseconds of the first layer).
+TEST(CudaWorkerTest, PromptsOfNewLengthsQueryNoGemmAlgorithm) {
+  for (const char* fixture : {"llama", "qwen3_moe"}) {
+    auto gpu = CudaWorker::Create(FixtureDir(fixture), SmallOptions());
+    ASSERT_TRUE(gpu.ok()) << gpu.status();
+    const int64_t queries = (*gpu)->gemm().heuristic_queries();
+    EXPECT_GT(queries, 0) << fixture;
+    std::vector<float> logits;
+    int32_t first_block = 0;
+    for (int32_t length : {37, 123, 301, 509}) {
+      const std::vector<int32_t> tokens(length, 5);
+      std::vector<int32_t> table;
+      for (int32_t b = 0; b * 16 < length; ++b) table.push_back(first_block++);
+      const SequenceSlice prompt{.tokens = tokens,
+                                 .start_position = 0,
+                                 .block_table = table,
+                                 .logits = LogitsMode::kLast};
+      ASSERT_TRUE((*gpu)->Forward(std::span(&prompt, 1), &logits).ok()) << length;
+    }
+    EXPECT_EQ((*gpu)->gemm().heuristic_queries(), queries) << fixture;
+  }
+}
+
 // qwen3_moe: 2 sparse layers (0 and 2) of 8 experts, top 2. One decode token reads exactly
 // 2 experts per sparse layer; a batch reads each activated expert once per layer.
 TEST(CudaWorkerTest, CountsExpertWeightBytesRead) {
