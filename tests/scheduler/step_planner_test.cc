@@ -25,6 +25,19 @@ std::vector<std::pair<int64_t, int64_t>> Chunks(const StepPlan& plan) {
   return out;
 }
 
+// Limits with room for 8 sequences, blocks of 16 tokens, prompt chunks costed by
+// `cost_context` (PromptChunkCost).
+PlannerLimits CostedLimits(int32_t free_blocks, int32_t budget, int64_t cost_context,
+                           PrefillMode mode = PrefillMode::kChunked, int32_t num_layers = 1) {
+  return {.block_size = 16,
+          .free_blocks = free_blocks,
+          .max_num_seqs = 8,
+          .max_batch_tokens = budget,
+          .prefill_mode = mode,
+          .num_layers = num_layers,
+          .cost_context = cost_context};
+}
+
 TEST(StepPlannerTest, DecodesFirstThenPrefillsWithinTheTokenBudget) {
   // Two decodes, then a waiting prompt of 100 tokens chunked by the budget of 50.
   PlannerLimits limits{
@@ -169,11 +182,7 @@ TEST(PromptChunkCostTest, TokensWithinIsTheLargestAffordableCount) {
 }
 
 TEST(StepPlannerTest, CostedChunksShrinkAsTheContextGrows) {
-  PlannerLimits limits{.block_size = 16,
-                       .free_blocks = 10000,
-                       .max_num_seqs = 8,
-                       .max_batch_tokens = 2048,
-                       .cost_context = 4096};
+  const PlannerLimits limits = CostedLimits(10000, 2048, 4096);
   // The first chunk of a long prompt attends over little; a later one over 6144 tokens more.
   StepPlan plan = PlanStep({}, {Waiting(1, 16000)}, limits);
   ASSERT_EQ(plan.chunks.size(), 1u);
@@ -193,23 +202,14 @@ TEST(StepPlannerTest, CostedChunksShrinkAsTheContextGrows) {
 }
 
 TEST(StepPlannerTest, ACostedPromptAdvancesEvenWhenOneTokenCostsMoreThanTheBudget) {
-  PlannerLimits limits{.block_size = 16,
-                       .free_blocks = 10000,
-                       .max_num_seqs = 8,
-                       .max_batch_tokens = 8,
-                       .cost_context = 1000};
+  const PlannerLimits limits = CostedLimits(10000, 8, 1000);
   // Each token attends over 100000 tokens: a cost of 101 against a budget of 8.
   StepPlan plan = PlanStep({Running(1, 110000, 100000, 6250)}, {}, limits);
   EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 1}));
 }
 
 TEST(StepPlannerModesTest, WholePrefillIgnoresTheCostContext) {
-  PlannerLimits limits{.block_size = 16,
-                       .free_blocks = 1000,
-                       .max_num_seqs = 8,
-                       .max_batch_tokens = 4096,
-                       .prefill_mode = PrefillMode::kWhole,
-                       .cost_context = 512};
+  const PlannerLimits limits = CostedLimits(1000, 4096, 512, PrefillMode::kWhole);
   StepPlan plan = PlanStep({}, {Waiting(1, 3000), Waiting(2, 1000)}, limits);
   EXPECT_THAT(Chunks(plan), ElementsAre(std::pair<int64_t, int64_t>{1, 3000},
                                         std::pair{2L, 1000L}));
@@ -346,13 +346,7 @@ TEST(StepPlannerModesTest, LayeredLongPromptJoinsCohortsInBudgetSizedChunks) {
 }
 
 TEST(StepPlannerModesTest, LayeredCostedCohortsShrinkAndTakeGroupsByCost) {
-  PlannerLimits limits{.block_size = 16,
-                       .free_blocks = 1000,
-                       .max_num_seqs = 8,
-                       .max_batch_tokens = 2048,
-                       .prefill_mode = PrefillMode::kLayered,
-                       .num_layers = 32,
-                       .cost_context = 4096};
+  const PlannerLimits limits = CostedLimits(1000, 2048, 4096, PrefillMode::kLayered, 32);
   // A later chunk of a long prompt: fewer tokens than the budget, yet its cost (about the
   // whole budget) picks the table's row for 2048, not the one for its token count.
   StepPlan plan = PlanStep({Running(1, 12000, 6144, 384)}, {}, limits);
