@@ -2,6 +2,7 @@
 // (tests/server/chat_template/testdata/chat_cases.json) rendered with the real Qwen3 and
 // Llama-3 templates must equal the committed fixtures byte for byte.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -22,9 +23,12 @@ std::string BinaryDir() {
   return dir ? dir : "build";
 }
 
-// Runs the CLI with `input` on stdin; returns stdout.
-std::string RunChat(const std::string& tokenizer_dir, const std::string& input, int* exit_code) {
-  const std::string in_path = testing::TempDir() + "/chat_cli_input.jsonl";
+// Runs the CLI with `input` on stdin; returns stdout. The input file is named by the
+// template and the process: ctest runs the templates' cases in parallel processes.
+std::string RunChat(const std::string& name, const std::string& tokenizer_dir,
+                    const std::string& input, int* exit_code) {
+  const std::string in_path = testing::TempDir() + "/chat_cli_input_" + name + "_" +
+                              std::to_string(getpid()) + ".jsonl";
   std::ofstream(in_path) << input;
   const std::string command = BinaryDir() + "/bin/strata-tokenizer --tokenizer " + tokenizer_dir +
                               " chat < " + in_path + " 2>/dev/null";
@@ -72,7 +76,7 @@ TEST_P(ChatCliTest, MatchesTransformersOnEveryCase) {
   }
   ASSERT_GE(names.size(), 50u);
   int exit_code = 0;
-  const std::string output = RunChat(tokenizer_dir, input, &exit_code);
+  const std::string output = RunChat(name, tokenizer_dir, input, &exit_code);
   ASSERT_EQ(exit_code, 0);
   size_t begin = 0, index = 0;
   for (; index < names.size(); ++index) {
