@@ -57,9 +57,7 @@ class Planner {
       const int64_t room =
           int64_t{seq.held_blocks + static_cast<int32_t>(free_blocks_)} * limits_.block_size -
           seq.computed_tokens;
-      const int64_t take =
-          whole ? std::min({remaining, budget_, room, seq.max_chunk})
-                : Affordable(seq, std::min({remaining, room, seq.max_chunk}));
+      const int64_t take = Affordable(seq, std::min({remaining, room, seq.max_chunk}));
       if (take <= 0 || (whole && take < WholeTake(seq, remaining))) {
         continue;
       }
@@ -78,8 +76,7 @@ class Planner {
     for (const SequenceState& seq : waiting) {
       if (budget_ <= 0 || active >= limits_.max_num_seqs) break;
       const int64_t remaining = seq.total_tokens - seq.computed_tokens;
-      const int64_t take = whole ? std::min({remaining, budget_, seq.max_chunk})
-                                 : Affordable(seq, std::min(remaining, seq.max_chunk));
+      const int64_t take = Affordable(seq, std::min(remaining, seq.max_chunk));
       if (take <= 0 || (whole && take < WholeTake(seq, remaining))) {
         break;
       }
@@ -147,9 +144,10 @@ class Planner {
     return {id, tokens, 0, limits_.num_layers, 1};
   }
 
-  // Prompt tokens of `seq` (at most `max_tokens`) whose cost the budget left covers; at
-  // least one while any budget is left, so a prompt whose every token costs more than the
-  // whole budget still advances.
+  // Prompt tokens of `seq` (at most `max_tokens`) whose cost the budget left covers (the
+  // token count itself when chunks are not costed, as under whole prefill); at least one
+  // while any budget is left, so a prompt whose every token costs more than the whole
+  // budget still advances.
   int64_t Affordable(const SequenceState& seq, int64_t max_tokens) const {
     if (budget_ <= 0 || max_tokens <= 0) return 0;
     return std::max<int64_t>(
@@ -199,8 +197,9 @@ int64_t PromptChunkCost(int64_t tokens, int64_t computed, int64_t cost_context) 
 
 int64_t PromptTokensWithin(int64_t budget, int64_t computed, int64_t max_tokens,
                            int64_t cost_context) {
-  // The cost grows with the tokens: the largest affordable count by bisection.
   int64_t lo = 0, hi = std::max<int64_t>(std::min(max_tokens, budget), 0);
+  if (cost_context <= 0) return hi;  // a token costs 1
+  // The cost grows with the tokens: the largest affordable count by bisection.
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo + 1) / 2;
     if (PromptChunkCost(mid, computed, cost_context) <= budget) {

@@ -73,19 +73,11 @@ void CudaModel::RunLayer(int layer, int64_t rows, const CudaTokenInputs& inputs,
                          const AttentionDispatch& attention) {
   const DeviceLayerWeights& w = weights_.layers[layer];
   const int64_t hidden = config_.hidden_size, inter = config_.intermediate_size;
+  const LayerGemms gemms = GemmsOf(w, rows);
   // proj holds the previous layer's MLP output; nothing to add before layer 0.
   cuda::AddRmsNorm(act_.residual, layer == 0 ? nullptr : act_.proj, w.input_norm, rows, hidden,
                    eps_, act_.normed, stream_);
-  gemm_->Run({.x = act_.normed,
-              .ldx = hidden,
-              .w = w.qkv,
-              .bias = w.qkv_bias,
-              .y = act_.qkv,
-              .ldy = qkv_width_,
-              .m = rows,
-              .n = qkv_width_,
-              .k = hidden},
-             stream_);
+  gemm_->Run(gemms.qkv, stream_);
   cuda::RopeArgs rope;
   rope.q = act_.qkv;
   rope.q_stride = qkv_width_;
@@ -106,42 +98,15 @@ void CudaModel::RunLayer(int layer, int64_t rows, const CudaTokenInputs& inputs,
   rope.slots = inputs.slots;
   cuda::ApplyRope(rope, stream_);
   Attention(layer, rows, attention);
-  gemm_->Run({.x = act_.attn,
-              .ldx = q_width_,
-              .w = w.o,
-              .bias = w.o_bias,
-              .y = act_.proj,
-              .ldy = hidden,
-              .m = rows,
-              .n = hidden,
-              .k = q_width_},
-             stream_);
+  gemm_->Run(gemms.o, stream_);
   cuda::AddRmsNorm(act_.residual, act_.proj, w.post_norm, rows, hidden, eps_, act_.normed, stream_);
   if (w.router != nullptr) {
     RunExperts(w, rows);
     return;
   }
-  gemm_->Run({.x = act_.normed,
-              .ldx = hidden,
-              .w = w.gate_up,
-              .bias = w.gate_up_bias,
-              .y = act_.gate_up,
-              .ldy = 2 * inter,
-              .m = rows,
-              .n = 2 * inter,
-              .k = hidden},
-             stream_);
+  gemm_->Run(gemms.gate_up, stream_);
   cuda::SiluAndMul(act_.gate_up, rows, inter, act_.act, stream_);
-  gemm_->Run({.x = act_.act,
-              .ldx = inter,
-              .w = w.down,
-              .bias = w.down_bias,
-              .y = act_.proj,
-              .ldy = hidden,
-              .m = rows,
-              .n = hidden,
-              .k = inter},
-             stream_);
+  gemm_->Run(gemms.down, stream_);
 }
 
 void CudaModel::Attention(int layer, int64_t rows, const AttentionDispatch& attention) {
@@ -196,40 +161,48 @@ void CudaModel::QuantizeKvBlocks(const int32_t* blocks, int32_t count) {
   for (const cuda::PagedKvCache& layer : kv_) cuda::QuantizeKvBlocks(layer, blocks, count, stream_);
 }
 
-void CudaModel::WarmGemms(int64_t rows, int64_t logits_rows, float* logits) {
+CudaModel::LayerGemms CudaModel::GemmsOf(const DeviceLayerWeights& w, int64_t rows) const {
   const int64_t hidden = config_.hidden_size, inter = config_.intermediate_size;
-  // The argument shapes RunLayer, RunExperts and Logits pass: once for the first dense and
-  // the first sparse layer (a model may mix them; the rest repeat their shapes).
+  return {.qkv = {.x = act_.normed, .ldx = hidden, .w = w.qkv, .bias = w.qkv_bias,
+                  .y = act_.qkv, .ldy = qkv_width_, .m = rows, .n = qkv_width_, .k = hidden},
+          .o = {.x = act_.attn, .ldx = q_width_, .w = w.o, .bias = w.o_bias, .y = act_.proj,
+                .ldy = hidden, .m = rows, .n = hidden, .k = q_width_},
+          .gate_up = {.x = act_.normed, .ldx = hidden, .w = w.gate_up, .bias = w.gate_up_bias,
+                      .y = act_.gate_up, .ldy = 2 * inter, .m = rows, .n = 2 * inter,
+                      .k = hidden},
+          .down = {.x = act_.act, .ldx = inter, .w = w.down, .bias = w.down_bias,
+                   .y = act_.proj, .ldy = hidden, .m = rows, .n = hidden, .k = inter},
+          .router = {.x = act_.normed, .ldx = hidden, .w = w.router,
+                     .y = act_.moe.router_logits, .ldy = config_.num_experts, .y_float = true,
+                     .m = rows, .n = config_.num_experts, .k = hidden}};
+}
+
+cuda::GemmArgs CudaModel::LogitsGemm(const bf16* x, int64_t rows, float* out) const {
+  return {.x = x, .ldx = config_.hidden_size, .w = weights_.lm_head, .y = out,
+          .ldy = config_.vocab_size, .y_float = true, .m = rows, .n = config_.vocab_size,
+          .k = config_.hidden_size};
+}
+
+void CudaModel::WarmGemms(int64_t rows, int64_t logits_rows, float* logits) {
+  // Once for the first dense and the first sparse layer (a model may mix them; the other
+  // layers repeat their shapes).
   bool dense_done = false, sparse_done = false;
   for (const DeviceLayerWeights& w : weights_.layers) {
     const bool sparse = w.router != nullptr;
     if (sparse ? sparse_done : dense_done) continue;
     (sparse ? sparse_done : dense_done) = true;
-    gemm_->Warm({.x = act_.normed, .ldx = hidden, .w = w.qkv, .bias = w.qkv_bias,
-                 .y = act_.qkv, .ldy = qkv_width_, .m = rows, .n = qkv_width_, .k = hidden},
-                stream_);
-    gemm_->Warm({.x = act_.attn, .ldx = q_width_, .w = w.o, .bias = w.o_bias, .y = act_.proj,
-                 .ldy = hidden, .m = rows, .n = hidden, .k = q_width_},
-                stream_);
+    const LayerGemms g = GemmsOf(w, rows);
+    gemm_->Warm(g.qkv, stream_);
+    gemm_->Warm(g.o, stream_);
     if (sparse) {
-      gemm_->Warm({.x = act_.normed, .ldx = hidden, .w = w.router, .y = act_.moe.router_logits,
-                   .ldy = config_.num_experts, .y_float = true, .m = rows,
-                   .n = config_.num_experts, .k = hidden},
-                  stream_);
+      gemm_->Warm(g.router, stream_);
     } else {
-      gemm_->Warm({.x = act_.normed, .ldx = hidden, .w = w.gate_up, .bias = w.gate_up_bias,
-                   .y = act_.gate_up, .ldy = 2 * inter, .m = rows, .n = 2 * inter, .k = hidden},
-                  stream_);
-      gemm_->Warm({.x = act_.act, .ldx = inter, .w = w.down, .bias = w.down_bias,
-                   .y = act_.proj, .ldy = hidden, .m = rows, .n = hidden, .k = inter},
-                  stream_);
+      gemm_->Warm(g.gate_up, stream_);
+      gemm_->Warm(g.down, stream_);
     }
   }
   for (const bf16* x : {act_.normed, act_.gathered}) {  // Logits reads either
-    gemm_->Warm({.x = x, .ldx = hidden, .w = weights_.lm_head, .y = logits,
-                 .ldy = config_.vocab_size, .y_float = true, .m = logits_rows,
-                 .n = config_.vocab_size, .k = hidden},
-                stream_);
+    gemm_->Warm(LogitsGemm(x, logits_rows, logits), stream_);
   }
 }
 
@@ -242,16 +215,7 @@ void CudaModel::Logits(const int32_t* row_ids, int64_t rows, float* out) {
     cuda::EmbeddingGather(act_.normed, hidden, row_ids, rows, act_.gathered, stream_);
     x = act_.gathered;
   }
-  gemm_->Run({.x = x,
-              .ldx = hidden,
-              .w = weights_.lm_head,
-              .y = out,
-              .ldy = config_.vocab_size,
-              .y_float = true,
-              .m = rows,
-              .n = config_.vocab_size,
-              .k = hidden},
-             stream_);
+  gemm_->Run(LogitsGemm(x, rows, out), stream_);
 }
 
 }  // namespace strata::worker

@@ -116,6 +116,15 @@ class CudaModel {
   // A sparse layer's MLP step (cuda_model_moe.cc): normed in, proj out.
   void RunExperts(const DeviceLayerWeights& w, int64_t rows);
 
+  // The weight products of layer `w` over `rows` rows as the forward pass runs them (and
+  // WarmGemms warms them): router for a sparse layer, gate_up and down for a dense one.
+  struct LayerGemms {
+    kernels::cuda::GemmArgs qkv, o, gate_up, down, router;
+  };
+  LayerGemms GemmsOf(const DeviceLayerWeights& w, int64_t rows) const;
+  // lm_head over `rows` rows of `x` (normed or gathered) into float32 `out`.
+  kernels::cuda::GemmArgs LogitsGemm(const bf16* x, int64_t rows, float* out) const;
+
   ModelConfig config_;
   DeviceWeights weights_;
   std::vector<kernels::cuda::PagedKvCache> kv_;

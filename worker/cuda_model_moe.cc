@@ -8,16 +8,7 @@ namespace cuda = kernels::cuda;
 
 void CudaModel::RunExperts(const DeviceLayerWeights& w, int64_t rows) {
   const int64_t hidden = config_.hidden_size;
-  gemm_->Run({.x = act_.normed,
-              .ldx = hidden,
-              .w = w.router,
-              .y = act_.moe.router_logits,
-              .ldy = config_.num_experts,
-              .y_float = true,
-              .m = rows,
-              .n = config_.num_experts,
-              .k = hidden},
-             stream_);
+  gemm_->Run(GemmsOf(w, rows).router, stream_);
   cuda::MoeExperts({.x = act_.normed,
                     .gate_up = w.expert_gate_up,
                     .down = w.expert_down,

@@ -2,16 +2,17 @@
 // that each block of a sequence's context receives from the sequence's last query row,
 // summed over heads and added to a float per block-table entry. Two small kernels after the
 // attention of a layer, only for the sequences that asked:
-//   1. stats: grid (item, kv head, split); each split of the context (whole KV blocks)
-//      computes, for every query head of the kv head's group, its (max, sum) of
-//      exp2(score - max) into `scratch`;
+//   1. stats: grid (item, kv head x head chunk, split); each split of the context (whole
+//      KV blocks) computes, for every query head of its chunk of the kv head's group (up
+//      to 8 heads), its (max, sum) of exp2(score - max) into `scratch`;
 //   2. mass: the same grid; each split merges every split's (max, sum) into each head's
 //      row (M, L), recomputes its blocks' scores and adds sum_h sum_t exp2(s_t - M_h) / L_h
 //      per block with atomicAdd (kv heads meet in one float: the summation order, and so
 //      the last bits, may vary from run to run).
-// Both reread the keys (never the values) once per kv head, whatever the group size: about
-// half the bytes of the attention itself for the counted sequences, nothing for the
-// others. A warp scores four keys at a time, eight lanes per key row with 16-byte loads.
+// Both reread the keys (never the values) once per kv head and head chunk (once per kv
+// head for groups of up to 8): about half the bytes of the attention itself for the
+// counted sequences, nothing for the others. A warp scores four keys at a time, eight
+// lanes per key row with 16-byte loads.
 // Int8 pages (the plan's page flags, kv_quant.h) are read as int8 values times their kv
 // head's scale.
 // Score statistics (optional, cpu::AttentionSequence::score_stats) ride on the same passes:
@@ -109,8 +110,8 @@ __device__ void LoadQueries(const MassArgs& a, int seq, const BlockHeads& heads,
 
 // Calls fn(s) for every token of KV block b (table entry b of `seq`), s[h] holding the
 // token's score against the block's query head h (h < heads). A warp takes four tokens
-// at a time, eight lanes per key row and eight dims per lane per load, and loads four such
-// rounds (16 tokens) before it computes, so that each lane has several loads in flight;
+// at a time, eight lanes per key row and eight dims per lane per load, and loads kRounds
+// such rounds (8 tokens) before it computes, so that each lane has several loads in flight;
 // every lane of a token's eight holds its scores. The caller's warp runs this in lockstep
 // (uniform trip counts; the shuffles need every lane).
 template <int G, typename Fn>
@@ -186,7 +187,8 @@ __device__ __forceinline__ void MergeSoftmax(float* m, float* l, float m2, float
   *m = m_new;
 }
 
-// Grid (item, kv head, split), dynamic shared memory group x head_dim floats.
+// Grid (item, kv head x head chunk, split), dynamic shared memory min(group, G) x head_dim
+// floats.
 template <int G>
 __global__ void __launch_bounds__(kMassThreads, kMassMinBlocks) MassStatsKernel(MassArgs a) {
   GridDependencyEnter();
