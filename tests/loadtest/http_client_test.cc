@@ -5,9 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "boost/asio/read.hpp"
 #include "boost/asio/read_until.hpp"
@@ -36,12 +41,19 @@ class ScriptedServer {
   ScriptedServer() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     thread_ = std::thread([this] { Serve(); });
   }
+  // Every connection thread is joined before io_ goes: a thread still reading would touch
+  // it. Shutting the open sockets down wakes any thread blocked on a read.
   ~ScriptedServer() {
     stop_ = true;
     boost::system::error_code ec;
     tcp::socket poke(io_);
     poke.connect(acceptor_.local_endpoint(), ec);
     thread_.join();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
+    }
+    for (std::thread& t : connections_) t.join();
   }
   unsigned short port() const { return acceptor_.local_endpoint().port(); }
   int accepted() const { return accepted_; }
@@ -54,11 +66,21 @@ class ScriptedServer {
       acceptor_.accept(socket, ec);
       if (ec || stop_) return;
       ++accepted_;
-      std::thread([this, s = std::move(socket)]() mutable { Connection(std::move(s)); }).detach();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        open_fds_.insert(socket.native_handle());
+      }
+      connections_.emplace_back([this, s = std::move(socket)]() mutable {
+        const int fd = s.native_handle();
+        Connection(s);
+        std::lock_guard<std::mutex> lock(mu_);
+        open_fds_.erase(fd);
+        s.close();  // under the lock: the destructor never shuts down a reused descriptor
+      });
     }
   }
 
-  void Connection(tcp::socket socket) {
+  void Connection(tcp::socket& socket) {
     asio::streambuf buffer;
     boost::system::error_code ec;
     while (true) {
@@ -116,6 +138,9 @@ class ScriptedServer {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int> accepted_{0};
+  std::vector<std::thread> connections_;  // only the accepting thread adds to it
+  std::mutex mu_;
+  std::set<int> open_fds_;
 };
 
 class HttpClientTest : public testing::Test {

@@ -115,7 +115,8 @@ TEST(RunnerTest, ConcurrencyCapHoldsRequestsInOrder) {
   EXPECT_EQ(s.completed, 12);
   EXPECT_EQ(s.total_output_tokens, 48);
   EXPECT_EQ(s.total_input_tokens, 120);
-  EXPECT_NEAR(s.ttft_ms.p50, 5, 4);  // the first of four chunks of 20 ms
+  EXPECT_GE(s.ttft_ms.p50, 4.9);  // the first of four chunks of 20 ms, or later under load
+  EXPECT_LT(s.ttft_ms.p50, 20);
   double timeline_tokens = 0;
   for (double v : s.timeline.output_tok_s) timeline_tokens += v * s.timeline.bin_s;
   EXPECT_NEAR(timeline_tokens, 48, 1e-6);
@@ -132,7 +133,7 @@ TEST(RunnerTest, WarmupIsAwaitedAndNotMeasured) {
   ASSERT_EQ(out.records.size(), 3u);
   EXPECT_EQ(out.records[0].index, 2);
   // Measured times count from the measured start, after the warm-up finished.
-  EXPECT_LT(out.records[0].start_s, 0.01);
+  EXPECT_LT(out.records[0].start_s, 0.03);
   EXPECT_EQ(client.max_in_flight(), 3);  // the warm-up was done before
 }
 
@@ -142,9 +143,11 @@ TEST(RunnerTest, ArrivalsFollowTheOffsets) {
   Runner runner(io, client, {}, nullptr);
   const RunOutput out = runner.Run({}, Specs(3), {0, 0.05, 0.12});
   ASSERT_EQ(out.records.size(), 3u);
-  EXPECT_NEAR(out.records[1].start_s, 0.05, 0.01);
-  EXPECT_NEAR(out.records[2].start_s, 0.12, 0.01);
+  // Never early; late only by the event loop's delay (bounded loosely: CI shares its cores).
+  EXPECT_GE(out.records[1].start_s, 0.05);
+  EXPECT_LT(out.records[1].start_s, 0.09);
   EXPECT_GE(out.records[2].start_s, 0.12);
+  EXPECT_LT(out.records[2].start_s, 0.16);
 }
 
 TEST(RunnerTest, TimeLimitCancelsAndCountsTheRest) {
@@ -186,8 +189,9 @@ TEST(RunnerTest, DecodeStreamsRunThroughTheLeadInAndStopAfterTheMeasuredPhase) {
   EXPECT_EQ(streams.in_flight(), 0);
   ASSERT_EQ(out.records.size(), 2u);
   EXPECT_TRUE(out.records[0].ok());
-  EXPECT_LT(out.records[0].start_s, 0.01);  // measured times count from the arrivals' start
-  EXPECT_NEAR(out.measured_end_s, 0.09, 0.04);
+  EXPECT_LT(out.records[0].start_s, 0.03);  // measured times count from the arrivals' start
+  EXPECT_GE(out.measured_end_s, 0.09);  // the second arrives at 0.05 and takes 0.04
+  EXPECT_LT(out.measured_end_s, 0.3);
   // Each stream completed about five times during the lead-in (re-sent each time) and ran
   // until the measured phase ended. There it was cancelled, or, when its answer was already
   // on the way back, it was not re-sent; either way nothing of it starts after the end.
@@ -210,7 +214,8 @@ TEST(RunnerTest, DecodeStreamsRunThroughTheLeadInAndStopAfterTheMeasuredPhase) {
   const DecodeStreamStats stats =
       SummarizeDecodeStreams(out.decode_records, out.records, 2, 0.2, out.measured_end_s);
   EXPECT_GT(stats.baseline_itl_ms.count, 10);
-  EXPECT_NEAR(stats.baseline_itl_ms.p50, 10, 5);
+  EXPECT_GE(stats.baseline_itl_ms.p50, 9.9);  // 40 ms over four chunks, or later under load
+  EXPECT_LT(stats.baseline_itl_ms.p50, 30);
   EXPECT_GT(stats.itl_p99_over_baseline, 0.5);
 }
 
