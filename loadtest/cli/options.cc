@@ -49,6 +49,9 @@ Workload:
   --decode-output-len L   their output tokens (default 2048)
   --lead-in T             the streams alone before the first arrival; the second half
                           gives the decode-only inter-token baseline (default 5s)
+  --lead-out T            the streams alone again after the measured phase (default 0):
+                          the decode-only gap at the contexts they reached, so that each
+                          gap under load is compared with decode-only at its own context
 
 Arrivals and limits:
   --request-rate R        requests per second (default inf: all at once)
@@ -245,6 +248,12 @@ absl::StatusOr<RunOptions> ParseRunOptions(const std::vector<std::string>& args)
          if (s.ok()) o.lead_in_s = *s;
          return s.status();
        }},
+      {"--lead-out",
+       [&](auto& f, auto& v) {
+         absl::StatusOr<double> s = ParseSeconds(f, v);
+         if (s.ok()) o.lead_out_s = *s;
+         return s.status();
+       }},
       {"--metrics-url",
        [&](auto&, auto& v) {
          o.metrics_url = v;
@@ -365,6 +374,9 @@ absl::StatusOr<RunOptions> ParseRunOptions(const std::vector<std::string>& args)
   }
   if (o.lead_in_s && o.decode_streams == 0) {
     return absl::InvalidArgumentError("--lead-in needs --decode-streams");
+  }
+  if (o.lead_out_s > 0 && o.decode_streams == 0) {
+    return absl::InvalidArgumentError("--lead-out needs --decode-streams");
   }
   if (o.backend == "grpc" && o.endpoint == "chat") {
     return absl::InvalidArgumentError("--endpoint chat is an OpenAI route; gRPC has Generate only");

@@ -49,6 +49,7 @@ struct RunOptions {
   LengthDist decode_input_len = LengthDist::Fixed(128);
   LengthDist decode_output_len = LengthDist::Fixed(2048);
   std::optional<double> lead_in_s;  // default 5 s with decode streams
+  double lead_out_s = 0;            // the streams alone after the measured phase
 
   // Arrivals and limits.
   double request_rate = 0;  // 0: infinite

@@ -93,6 +93,7 @@ json ConfigJson(const RunOptions& o, const ArrivalOptions& arrivals, const std::
     c["decode_input_len"] = o.decode_input_len.spec();
     c["decode_output_len"] = o.decode_output_len.spec();
     c["lead_in_s"] = o.lead_in_s.value_or(0);
+    c["lead_out_s"] = o.lead_out_s;
   }
   return c;
 }
@@ -306,6 +307,7 @@ int RunCommand(const std::vector<std::string>& args) {
   runner_options.max_duration_s = o.max_duration_s;
   runner_options.decode_streams = decode_streams.get();
   runner_options.lead_in_s = o.lead_in_s.value_or(0);
+  runner_options.lead_out_s = o.lead_out_s;
   if (!scrapes.url.empty()) {
     runner_options.on_measured_start = [&] {
       scrapes.before = ScrapeCounters(scrapes.url, o.allow_remote);

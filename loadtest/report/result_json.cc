@@ -80,6 +80,17 @@ json DecodeStreamsJson(const DecodeStreamStats& s) {
   if (s.failed > 0) j["first_error"] = s.first_error;
   j["itl_p99_over_baseline"] =
       s.itl_p99_over_baseline > 0 ? json(Round(s.itl_p99_over_baseline, 3)) : json(nullptr);
+  if (s.lead_out_itl_ms.count > 0) {
+    j["lead_out_itl_ms"] = SummaryJson(s.lead_out_itl_ms);
+    j["baseline_context"] = Round(s.baseline_context, 1);
+    j["lead_out_context"] = Round(s.lead_out_context, 1);
+  }
+  const bool matched = s.itl_p99_over_matched > 0;
+  j["decode_only_ms_per_1k_context"] =
+      matched ? json(Round(s.decode_only_ms_per_1k_context, 4)) : json(nullptr);
+  j["matched_decode_only_ms"] = matched ? json(Round(s.matched_decode_only_ms, 3)) : json(nullptr);
+  j["itl_p50_over_matched"] = matched ? json(Round(s.itl_p50_over_matched, 3)) : json(nullptr);
+  j["itl_p99_over_matched"] = matched ? json(Round(s.itl_p99_over_matched, 3)) : json(nullptr);
   return j;
 }
 

@@ -68,12 +68,13 @@ std::string TextSummary(const json& r) {
     const json& d = r["decode_streams"];
     absl::StrAppendFormat(&out, "Decode streams: %d, lead-in %.1f s\n", d.value("streams", 0),
                           Num(d, "lead_in_s"));
-    for (const char* key : {"baseline_itl_ms", "load_itl_ms", "all_itl_ms"}) {
+    for (const char* key : {"baseline_itl_ms", "load_itl_ms", "all_itl_ms", "lead_out_itl_ms"}) {
       if (!d.contains(key)) continue;
       const json& s = d[key];
       const char* name = std::string_view(key) == "baseline_itl_ms" ? "  decode-only"
                          : std::string_view(key) == "load_itl_ms"   ? "  under load"
-                                                                    : "  all gaps";
+                         : std::string_view(key) == "all_itl_ms"    ? "  all gaps"
+                                                                    : "  lead-out";
       absl::StrAppendFormat(&out, "%-13s %5.0f gaps  p50 %9.3f  p99 %9.3f  max %9.3f ms\n", name,
                             Num(s, "count"), Num(s, "p50"), Num(s, "p99"), Num(s, "max"));
     }
@@ -84,6 +85,11 @@ std::string TextSummary(const json& r) {
     if (d.contains("itl_p99_over_baseline") && d["itl_p99_over_baseline"].is_number()) {
       absl::StrAppendFormat(&out, "%-28s %.3f\n", "ITL p99 / decode-only p50:",
                             Num(d, "itl_p99_over_baseline"));
+    }
+    if (d.contains("itl_p99_over_matched") && d["itl_p99_over_matched"].is_number()) {
+      absl::StrAppendFormat(&out, "%-28s %.3f (p50 %.3f; decode-only %.3f ms mid-load)\n",
+                            "ITL p99 / same-context:", Num(d, "itl_p99_over_matched"),
+                            Num(d, "itl_p50_over_matched"), Num(d, "matched_decode_only_ms"));
     }
   }
   if (r.contains("server_metrics") && r["server_metrics"].is_object()) {

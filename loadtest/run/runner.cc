@@ -184,16 +184,28 @@ void Runner::MaybeFinishPhase() {
     output_.measured_end_s = SecondsSince(origin_);
     if (progress_) progress_->Finish(Snapshot());
     if (options_.on_measured_end) options_.on_measured_end();
-    phase_ = Phase::kDone;
-    if (options_.decode_streams != nullptr) {
-      options_.decode_streams->Stop();
-      client_.CancelAll();  // nothing measured is in flight: only the background streams
+    if (options_.decode_streams == nullptr || options_.lead_out_s <= 0 || stopping_) {
+      return StopStreams();
     }
+    phase_ = Phase::kLeadOut;
+    arrival_timer_.expires_after(ToDuration(options_.lead_out_s));
+    arrival_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec && phase_ == Phase::kLeadOut) StopStreams();
+    });
+  }
+}
+
+void Runner::StopStreams() {
+  phase_ = Phase::kDone;
+  if (options_.decode_streams != nullptr) {
+    options_.decode_streams->Stop();
+    client_.CancelAll();  // nothing measured is in flight: only the background streams
   }
 }
 
 void Runner::OnDeadline() {
   if (phase_ == Phase::kDone) return;
+  if (phase_ == Phase::kLeadOut) return StopStreams();  // the measured phase is complete
   stopping_ = true;
   output_.deadline_reached = true;
   arrival_timer_.cancel();
@@ -216,8 +228,9 @@ void Runner::SampleConcurrency() {
 ProgressSnapshot Runner::Snapshot() const {
   ProgressSnapshot s;
   s.phase = phase_ == Phase::kWarmup   ? "warm-up"
-            : phase_ == Phase::kLeadIn ? "lead-in"
-                                       : "run";
+            : phase_ == Phase::kLeadIn  ? "lead-in"
+            : phase_ == Phase::kLeadOut ? "lead-out"
+                                        : "run";
   s.elapsed_s = SecondsSince(origin_);
   s.total = specs_ ? static_cast<int64_t>(specs_->size()) : 0;
   s.sent = sent_;

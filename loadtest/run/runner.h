@@ -4,7 +4,8 @@
 // stops sending, cancels what is in flight (error kind "deadline") and counts the rest as
 // not sent. With background decode streams, a lead-in comes between the two phases: the
 // streams start, run alone for lead_in_s, then the measured requests arrive among them;
-// when the measured phase ends the streams are cancelled. Runs the io_context on the calling
+// when the measured phase ends they run alone once more for lead_out_s (their decode-only
+// gaps at the contexts they reached), then are cancelled. Runs the io_context on the calling
 // thread until the run ends; clients deliver outcomes to that thread.
 #pragma once
 
@@ -29,6 +30,7 @@ struct RunnerOptions {
   double max_duration_s = 3600;
   DecodeStreams* decode_streams = nullptr;  // background streams; none when null
   double lead_in_s = 0;                     // background streams alone before the arrivals
+  double lead_out_s = 0;                    // and after the measured phase (0: none)
   // Called on the runner's thread when the measured phase starts (before its first send)
   // and when it ends (before the background streams are cancelled): e.g. to scrape the
   // server's counters.
@@ -56,7 +58,7 @@ class Runner {
                 const std::vector<double>& offsets);
 
  private:
-  enum class Phase { kWarmup, kLeadIn, kMeasured, kDone };
+  enum class Phase { kWarmup, kLeadIn, kMeasured, kLeadOut, kDone };
   void StartPhase(Phase phase);
   Phase AfterWarmup() const;
   void ArriveDue();
@@ -65,6 +67,7 @@ class Runner {
   void OnDone(size_t i, Outcome outcome);
   void OnDeadline();
   void MaybeFinishPhase();
+  void StopStreams();
   void SampleConcurrency();
   void Tick();
   ProgressSnapshot Snapshot() const;

@@ -323,6 +323,35 @@ TEST_F(LoadtestE2eTest, TraceReplayAndSharedPrefixes) {
   EXPECT_TRUE(fs::exists(Path("compare.html")));
 }
 
+TEST_F(LoadtestE2eTest, DecodeStreamsWithLeadInAndLeadOut) {
+  const std::string result_path = Path("streams.json");
+  Outcome run = Shell(Loadtest(
+      "--base-url http://127.0.0.1:" + std::to_string(http_port_) +
+      " --model lt-e2e --num-requests 3 --input-len 64 --output-len 4 --request-rate 4"
+      " --seed 3 --temperature 0 --decode-streams 2 --decode-output-len 1800 --lead-in 1s"
+      " --lead-out 1s --tokenizer " +
+      Model() + " --result " + result_path));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const json result = json::parse(ReadFile(result_path));
+  EXPECT_EQ(result["completed"], 3);
+  EXPECT_EQ(result["config"]["lead_out_s"], 1.0);
+  const json& d = result["decode_streams"];
+  ASSERT_EQ(d["failed"], 0) << d.dump();
+  EXPECT_GT(d["baseline_itl_ms"]["count"].get<double>(), 0);
+  EXPECT_GT(d["lead_out_itl_ms"]["count"].get<double>(), 0);
+  // The streams kept decoding through the run: the lead-out is at longer contexts.
+  EXPECT_GT(d["lead_out_context"].get<double>(), d["baseline_context"].get<double>());
+  EXPECT_GT(d["matched_decode_only_ms"].get<double>(), 0);
+  EXPECT_GT(d["itl_p99_over_matched"].get<double>(), 0);
+  EXPECT_GE(d["itl_p99_over_matched"].get<double>(), d["itl_p50_over_matched"].get<double>());
+  EXPECT_NE(run.output.find("ITL p99 / same-context:"), std::string::npos) << run.output;
+
+  run = Shell(Loadtest("--base-url http://127.0.0.1:" + std::to_string(http_port_) +
+                       " --model lt-e2e --num-requests 1 --lead-out 1s"));
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.output.find("--lead-out needs --decode-streams"), std::string::npos) << run.output;
+}
+
 TEST_F(LoadtestE2eTest, RemoteTargetsNeedToBeAllowed) {
   Outcome run = Shell(Loadtest("--base-url http://192.0.2.1:8000 --model x --num-requests 1"));
   EXPECT_EQ(run.exit_code, 1);

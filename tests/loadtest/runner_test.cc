@@ -219,6 +219,37 @@ TEST(RunnerTest, DecodeStreamsRunThroughTheLeadInAndStopAfterTheMeasuredPhase) {
   EXPECT_GT(stats.itl_p99_over_baseline, 0.5);
 }
 
+TEST(RunnerTest, DecodeStreamsRunAloneThroughTheLeadOutAfterTheMeasuredPhase) {
+  boost::asio::io_context io;
+  FakeClient client(io, 0.04, 4);
+  DecodeStreams streams(client, Specs(2, -2));
+  RunnerOptions options;
+  options.decode_streams = &streams;
+  options.lead_in_s = 0.2;
+  options.lead_out_s = 0.3;
+  double measured_end_at = -1;
+  options.on_measured_end = [&] { measured_end_at = streams.in_flight(); };
+  Runner runner(io, client, options, nullptr);
+  const auto start = Clock::now();
+  const RunOutput out = runner.Run({}, Specs(2), {0, 0.05});
+  const double took = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_GT(took, 0.2 + 0.09 + 0.3);
+  EXPECT_LT(took, 3.0);
+  EXPECT_EQ(measured_end_at, 2);  // the streams were running when the measured phase ended
+  EXPECT_EQ(streams.in_flight(), 0);
+  // The streams were re-sent during the lead-out and stopped at its end.
+  int in_lead_out = 0;
+  for (const RequestRecord& r : out.decode_records) {
+    if (r.start_s >= out.measured_end_s && r.ok()) ++in_lead_out;
+    EXPECT_LE(r.start_s, out.measured_end_s + 0.3 + 0.05);
+  }
+  EXPECT_GE(in_lead_out, 4);  // about seven 40 ms answers per stream in 300 ms
+  const DecodeStreamStats stats =
+      SummarizeDecodeStreams(out.decode_records, out.records, 2, 0.2, out.measured_end_s);
+  EXPECT_GT(stats.lead_out_itl_ms.count, 10);
+  EXPECT_GT(stats.itl_p99_over_matched, 0.5);
+}
+
 TEST(RunnerTest, TimeLimitInTheLeadInSendsNothingMeasured) {
   boost::asio::io_context io;
   FakeClient client(io, 10.0, 1);

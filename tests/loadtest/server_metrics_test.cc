@@ -82,6 +82,76 @@ RequestRecord Stream(double start_s, double ttft_s, std::vector<double> gaps) {
   return r;
 }
 
+// Decode-only gap in seconds at `context` tokens: 10 ms plus 1 ms per 1000 tokens.
+double DecodeOnlyS(double context) { return 0.010 + context * 1e-6; }
+
+// A stream of `prompt` tokens and 10 tokens per chunk from -4 s: decode-only gaps before 0
+// and from `load_end` on, `slowdown` times decode-only in between (by the gap's start).
+RequestRecord GrowingStream(int32_t prompt, double load_end, double slowdown, double until) {
+  RequestRecord r;
+  r.prompt_len = prompt;
+  r.start_s = -4;
+  r.ttft_s = 0.01;
+  r.chunk_tokens = {10};
+  double t = r.start_s + *r.ttft_s;
+  double tokens = 10;
+  while (t < until) {
+    const double context = prompt + tokens;
+    const double gap = DecodeOnlyS(context) * (t >= 0 && t < load_end ? slowdown : 1.0);
+    r.itl_s.push_back(gap);
+    r.chunk_tokens.push_back(10);
+    t += gap;
+    tokens += 10;
+  }
+  return r;
+}
+
+TEST(DecodeStatsTest, GapsUnderLoadAreComparedWithDecodeOnlyAtTheirOwnContext) {
+  // Lead-in 4 s, load until 3 s at 1.2x decode-only, lead-out until 5 s. The contexts grow
+  // by 10 tokens a gap, so a decode-only gap grows from about 11 to 14 ms.
+  const RequestRecord stream = GrowingStream(1000, 3, 1.2, 5);
+  const DecodeStreamStats s = SummarizeDecodeStreams({stream}, {}, 1, 4, 3);
+  ASSERT_GT(s.lead_out_itl_ms.count, 100);
+  EXPECT_GT(s.lead_out_context, s.baseline_context + 2000);
+  EXPECT_NEAR(s.decode_only_ms_per_1k_context, 1.0, 1e-6);  // the line is the model's
+  EXPECT_NEAR(s.itl_p50_over_matched, 1.2, 1e-6);
+  EXPECT_NEAR(s.itl_p99_over_matched, 1.2, 1e-6);
+  EXPECT_NEAR(s.matched_decode_only_ms, 1e3 * DecodeOnlyS(s.baseline_context) +
+                                            (s.lead_out_context - s.baseline_context) / 2000,
+              0.3);  // mid-load, about halfway between the two contexts
+  // Against the lead-in alone, growth of the context reads as slowdown.
+  EXPECT_GT(s.itl_p99_over_baseline, 1.35);
+
+  // A measured request's gaps take the context of the stream gap that ended nearest. Five
+  // gaps at 3x decode-only, from the end of the load's 100th stream gap on, are the top of
+  // the ratios and hold the p99 (their contexts are within 150 tokens of the stream's:
+  // 0.15 ms of decode-only, about 1%; with no context they would read as 4.3x).
+  std::vector<double> stream_end_s, contexts;  // per stream gap
+  double t = stream.start_s + *stream.ttft_s, tokens = 10;
+  for (double gap : stream.itl_s) {
+    t += gap;
+    stream_end_s.push_back(t);
+    contexts.push_back(1000 + tokens);
+    tokens += 10;
+  }
+  size_t k = 0;
+  while (stream_end_s[k] <= 0) ++k;
+  k += 100;
+  RequestRecord measured;
+  measured.ttft_s = 0.001;
+  measured.start_s = stream_end_s[k] - *measured.ttft_s;
+  for (int j = 0; j < 5; ++j) measured.itl_s.push_back(3 * DecodeOnlyS(contexts[k]));
+  const DecodeStreamStats m = SummarizeDecodeStreams({stream}, {measured}, 1, 4, 3);
+  EXPECT_EQ(m.all_itl_ms.count, s.all_itl_ms.count + 5);
+  EXPECT_NEAR(m.itl_p99_over_matched, 3.0, 0.05);
+  // Without a lead-out there is no line.
+  const DecodeStreamStats none = SummarizeDecodeStreams({GrowingStream(1000, 3, 1.2, 2.9)}, {},
+                                                        1, 4, 3);
+  EXPECT_EQ(none.lead_out_itl_ms.count, 0);
+  EXPECT_EQ(none.itl_p99_over_matched, 0);
+  EXPECT_GT(none.itl_p99_over_baseline, 1.2);
+}
+
 TEST(DecodeStatsTest, BaselineIsTheLeadInsSecondHalfAndLoadEndsWithTheMeasuredPhase) {
   // Lead-in of 4 s (baseline window [-2, 0]), load until 3 s.
   // Chunks at -3.9, -2.9, -1.9, -0.9, 0.1, 1.1 (gap 1), then 1.6 (0.5), 4.6 (3: after the end).

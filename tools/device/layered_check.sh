@@ -4,10 +4,12 @@
 # stratad starts once (cuda backend, random weights: no checkpoint is written or read); for
 # every rate strata-loadtest runs STREAMS background decode streams (128-token prompts, long
 # outputs), a LEAD_IN of them alone (the decode-only inter-token baseline), then DURATION
-# seconds of Poisson arrivals of uniform:4096,8192-token prompts with 32-token outputs. One
+# seconds of Poisson arrivals of uniform:4096,8192-token prompts with 32-token outputs, then a
+# LEAD_OUT of the streams alone again (decode-only at the contexts they reached). One
 # table row per cell: TTFT mean/p99 and E2E mean of the long prompts, TBT p99 (every gap the
-# clients saw under load), TBT p99 / decode-only iteration, expert-weight bytes per generated
-# token (server /metrics deltas); then the layered-prefill targets checked. Each run first
+# clients saw under load), TBT p99 / decode-only iteration (the lead-in's, and each gap's
+# against decode-only at the streams' context then: strata-loadtest --lead-out), expert-weight
+# bytes per generated token (server /metrics deltas); then the layered-prefill targets checked. Each run first
 # sends one long prompt alone and awaits it (warm-up, not measured).
 #
 # On the GPU machine, from the repository root, with .bundle/layered.tar.xz carried
@@ -25,8 +27,8 @@
 #                        cohort; COST_CONTEXT sets scheduler.prefill_cost_context, default 0)
 #   MOE_MODES="chunked:2048 layered whole"   the MoE's (its chunked-layered comparison first)
 #   RATES="0.5 1 2"      long-prompt arrivals per second (MOE_RATES for the MoE; default RATES)
-#   DURATION=10 LEAD_IN=3 STREAMS=16   seconds of arrivals (whole), of decode-only lead-in,
-#                        background decode streams
+#   DURATION=10 LEAD_IN=3 LEAD_OUT=2 STREAMS=16   seconds of arrivals (whole), of
+#                        decode-only lead-in and lead-out, background decode streams
 #   BUDGET_S=400         no new stratad is started past this many seconds; the table is
 #                        printed whatever ran
 #   TEMPERATURE=T        every request's sampling temperature (default: the server's, 1).
@@ -59,7 +61,7 @@ if [ "$smoke" = 1 ]; then
   moe_modes=${MOE_MODES:-$modes}
   rates=${RATES:-"2 4"}
   moe_rates=${MOE_RATES:-$rates}
-  duration=${DURATION:-2} lead_in=${LEAD_IN:-2} streams=${STREAMS:-3}
+  duration=${DURATION:-2} lead_in=${LEAD_IN:-2} lead_out=${LEAD_OUT:-1} streams=${STREAMS:-3}
   input_len=${INPUT_LEN:-uniform:512,1024} output_len=${OUTPUT_LEN:-8}
   default_tokens=1088 budget=${BUDGET_S:-300} decode_output=${DECODE_OUTPUT_LEN:-1024}
   backend=(--set worker.backend=cpu --set worker.num_threads=2 --set model.max_model_len=4096)
@@ -77,7 +79,7 @@ else
   moe_modes=${MOE_MODES:-${MODES:-"chunked:2048 layered whole"}}
   rates=${RATES:-"0.5 1 2"}
   moe_rates=${MOE_RATES:-$rates}
-  duration=${DURATION:-10} lead_in=${LEAD_IN:-3} streams=${STREAMS:-16}
+  duration=${DURATION:-10} lead_in=${LEAD_IN:-3} lead_out=${LEAD_OUT:-2} streams=${STREAMS:-16}
   input_len=${INPUT_LEN:-uniform:4096,8192} output_len=${OUTPUT_LEN:-32}
   default_tokens=8448 budget=${BUDGET_S:-400}
   backend=(--set worker.backend=cuda --set model.random_weights=true
@@ -167,13 +169,15 @@ for model in $models; do
       result=$out/$model-${spec//:/-}-$rate.json
       n=$(awk -v r="$rate" -v d="$duration" 'BEGIN { n = int(r * d + 0.5); print (n < 3 ? 3 : n) }')
       cell_start=$SECONDS
-      limit=$((${lead_in%.*} + duration * 2 + 15))  # the run stops sending, then reports
+      # the run stops sending, then reports
+      limit=$((${lead_in%.*} + ${lead_out%.*} + duration * 2 + 15))
       timeout $((limit + 30)) strata-loadtest --base-url "$base" \
         --tokenizer "$dir" --prompt-format tokens --input-len "$input_len" \
         --output-len "$output_len" --num-requests "$n" --request-rate "$rate" --seed 1 \
         ${TEMPERATURE:+--temperature "$TEMPERATURE"} \
         --warmup-requests 1 \
         --decode-streams "$streams" --decode-output-len "$decode_output" --lead-in "$lead_in" \
+        --lead-out "$lead_out" \
         --max-duration "${limit}s" --request-timeout 120s \
         --progress never --quiet --label "$model $spec $rate/s" --result "$result" \
         >"$out/loadtest-$model-${spec//:/-}-$rate.log" 2>&1
@@ -187,10 +191,12 @@ d = r.get("decode_streams", {})
 m = r.get("server_metrics", {})
 bpt = m.get("expert_weight_bytes_per_token")
 ratio = d.get("itl_p99_over_baseline")
-print("done %d/%d, TTFT mean %.0f ms, TBT p99 %.1f ms (%s x the decode-only %.2f ms), "
-      "expert %s%s" % (
+matched = d.get("itl_p99_over_matched")
+print("done %d/%d, TTFT mean %.0f ms, TBT p99 %.1f ms (%s x the decode-only %.2f ms; "
+      "%s x decode-only at the same contexts), expert %s%s" % (
     r["completed"], r["num_requests"], r["ttft_ms"]["mean"], d["all_itl_ms"]["p99"],
     "n/a" if ratio is None else "%.2f" % ratio, d["baseline_itl_ms"]["p50"],
+    "n/a" if matched is None else "%.2f" % matched,
     "n/a" if bpt is None else "%.4g MB/token" % (bpt / 1e6),
     "; decode streams failed: %s" % d.get("first_error") if d.get("failed") else ""))
 PY
