@@ -365,7 +365,9 @@ void LogIteration(std::span<const worker::SequenceWork> batch, int32_t num_layer
     const auto n = static_cast<int64_t>(slice.tokens.size());
     longest_context = std::max(longest_context, slice.start_position + n);
     const bool all_layers = slice.layer_begin == 0 && slice.layer_end >= num_layers;
-    if (n == 1 && all_layers) {
+    // A decode's one token is an output token; a prompt's last token alone is prefill.
+    const bool output_token = slice.start_position >= std::ssize(work.prompt_tokens);
+    if (n == 1 && all_layers && output_token) {
       ++decodes;
       continue;
     }

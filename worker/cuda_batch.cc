@@ -207,13 +207,12 @@ void UploadDecodeGraphPlan(const cuda::AttentionPlan::Layout& layout, const Deco
                  : std::vector<int32_t>(bucket, 1);
   int32_t num_pages = 0, next_item = 0;
   for (int32_t s = 0; s < bucket; ++s) {
-    int64_t ctx = 1;
+    const int64_t ctx = contexts[s];
     q_begin[s] = s;
     q_len[s] = 1;
     page_begin[s] = num_pages;
     if (s < static_cast<int32_t>(batch.size())) {
       const SequenceSlice& slice = batch[s].slice;
-      ctx = slice.start_position + 1;
       const int64_t needed = (ctx + block_size - 1) / block_size;
       std::copy_n(slice.block_table.begin(), needed, pages + num_pages);
       if (shape.int8_pages) {

@@ -220,6 +220,22 @@ TEST_P(PrefillModesTest, DebugLogDescribesEachIteration) {
       << first;
   EXPECT_NE(first.find(" ms, execute "), std::string::npos) << first;
   EXPECT_EQ(quiet.find("iteration:"), std::string::npos) << "logged above the debug level";
+
+  // A one-token prompt over every layer is prefill, not a decode.
+  std::unique_ptr<worker::Worker> own_worker = MakeWorker(GetParam());
+  ASSERT_NE(own_worker, nullptr);
+  Engine chunked(own_worker.get(), Options(PrefillMode::kChunked));
+  ASSERT_TRUE(chunked.AddRequest(Greedy(3, {5, 6, 7}, 1000)).ok());
+  ASSERT_TRUE(chunked.Step().ok());
+  ASSERT_TRUE(chunked.AddRequest(Greedy(4, {9}, 2)).ok());
+  SetLogLevel(LogLevel::kDebug);
+  testing::internal::CaptureStderr();
+  ASSERT_TRUE(chunked.Step().ok());
+  const std::string single = testing::internal::GetCapturedStderr();
+  SetLogLevel(before);
+  EXPECT_NE(single.find("iteration: 1 decodes, 1 prefill tokens (1@0), longest context 4;"),
+            std::string::npos)
+      << single;
 }
 
 #ifndef STRATA_ENGINE_TEST_CUDA

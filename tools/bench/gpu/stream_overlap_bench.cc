@@ -1,9 +1,9 @@
 // Whether a layered cohort's compute-bound layer hides under the decodes' memory-bound pass
 // when the two run on separate streams: the llama-3.1-8b projection GEMMs of a 16-row
-// decode through all 32 layers, and of one or two layers of a 2048-token cohort, timed
-// alone, one after the other on one stream, and concurrently on two streams (each with its
-// own Gemm and workspace; once with the decode stream at the highest priority). Weights
-// hold random bf16 values (zeros would flatter the tensor cores' power draw).
+// decode through all layers, and of one or two layers of a 2048-token cohort, timed alone,
+// one after the other on one stream, and concurrently on two streams (each with its own
+// Gemm and workspace; once with the decode stream at the highest priority). The weights are
+// the shape's own, seeded random as stratad's model.random_weights uploads them.
 //
 //   strata-stream-overlap-bench
 #include <cuda_runtime.h>
@@ -11,79 +11,84 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
-#include <random>
 #include <vector>
 
-#include "base/dtype.h"
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm.h"
+#include "worker/device_weights.h"
+#include "worker/memory_plan.h"
+#include "worker/model_shapes.h"
 
 namespace strata::kernels::cuda {
 namespace {
 
-constexpr int64_t kLayers = 32, kHidden = 4096, kQkv = 6144, kInter = 14336;
 constexpr int64_t kDecodeRows = 16, kCohortRows = 2048;
 
-// Fills `bytes` of device memory with random bf16 values in [-1, 1).
-void FillRandom(void* device, size_t bytes) {
-  const size_t first = std::min<size_t>(bytes, 8 << 20);
-  std::vector<uint16_t> host(first / 2);
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (uint16_t& v : host) v = FloatToBF16(dist(rng));
-  STRATA_CUDA_CHECK(cudaMemcpy(device, host.data(), first, cudaMemcpyHostToDevice));
-  for (size_t done = first; done < bytes;) {
-    const size_t n = std::min(done, bytes - done);
-    STRATA_CUDA_CHECK(cudaMemcpy(static_cast<char*>(device) + done, device, n,
-                                 cudaMemcpyDeviceToDevice));
-    done += n;
-  }
-}
-
-// The four projections of one layer ([out, in]) for `rows` rows of x into y.
-std::vector<GemmArgs> LayerGemms(const bf16* weights, const bf16* x, bf16* y, int64_t rows) {
-  const int64_t shapes[4][2] = {{kQkv, kHidden}, {kHidden, kHidden}, {2 * kInter, kHidden},
-                                {kHidden, kInter}};
+// The four projections of layer `w` ([out, in] weights) for `rows` rows of x into y.
+std::vector<GemmArgs> LayerGemms(const worker::DeviceLayerWeights& w,
+                                 const worker::ModelConfig& c, const bf16* x, bf16* y,
+                                 int64_t rows) {
+  const int64_t hidden = c.hidden_size, inter = c.intermediate_size;
+  const int64_t q_width = c.num_attention_heads * c.head_dim;
+  const int64_t qkv_width = q_width + 2 * c.num_key_value_heads * c.head_dim;
+  const struct {
+    const bf16* w;
+    int64_t n, k;
+  } products[] = {{w.qkv, qkv_width, hidden}, {w.o, hidden, q_width},
+                  {w.gate_up, 2 * inter, hidden}, {w.down, hidden, inter}};
   std::vector<GemmArgs> out;
-  for (const auto& [n, k] : shapes) {
+  for (const auto& [weights, n, k] : products) {
     GemmArgs g;
     g.x = x, g.ldx = k, g.w = weights, g.y = y, g.ldy = n, g.m = rows, g.n = n, g.k = k;
     out.push_back(g);
-    weights += n * k;
   }
   return out;
 }
 
 int Main() {
-  const int64_t per_layer = kHidden * kQkv + kHidden * kHidden + 2 * kInter * kHidden +
-                            kHidden * kInter;
-  bf16 *weights = nullptr, *decode_x = nullptr, *decode_y = nullptr, *cohort_x = nullptr,
-       *cohort_y = nullptr;
-  STRATA_CUDA_CHECK(cudaMalloc(&weights, per_layer * kLayers * sizeof(bf16)));
-  STRATA_CUDA_CHECK(cudaMalloc(&decode_x, kDecodeRows * kInter * sizeof(bf16)));
-  STRATA_CUDA_CHECK(cudaMalloc(&decode_y, kDecodeRows * 2 * kInter * sizeof(bf16)));
-  STRATA_CUDA_CHECK(cudaMalloc(&cohort_x, kCohortRows * kInter * sizeof(bf16)));
-  STRATA_CUDA_CHECK(cudaMalloc(&cohort_y, kCohortRows * 2 * kInter * sizeof(bf16)));
-  FillRandom(weights, per_layer * kLayers * sizeof(bf16));
-  FillRandom(decode_x, kDecodeRows * kInter * sizeof(bf16));
-  FillRandom(cohort_x, kCohortRows * kInter * sizeof(bf16));
+  auto shape = worker::NamedModelShape("llama-3.1-8b");
+  STRATA_CHECK(shape.ok()) << shape.status();
+  const worker::ModelConfig& config = shape->config;
+  cudaStream_t main_stream, cohort_stream, urgent_stream;
+  STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&main_stream, cudaStreamNonBlocking));
+  auto arena = worker::DeviceArena::Create(
+      "weights", worker::WeightBytes(config, 2) + worker::WeightAlignmentSlack(config));
+  STRATA_CHECK(arena.ok()) << arena.status();
+  auto weights = worker::UploadWeights(nullptr, config, &*arena, main_stream);
+  STRATA_CHECK(weights.ok()) << weights.status();
+  // Inputs wide enough for every projection's x and y, filled from the weights' random
+  // values (their contents do not change the GEMMs' time, only that they are not zeros).
+  int64_t widest = 0;  // the widest x or y of a projection
+  for (const GemmArgs& g : LayerGemms(weights->layers[0], config, nullptr, nullptr, 1)) {
+    widest = std::max({widest, g.n, g.k});
+  }
+  bf16 *decode_x = nullptr, *decode_y = nullptr, *cohort_x = nullptr, *cohort_y = nullptr;
+  STRATA_CUDA_CHECK(cudaMalloc(&decode_x, kDecodeRows * widest * sizeof(bf16)));
+  STRATA_CUDA_CHECK(cudaMalloc(&decode_y, kDecodeRows * widest * sizeof(bf16)));
+  STRATA_CUDA_CHECK(cudaMalloc(&cohort_x, kCohortRows * widest * sizeof(bf16)));
+  STRATA_CUDA_CHECK(cudaMalloc(&cohort_y, kCohortRows * widest * sizeof(bf16)));
+  const bf16* random = weights->layers[0].gate_up;  // 2 * inter * hidden values
+  STRATA_CHECK(kCohortRows * widest <= 2 * config.intermediate_size * config.hidden_size);
+  STRATA_CUDA_CHECK(cudaMemcpy(decode_x, random, kDecodeRows * widest * sizeof(bf16),
+                               cudaMemcpyDeviceToDevice));
+  STRATA_CUDA_CHECK(cudaMemcpy(cohort_x, random, kCohortRows * widest * sizeof(bf16),
+                               cudaMemcpyDeviceToDevice));
 
   auto decode_gemm = Gemm::Create();
   auto cohort_gemm = Gemm::Create();
   STRATA_CHECK(decode_gemm.ok() && cohort_gemm.ok());
-  std::vector<GemmArgs> decode, cohort_layer;
-  for (int64_t l = 0; l < kLayers; ++l) {
-    for (const GemmArgs& g : LayerGemms(weights + l * per_layer, decode_x, decode_y, kDecodeRows)) {
+  std::vector<GemmArgs> decode;
+  for (const worker::DeviceLayerWeights& w : weights->layers) {
+    for (const GemmArgs& g : LayerGemms(w, config, decode_x, decode_y, kDecodeRows)) {
       decode.push_back(g);
     }
   }
-  cohort_layer = LayerGemms(weights, cohort_x, cohort_y, kCohortRows);
+  const std::vector<GemmArgs> cohort_layer =
+      LayerGemms(weights->layers[0], config, cohort_x, cohort_y, kCohortRows);
 
   int lowest = 0, highest = 0;
   STRATA_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&lowest, &highest));
-  cudaStream_t main_stream, cohort_stream, urgent_stream;
-  STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&main_stream, cudaStreamNonBlocking));
   STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&cohort_stream, cudaStreamNonBlocking));
   STRATA_CUDA_CHECK(cudaStreamCreateWithPriority(&urgent_stream, cudaStreamNonBlocking, highest));
   cudaEvent_t start, stop, cohort_done;
