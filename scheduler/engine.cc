@@ -354,11 +354,12 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
-// One debug line per iteration: what ran and where its time went (planning and batch
+// One debug line per iteration: what ran and where its time went (the caller's time
+// since the previous forward pass's step returned, -1 for the first; planning and batch
 // building before the forward pass, the worker's Execute, bookkeeping after it).
 void LogIteration(std::span<const worker::SequenceWork> batch, int32_t num_layers,
-                  double plan_ms, double execute_ms, double after_ms) {
-  int64_t decodes = 0, prefill_tokens = 0, longest_context = 0;
+                  double since_ms, double plan_ms, double execute_ms, double after_ms) {
+  int64_t decodes = 0, prefill_tokens = 0, longest_context = 0, longest_decode = 0;
   std::string prefills;
   for (const worker::SequenceWork& work : batch) {
     const worker::SequenceSlice& slice = work.slice;
@@ -369,6 +370,7 @@ void LogIteration(std::span<const worker::SequenceWork> batch, int32_t num_layer
     const bool output_token = slice.start_position >= std::ssize(work.prompt_tokens);
     if (n == 1 && all_layers && output_token) {
       ++decodes;
+      longest_decode = std::max(longest_decode, slice.start_position + 1);
       continue;
     }
     prefill_tokens += n;
@@ -379,8 +381,10 @@ void LogIteration(std::span<const worker::SequenceWork> batch, int32_t num_layer
   }
   STRATA_LOG(kDebug) << "iteration: " << decodes << " decodes, " << prefill_tokens
                      << " prefill tokens (" << prefills << "), longest context "
-                     << longest_context << "; plan " << plan_ms << " ms, execute " << execute_ms
-                     << " ms, after " << after_ms << " ms";
+                     << longest_context << ", longest decode context " << longest_decode
+                     << "; plan " << plan_ms << " ms, execute " << execute_ms
+                     << " ms, after " << after_ms << " ms; since the previous step " << since_ms
+                     << " ms";
 }
 
 }  // namespace
@@ -567,8 +571,12 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   SharePrompts();
   for (RequestId id : finished) Abort(id);
   if (GetLogLevel() <= LogLevel::kDebug) {
-    LogIteration(batch, num_layers_, plan_ms, execute_ms, MillisecondsSince(after_start));
+    const double since_ms =
+        last_step_end_ ? std::chrono::duration<double, std::milli>(step_start - *last_step_end_).count()
+                       : -1.0;
+    LogIteration(batch, num_layers_, since_ms, plan_ms, execute_ms, MillisecondsSince(after_start));
   }
+  last_step_end_ = std::chrono::steady_clock::now();
 #ifndef NDEBUG
   if (std::string e = CheckInvariants(); !e.empty()) STRATA_CHECK(false) << e;
 #endif

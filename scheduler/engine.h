@@ -4,10 +4,12 @@
 // thread) calls every method; there are no locks inside.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -157,6 +159,9 @@ class Engine {
   int64_t next_arrival_ = 0;
   std::vector<RequestId> newly_started_;
   EngineStats stats_;
+  // When the last forward pass's step returned; the debug line's "since" is measured from
+  // it (the caller's delivery and waiting between two steps).
+  std::optional<std::chrono::steady_clock::time_point> last_step_end_;
 };
 
 }  // namespace strata::scheduler

@@ -215,10 +215,14 @@ TEST_P(PrefillModesTest, DebugLogDescribesEachIteration) {
   SetLogLevel(before);
   // 39 prompt tokens: a cohort of three layer groups, one layer each.
   EXPECT_NE(first.find("iteration: 1 decodes, 39 prefill tokens (39@0 layers [0, 1)), "
-                       "longest context 39; plan "),
+                       "longest context 39, longest decode context 4; plan "),
             std::string::npos)
       << first;
   EXPECT_NE(first.find(" ms, execute "), std::string::npos) << first;
+  // The time between the two steps (the first step's own line would say -1).
+  const size_t since = first.find(" ms; since the previous step ");
+  ASSERT_NE(since, std::string::npos) << first;
+  EXPECT_NE(first[since + std::string(" ms; since the previous step ").size()], '-') << first;
   EXPECT_EQ(quiet.find("iteration:"), std::string::npos) << "logged above the debug level";
 
   // A one-token prompt over every layer is prefill, not a decode.
@@ -233,7 +237,8 @@ TEST_P(PrefillModesTest, DebugLogDescribesEachIteration) {
   ASSERT_TRUE(chunked.Step().ok());
   const std::string single = testing::internal::GetCapturedStderr();
   SetLogLevel(before);
-  EXPECT_NE(single.find("iteration: 1 decodes, 1 prefill tokens (1@0), longest context 4;"),
+  EXPECT_NE(single.find("iteration: 1 decodes, 1 prefill tokens (1@0), longest context 4, "
+                       "longest decode context 4;"),
             std::string::npos)
       << single;
 }

@@ -19,7 +19,8 @@
 // --skinny-rows sets the rows up to which GEMMs use the skinny kernel (0: cuBLASLt only,
 // Gemm::SetDefaultSkinnyMaxRows); --no-pdl turns programmatic dependent launch off.
 // --profile brackets the last decode step of each
-// configuration and the last prefill with cudaProfilerStart/Stop, for
+// configuration and the last prefill (with --layered: the last cohort's second group,
+// decodes by graph replay) with cudaProfilerStart/Stop, for
 // `ncu --profile-from-start off`; --layers N runs the shape with N layers (a smaller
 // profile: every layer runs the same kernels).
 // --serve REQUESTS:IN:OUT replaces the sweeps by one workload: REQUESTS prompts of IN tokens
@@ -288,7 +289,7 @@ void Layered(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
   std::vector<int32_t> token = {1};
   int64_t position = context;
   // One iteration: every decode one token, plus the cohort's group `group` (-1: none).
-  auto iteration = [&](int group) {
+  auto iteration = [&](int group, bool profiled = false) {
     std::vector<SequenceWork> work(decodes);
     for (int i = 0; i < decodes; ++i) {
       work[i].slice = {.tokens = token,
@@ -312,9 +313,11 @@ void Layered(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
       c.sample = last;
       c.params = &greedy;
     }
+    if (profiled) STRATA_CUDA_CHECK(cudaProfilerStart());
     const auto t0 = std::chrono::steady_clock::now();
     auto out = w.Execute(work);
     const auto t1 = std::chrono::steady_clock::now();
+    if (profiled) STRATA_CUDA_CHECK(cudaProfilerStop());
     STRATA_CHECK(out.ok()) << out.status();
     ++position;
     return Seconds(t0, t1);
@@ -338,7 +341,8 @@ void Layered(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
     std::vector<std::vector<double>> per_group(groups);
     for (int rep = 0; rep < flags.steps + 1; ++rep) {
       for (int g = 0; g < groups; ++g) {
-        const double t = iteration(g);
+        const double t =
+            iteration(g, flags.profile && graphs && rep == flags.steps && g == std::min(1, groups - 1));
         if (rep >= 1) per_group[g].push_back(t);
       }
     }
