@@ -39,6 +39,8 @@ CudaWorker::~CudaWorker() {
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
   for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
   if (graph_plan_host_ != nullptr) cudaFreeHost(graph_plan_host_);
+  if (decodes_sampled_block_ != nullptr) cudaFreeHost(decodes_sampled_block_);
+  if (graph_staged_ != nullptr) cudaEventDestroy(graph_staged_);
   model_.reset();
   gemm_.reset();
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -86,7 +88,10 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
       .max_sequences = o.max_num_seqs,
       .max_query_rows = o.max_batch_tokens,
       .max_pages = int64_t{o.max_num_seqs} * ((max_len + o.block_size - 1) / o.block_size + 1),
-      .max_partials = 8 * sm_count_};
+      // Decode splits, and prefill tiles split over their keys when a chunk is too small
+      // to fill the GPU (a layered cohort's layer; attention_plan.cc): up to 2048 rows.
+      .max_partials = 8 * sm_count_ + static_cast<int32_t>(std::min<int64_t>(
+                                          2 * int64_t{o.max_batch_tokens}, 2048))};
   const CudaStaging::Limits staging_limits{
       o.max_batch_tokens, o.max_num_seqs,
       o.max_penalty_tokens > 0 ? o.max_penalty_tokens
@@ -269,6 +274,16 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
     STRATA_CUDA_RETURN_IF_ERROR(cudaHostAlloc(reinterpret_cast<void**>(&graph_plan_host_),
                                               model_->attention_layout().metadata_bytes,
                                               cudaHostAllocDefault));
+    // The decodes' sampled rows while a layered cohort's pass follows their graph.
+    const size_t rows = static_cast<size_t>(sizes.back());
+    const size_t top = rows * cuda::kMaxTopLogprobs;
+    STRATA_CUDA_RETURN_IF_ERROR(cudaHostAlloc(&decodes_sampled_block_,
+                                              (rows + top) * (sizeof(int32_t) + sizeof(float)),
+                                              cudaHostAllocDefault));
+    auto* ints = static_cast<int32_t*>(decodes_sampled_block_);
+    auto* floats = reinterpret_cast<float*>(ints + rows + top);
+    decodes_sampled_ = {ints, floats, ints + rows, floats + rows};
+    STRATA_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&graph_staged_, cudaEventDisableTiming));
   }
   STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   return absl::OkStatus();
@@ -377,34 +392,55 @@ void CudaWorker::RunSampler(int32_t row_begin, int32_t rows) {
   cuda::Sample(args, sampling_workspace_, stream_);
 }
 
-std::vector<SampledToken> CudaWorker::CollectSampled(std::span<const SequenceWork> batch,
-                                                     std::span<const int32_t> sampled) {
-  // Copies the sampler's outputs back and waits for the stream.
+CudaWorker::SampledHost CudaWorker::StagingSampled() const {
+  return {staging_.host(staging_.tokens), staging_.host(staging_.logprobs),
+          staging_.host(staging_.top_tokens), staging_.host(staging_.top_logprobs)};
+}
+
+void CudaWorker::DownloadSampled(std::span<const SequenceWork> batch,
+                                 std::span<const int32_t> sampled, const SampledHost& to) {
   const size_t n = sampled.size();
+  STRATA_CHECK_LE(n, static_cast<size_t>(staging_.limits().max_seqs));
   bool any_top = false;
   for (int32_t idx : sampled) any_top |= batch[idx].params->top_logprobs > 0;
-  staging_.Download(staging_.tokens, n, stream_);
-  staging_.Download(staging_.logprobs, n, stream_);
+  auto download = [&](auto* host, auto array, size_t count) {
+    if (count == 0) return;
+    STRATA_CUDA_CHECK(cudaMemcpyAsync(host, staging_.device(array), count * sizeof(*host),
+                                      cudaMemcpyDeviceToHost, stream_));
+  };
+  download(to.tokens, staging_.tokens, n);
+  download(to.logprobs, staging_.logprobs, n);
   if (any_top) {
-    staging_.Download(staging_.top_tokens, n * cuda::kMaxTopLogprobs, stream_);
-    staging_.Download(staging_.top_logprobs, n * cuda::kMaxTopLogprobs, stream_);
+    download(to.top_tokens, staging_.top_tokens, n * cuda::kMaxTopLogprobs);
+    download(to.top_logprobs, staging_.top_logprobs, n * cuda::kMaxTopLogprobs);
   }
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+std::vector<SampledToken> CudaWorker::ReadSampled(std::span<const SequenceWork> batch,
+                                                  std::span<const int32_t> sampled,
+                                                  const SampledHost& from) const {
+  const size_t n = sampled.size();
   std::vector<SampledToken> out(n);
-  const int32_t* tokens = staging_.host(staging_.tokens);
-  const float* logprobs = staging_.host(staging_.logprobs);
   for (size_t j = 0; j < n; ++j) {
-    out[j].token = tokens[j];
-    out[j].logprob = logprobs[j];
+    out[j].token = from.tokens[j];
+    out[j].logprob = from.logprobs[j];
     const int64_t top = std::min<int64_t>(
         {batch[sampled[j]].params->top_logprobs, cuda::kMaxTopLogprobs, config_.vocab_size});
     for (int64_t k = 0; k < top; ++k) {
       const int64_t at = static_cast<int64_t>(j) * cuda::kMaxTopLogprobs + k;
-      out[j].top.push_back(
-          {staging_.host(staging_.top_tokens)[at], staging_.host(staging_.top_logprobs)[at]});
+      out[j].top.push_back({from.top_tokens[at], from.top_logprobs[at]});
     }
   }
   return out;
+}
+
+std::vector<SampledToken> CudaWorker::CollectSampled(std::span<const SequenceWork> batch,
+                                                     std::span<const int32_t> sampled) {
+  // Copies the sampler's outputs back and waits for the stream.
+  const SampledHost host = StagingSampled();
+  DownloadSampled(batch, sampled, host);
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return ReadSampled(batch, sampled, host);
 }
 
 absl::StatusOr<std::vector<SampledToken>> CudaWorker::Execute(std::span<const SequenceWork> batch) {
@@ -442,14 +478,30 @@ size_t CudaWorker::DecodesBesideCohort(std::span<const SequenceWork> batch) cons
 
 absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteDecodesThenCohort(
     std::span<const SequenceWork> batch, size_t decodes) {
-  // Two passes on the stream, each with its own staging: the decodes' graph returns its
-  // tokens (the stream is idle after it) before the cohort's inputs are staged.
+  // Two passes on one stream. The cohort's host work (staging, attention plan, launches)
+  // overlaps the decodes' graph: it starts once the graph's uploads have read the staging
+  // mirror, and the decodes' sampled rows are copied into their own host arrays before the
+  // cohort's sampler reuses the device ones. Device buffers both passes use (workspace,
+  // logits, staging) are ordered by the stream.
   const std::span<const SequenceWork> decoding = batch.first(decodes);
-  STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> out,
-                          ExecuteGraph(decoding, GraphBucket(decoding)));
-  STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> cohort, ExecuteEager(batch.subspan(decodes)));
-  out.insert(out.end(), std::make_move_iterator(cohort.begin()),
-             std::make_move_iterator(cohort.end()));
+  const std::span<const SequenceWork> cohort = batch.subspan(decodes);
+  const cudaEvent_t staged = LaunchGraph(decoding, GraphBucket(decoding));
+  if (staged == nullptr) {
+    // Penalties beyond the device sampler's staging: both passes eager, one after another.
+    STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> out, ExecuteEager(decoding));
+    STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> rest, ExecuteEager(cohort));
+    out.insert(out.end(), std::make_move_iterator(rest.begin()),
+               std::make_move_iterator(rest.end()));
+    return out;
+  }
+  const std::vector<int32_t> decode_rows = sampled_;  // 0..decodes
+  DownloadSampled(decoding, decode_rows, decodes_sampled_);
+  STRATA_CUDA_CHECK(cudaEventSynchronize(staged));
+  // ExecuteEager synchronises the stream, so the decodes' rows have landed after it.
+  STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> rest, ExecuteEager(cohort));
+  std::vector<SampledToken> out = ReadSampled(decoding, decode_rows, decodes_sampled_);
+  out.insert(out.end(), std::make_move_iterator(rest.begin()),
+             std::make_move_iterator(rest.end()));
   ++cohort_passes_beside_graphs_;
   return out;
 }
@@ -542,11 +594,16 @@ void CudaWorker::RunGraphBody(const DecodeGraphShape& shape) {
 
 absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteGraph(
     std::span<const SequenceWork> batch, int32_t bucket) {
+  if (LaunchGraph(batch, bucket) == nullptr) return ExecuteEager(batch);
+  return CollectSampled(batch, sampled_);
+}
+
+cudaEvent_t CudaWorker::LaunchGraph(std::span<const SequenceWork> batch, int32_t bucket) {
   const int32_t n = static_cast<int32_t>(batch.size());
   sampled_.resize(n);
   for (int32_t i = 0; i < n; ++i) sampled_[i] = i;
   int64_t penalties = 0;
-  if (!StageSampling(batch, sampled_, bucket, &penalties)) return ExecuteEager(batch);
+  if (!StageSampling(batch, sampled_, bucket, &penalties)) return nullptr;
   int32_t* ids = staging_.host(staging_.ids);
   int32_t* positions = staging_.host(staging_.positions);
   int64_t* slots = staging_.host(staging_.slots);
@@ -573,6 +630,7 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteGraph(
                                CudaKvPrecision::HasInt8Pages(batch)};
   UploadDecodeGraphPlan(model_->attention_layout(), shape, batch, options_.block_size,
                         graph_plan_host_, model_->attention_workspace(), stream_);
+  STRATA_CUDA_CHECK(cudaEventRecord(graph_staged_, stream_));
   auto it = graphs_.find(shape);
   if (it != graphs_.end()) {
     STRATA_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
@@ -590,7 +648,7 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteGraph(
     STRATA_CUDA_CHECK(cudaGraphDestroy(graph));
     graphs_.emplace(shape, exec);
   }
-  return CollectSampled(batch, sampled_);
+  return graph_staged_;
 }
 
 absl::Status CudaWorker::Forward(std::span<const SequenceSlice> sequences,

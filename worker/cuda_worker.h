@@ -127,6 +127,11 @@ class CudaWorker : public Worker {
   absl::Status CollectAttentionMass(std::span<const SequenceWork> batch);
   absl::StatusOr<std::vector<SampledToken>> ExecuteGraph(std::span<const SequenceWork> batch,
                                                          int32_t bucket);
+  // Stages a decode batch into the staging mirror and launches (or captures) its graph;
+  // its sampled rows are rows 0..n of the sampler outputs once the stream passes them.
+  // Returns the event that completes when the stream has read the mirror, or nullptr when
+  // the penalty lists do not fit the device sampler (nothing was launched).
+  cudaEvent_t LaunchGraph(std::span<const SequenceWork> batch, int32_t bucket);
   // The number of leading decodes that can replay a graph while the rest of the batch (a
   // layered cohort, stopping short of some layers) runs eagerly after them; 0: no split.
   size_t DecodesBesideCohort(std::span<const SequenceWork> batch) const;
@@ -137,6 +142,22 @@ class CudaWorker : public Worker {
   bool StageSampling(std::span<const SequenceWork> batch, std::span<const int32_t> sampled,
                      int32_t padded_rows, int64_t* num_penalties);
   void RunSampler(int32_t row_begin, int32_t rows);
+  // Host arrays the sampler's outputs are copied into: the staging mirror's, or a pinned
+  // set of the decodes' own while a cohort's pass (which stages into the mirror) follows.
+  struct SampledHost {
+    int32_t* tokens = nullptr;
+    float* logprobs = nullptr;
+    int32_t* top_tokens = nullptr;  // [rows, kMaxTopLogprobs]
+    float* top_logprobs = nullptr;
+  };
+  SampledHost StagingSampled() const;
+  // Enqueues the copies of the sampled rows (their top lists only if one asks for them).
+  void DownloadSampled(std::span<const SequenceWork> batch, std::span<const int32_t> sampled,
+                       const SampledHost& to);
+  // Reads rows the stream has copied (call after it is synchronised).
+  std::vector<SampledToken> ReadSampled(std::span<const SequenceWork> batch,
+                                        std::span<const int32_t> sampled,
+                                        const SampledHost& from) const;
   std::vector<SampledToken> CollectSampled(std::span<const SequenceWork> batch,
                                            std::span<const int32_t> sampled);
   void RunGraphBody(const DecodeGraphShape& shape);
@@ -189,6 +210,9 @@ class CudaWorker : public Worker {
   std::vector<int32_t> sampled_;
   std::vector<float> host_logits_;
   int32_t* graph_plan_host_ = nullptr;  // pinned mirror of the attention metadata
+  void* decodes_sampled_block_ = nullptr;  // pinned; carved into decodes_sampled_
+  SampledHost decodes_sampled_;            // rows of the largest graph bucket
+  cudaEvent_t graph_staged_ = nullptr;     // the graph's uploads have read the mirror
   std::map<DecodeGraphShape, cudaGraphExec_t> graphs_;
   int64_t graph_replays_ = 0;
   int64_t cohort_passes_beside_graphs_ = 0;

@@ -57,7 +57,9 @@ struct AttentionLimits {
   int32_t max_sequences = 0;
   int64_t max_query_rows = 0;  // sum of query_len
   int64_t max_pages = 0;       // sum over sequences of ceil(context_len / block_size)
-  // Partial (split) outputs the decode path may keep; 0 picks 8 * sm_count.
+  // Partial (split) outputs, one per query row: [heads, head_dim] floats and their
+  // log-sum-exps. Prefill tiles whose keys split take theirs first, decode splits the rest;
+  // 0 picks 8 * sm_count.
   int32_t max_partials = 0;
 };
 
@@ -77,13 +79,20 @@ class AttentionPlan {
   // Tokens per decode split chosen for this batch, and the partial outputs in use.
   int32_t decode_chunk_tokens() const { return decode_chunk_tokens_; }
   int32_t num_partials() const { return num_partials_; }
+  // Prefill tiles whose keys were split, and the partial outputs they use.
+  int32_t num_split_prefill_tiles() const { return num_split_tiles_; }
+  int32_t prefill_partials() const { return prefill_partials_; }
 
   // Layout of the metadata; read by the launch code.
   struct Layout {
     size_t seq_q_begin = 0, seq_q_len = 0, seq_ctx_len = 0, seq_page_begin = 0;  // int32[S]
     size_t pages = 0;                                                            // int32[P]
     size_t page_precision = 0;  // uint8[P]: 1 where the page is int8 (kv_quant.h)
-    size_t prefill_items = 0;  // int2 {sequence, tile}
+    // int4 {sequence, tile, split | splits << 16, first partial of the tile or -1}
+    size_t prefill_items = 0;
+    // int4 {sequence, first partial, splits, query row within the sequence}: one per
+    // query row of a split prefill tile
+    size_t prefill_reduce_items = 0;
     size_t decode_items = 0;   // int4 {sequence, token_begin, token_end, partial or -1}
     size_t reduce_items = 0;   // int4 {sequence, first partial, splits, 0}
     size_t generic_items = 0;  // int2 {sequence, query row within it}
@@ -96,6 +105,7 @@ class AttentionPlan {
   const AttentionConfig& config() const { return config_; }
   const Layout& layout() const { return layout_; }
   int32_t num_prefill_items() const { return num_prefill_; }
+  int32_t num_prefill_reduce_items() const { return num_prefill_reduce_; }
   int32_t num_decode_items() const { return num_decode_; }
   int32_t num_reduce_items() const { return num_reduce_; }
   int32_t num_generic_items() const { return num_generic_; }
@@ -109,6 +119,7 @@ class AttentionPlan {
   std::vector<int32_t> host_;  // metadata_bytes / 4 words, in Layout order
   int32_t num_prefill_ = 0, num_decode_ = 0, num_reduce_ = 0, num_generic_ = 0;
   int32_t num_partials_ = 0;
+  int32_t num_prefill_reduce_ = 0, num_split_tiles_ = 0, prefill_partials_ = 0;
   size_t num_seqs_ = 0, num_pages_ = 0;
   int32_t decode_chunk_tokens_ = 0;
   int32_t decode_head_chunks_ = 1;

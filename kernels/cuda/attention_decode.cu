@@ -266,7 +266,8 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Merges a sequence's split outputs: out = sum_i 2^(lse_i - L) o_i with L = log2 sum 2^lse_i.
+// Merges a query row's split outputs (a decode's, or a split prefill tile's row item.w):
+// out = sum_i 2^(lse_i - L) o_i with L = log2 sum 2^lse_i.
 __global__ void DecodeReduceKernel(AttentionArgs args, const int4* items, int head_dim) {
   GridDependencyEnter();
   const int4 item = items[blockIdx.x];
@@ -277,7 +278,7 @@ __global__ void DecodeReduceKernel(AttentionArgs args, const int4* items, int he
   for (int i = 0; i < splits; ++i) {
     max_lse = fmaxf(max_lse, lse[int64_t{first + i} * args.heads]);
   }
-  const int64_t row = args.seq_q_begin[item.x];
+  const int64_t row = int64_t{args.seq_q_begin[item.x]} + item.w;
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
     float total = 0.0f, weight_sum = 0.0f;
     if (max_lse != -INFINITY) {

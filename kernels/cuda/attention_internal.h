@@ -10,6 +10,11 @@
 namespace strata::kernels::cuda::internal {
 
 constexpr int kPrefillTileRows = 64;  // packed (query row, group head) pairs per tile
+constexpr int kPrefillTileKeys = 64;  // keys per step of a prefill tile
+// Prefill key splits: a tile's keys split when tiles x kv heads fall short of this many
+// waves of resident blocks, into chunks of at least kPrefillMinSplitKeyTiles steps.
+constexpr int kPrefillWaves = 3;
+constexpr int kPrefillMinSplitKeyTiles = 8;
 constexpr int kDecodeMaxGroup = 8;    // query heads one decode block serves
 constexpr int kDecodeMinChunk = 128;  // smallest decode split, in tokens
 constexpr int kDecodeWaves = 2;       // decode splits aim at this many full waves
@@ -40,15 +45,20 @@ bool PrefillFastPath(int head_dim);
 bool DecodeFastPath(int head_dim);
 // Resident decode blocks per multiprocessor for this shape (occupancy query, cached).
 int DecodeBlocksPerSm(int head_dim, int group);
+// Resident prefill blocks per multiprocessor (bf16 pages; occupancy query, cached).
+int PrefillBlocksPerSm(int head_dim);
 
-// items: int2 {sequence, tile}; grid (items, kv_heads).
-void LaunchPrefill(const AttentionArgs& args, const int2* items, int num_items,
+// items: int4 {sequence, tile, split | splits << 16, first partial or -1}; grid (items,
+// kv_heads). A split tile covers its share of the tile's key steps and writes a partial
+// per (query row, split) at first + row_in_tile * splits + split.
+void LaunchPrefill(const AttentionArgs& args, const int4* items, int num_items,
                    cudaStream_t stream);
 // items: int4 {sequence, token_begin, token_end, partial or -1}; grid
 // (items, kv_heads * head_chunks).
 void LaunchDecode(const AttentionArgs& args, const int4* items, int num_items, int head_chunks,
                   cudaStream_t stream);
-// items: int4 {sequence, first partial, splits, 0}; grid (items, heads).
+// Merges split outputs into out's row seq_q_begin[sequence] + row. items: int4
+// {sequence, first partial, splits, row}; grid (items, heads). Serves decode and prefill.
 void LaunchDecodeReduce(const AttentionArgs& args, const int4* items, int num_items,
                         cudaStream_t stream);
 // items: int2 {sequence, query row within it}; any head_dim (even, <= 512).

@@ -1,6 +1,9 @@
 // Host side of paged attention: the per-batch plan, its upload and the per-layer dispatch.
 #include <algorithm>
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
@@ -15,7 +18,10 @@ namespace {
 using internal::kDecodeMaxGroup;
 using internal::kDecodeMinChunk;
 using internal::kDecodeWaves;
+using internal::kPrefillMinSplitKeyTiles;
+using internal::kPrefillTileKeys;
 using internal::kPrefillTileRows;
+using internal::kPrefillWaves;
 
 size_t RoundUp(size_t value, size_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
@@ -38,6 +44,36 @@ absl::Status ValidateConfig(const AttentionConfig& c) {
     return absl::InvalidArgumentError("attention: block_size and sm_count must be positive");
   }
   return absl::OkStatus();
+}
+
+// Key steps per split of the batch's prefill tiles ({key steps, query rows} each, longest
+// first), or 0 for none. Splits pay a partial per query row and split and a reduce, so
+// they are taken only when the tiles x kv heads leave the GPU's resident blocks short of
+// kPrefillWaves waves: the chunk then aims at that many waves of blocks, never below
+// kPrefillMinSplitKeyTiles steps, and doubles until the tiles' partials fit.
+int64_t PrefillSplitSteps(const AttentionConfig& config, int32_t max_partials,
+                          std::span<const std::pair<int64_t, int64_t>> tiles) {
+  const int group = config.heads / config.kv_heads;
+  if (tiles.empty() || kPrefillTileRows % group != 0) return 0;  // tiles hold whole rows
+  const int64_t resident =
+      int64_t{config.sm_count} * internal::PrefillBlocksPerSm(config.head_dim);
+  const int64_t target = resident * kPrefillWaves;
+  if (static_cast<int64_t>(tiles.size()) * config.kv_heads >= target) return 0;
+  int64_t steps = 0;
+  for (const auto& [tile_steps, rows] : tiles) steps += tile_steps;
+  int64_t chunk = std::max<int64_t>(kPrefillMinSplitKeyTiles,
+                                    (steps * config.kv_heads + target - 1) / target);
+  auto partials = [&](int64_t c) {
+    int64_t total = 0;
+    for (const auto& [tile_steps, rows] : tiles) {
+      const int64_t splits = (tile_steps + c - 1) / c;
+      if (splits > 1) total += splits * rows;
+    }
+    return total;
+  };
+  const int64_t longest = tiles.front().first;
+  while (chunk < longest && partials(chunk) > max_partials) chunk *= 2;
+  return chunk < longest ? chunk : 0;
 }
 
 }  // namespace
@@ -63,7 +99,8 @@ AttentionPlan::Layout AttentionPlan::MakeLayout(const AttentionConfig& config,
   layout.seq_page_begin = take(sequences, 4);
   layout.pages = take(limits.max_pages, 4);
   layout.page_precision = take((limits.max_pages + 3) / 4, 4);
-  layout.prefill_items = take(2 * prefill_items, 4);
+  layout.prefill_items = take(4 * (prefill_items + partials), 4);
+  layout.prefill_reduce_items = take(4 * (partials / 2 + 1), 4);
   layout.decode_items = take(4 * (sequences + partials), 4);
   layout.reduce_items = take(4 * sequences, 4);
   layout.generic_items = take(2 * limits.max_query_rows, 4);
@@ -108,7 +145,7 @@ absl::Status AttentionPlan::Build(const AttentionConfig& config, const Attention
   const bool fast_decode = internal::DecodeFastPath(config.head_dim);
   struct Tile {
     int32_t seq, tile;
-    int64_t cost;
+    int64_t cost;  // keys the tile's last row sees
   };
   std::vector<Tile> tiles;
   std::vector<int32_t> decode_seqs;
@@ -172,12 +209,39 @@ absl::Status AttentionPlan::Build(const AttentionConfig& config, const Attention
   // The longest tiles start first so that short ones fill the tail.
   std::stable_sort(tiles.begin(), tiles.end(),
                    [](const Tile& a, const Tile& b) { return a.cost > b.cost; });
-  num_prefill_ = static_cast<int32_t>(tiles.size());
-  int32_t* prefill = at(layout_.prefill_items);
-  for (int32_t i = 0; i < num_prefill_; ++i) {
-    prefill[2 * i] = tiles[i].seq;
-    prefill[2 * i + 1] = tiles[i].tile;
+  const int32_t max_partials = MaxPartials(config, limits);
+  std::vector<std::pair<int64_t, int64_t>> shapes;  // {key steps, query rows} per tile
+  for (const Tile& t : tiles) {
+    const int64_t packed = std::min<int64_t>(
+        kPrefillTileRows, int64_t{q_len[t.seq]} * group - int64_t{t.tile} * kPrefillTileRows);
+    shapes.push_back({(t.cost + kPrefillTileKeys - 1) / kPrefillTileKeys, packed / group});
   }
+  const int64_t split_steps = PrefillSplitSteps(config, max_partials, shapes);
+  num_prefill_ = num_prefill_reduce_ = num_split_tiles_ = 0;
+  num_partials_ = 0;
+  int32_t* prefill = at(layout_.prefill_items);
+  int32_t* prefill_reduce = at(layout_.prefill_reduce_items);
+  for (const Tile& t : tiles) {
+    const int64_t steps = (t.cost + kPrefillTileKeys - 1) / kPrefillTileKeys;
+    const int32_t splits =
+        split_steps > 0 ? static_cast<int32_t>((steps + split_steps - 1) / split_steps) : 1;
+    const int32_t first = splits > 1 ? num_partials_ : -1;
+    for (int32_t i = 0; i < splits; ++i) {
+      int32_t* item = prefill + 4 * num_prefill_++;
+      item[0] = t.seq, item[1] = t.tile, item[2] = i | splits << 16, item[3] = first;
+    }
+    if (splits == 1) continue;
+    ++num_split_tiles_;
+    const int32_t row_begin = t.tile * kPrefillTileRows / group;
+    const int32_t row_end =
+        std::min<int32_t>(q_len[t.seq], (t.tile + 1) * kPrefillTileRows / group);
+    for (int32_t row = row_begin; row < row_end; ++row) {
+      int32_t* r = prefill_reduce + 4 * num_prefill_reduce_++;
+      r[0] = t.seq, r[1] = num_partials_, r[2] = splits, r[3] = row;
+      num_partials_ += splits;
+    }
+  }
+  prefill_partials_ = num_partials_;
 
   num_seqs_ = static_cast<size_t>(num_seqs);
   num_pages_ = static_cast<size_t>(total_pages);
@@ -186,7 +250,7 @@ absl::Status AttentionPlan::Build(const AttentionConfig& config, const Attention
   // resident blocks kDecodeWaves times over, never under kDecodeMinChunk tokens, and
   // doubled until the partial outputs fit their workspace. A sequence's splits are equal.
   decode_head_chunks_ = (group + kDecodeMaxGroup - 1) / kDecodeMaxGroup;
-  num_decode_ = num_reduce_ = num_partials_ = 0;
+  num_decode_ = num_reduce_ = 0;
   decode_chunk_tokens_ = 0;
   if (!decode_seqs.empty()) {
     const int64_t units = int64_t{config.kv_heads} * decode_head_chunks_;
@@ -196,7 +260,7 @@ absl::Status AttentionPlan::Build(const AttentionConfig& config, const Attention
                                   internal::DecodeBlocksPerSm(config.head_dim, group);
     int64_t chunk = std::max<int64_t>(kDecodeMinChunk,
                                       (total_tokens * units + target_blocks - 1) / target_blocks);
-    const int32_t max_partials = MaxPartials(config, limits);
+    const int32_t decode_partials = max_partials - prefill_partials_;
     auto count_partials = [&](int64_t c) {
       int64_t partials = 0;
       for (int32_t s : decode_seqs) {
@@ -205,7 +269,7 @@ absl::Status AttentionPlan::Build(const AttentionConfig& config, const Attention
       }
       return partials;
     };
-    while (count_partials(chunk) > max_partials) chunk *= 2;
+    while (count_partials(chunk) > decode_partials) chunk *= 2;
     decode_chunk_tokens_ = static_cast<int32_t>(chunk);
     int32_t* decode = at(layout_.decode_items);
     int32_t* reduce = at(layout_.reduce_items);
@@ -242,7 +306,8 @@ void AttentionPlan::Upload(void* workspace, cudaStream_t stream) const {
   copy(layout_.seq_page_begin, num_seqs_);
   copy(layout_.pages, num_pages_);
   if (int8_pages_) copy(layout_.page_precision, (num_pages_ + 3) / 4);
-  copy(layout_.prefill_items, 2 * static_cast<size_t>(num_prefill_));
+  copy(layout_.prefill_items, 4 * static_cast<size_t>(num_prefill_));
+  copy(layout_.prefill_reduce_items, 4 * static_cast<size_t>(num_prefill_reduce_));
   copy(layout_.decode_items, 4 * static_cast<size_t>(num_decode_));
   copy(layout_.reduce_items, 4 * static_cast<size_t>(num_reduce_));
   copy(layout_.generic_items, 2 * static_cast<size_t>(num_generic_));
@@ -276,8 +341,13 @@ void PagedAttention(const AttentionPlan& plan, void* workspace, const bf16* q, i
   args.group = config.heads / config.kv_heads;
   args.causal = config.causal;
   if (plan.num_prefill_items() > 0) {
-    internal::LaunchPrefill(args, reinterpret_cast<const int2*>(ws + layout.prefill_items),
+    internal::LaunchPrefill(args, reinterpret_cast<const int4*>(ws + layout.prefill_items),
                             plan.num_prefill_items(), stream);
+  }
+  if (plan.num_prefill_reduce_items() > 0) {
+    internal::LaunchDecodeReduce(
+        args, reinterpret_cast<const int4*>(ws + layout.prefill_reduce_items),
+        plan.num_prefill_reduce_items(), stream);
   }
   if (plan.num_decode_items() > 0) {
     internal::LaunchDecode(args, reinterpret_cast<const int4*>(ws + layout.decode_items),

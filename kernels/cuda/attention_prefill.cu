@@ -10,6 +10,10 @@
 // diagonal (or the context's end) are masked. Shared rows are padded by 16 bytes against
 // bank conflicts.
 //
+// Key splits (attention_plan.cc): when a batch's tiles are too few to fill the GPU, a tile's
+// key steps are shared out among several blocks, each writing float partial outputs and
+// their log2-sum-exp per query row; the split reduce (attention_decode.cu) merges them.
+//
 // Int8 pages (kv_quant.h; the kInt8 variants, chosen when the plan carries page flags):
 // the MMAs want bf16 tiles, so a thread loads the 8-byte int8 pieces of its rows of the
 // next tile into registers (two at a time, so loads overlap), dequantizes them
@@ -17,6 +21,7 @@
 // stage that cp.async fills for bf16 pages; the barriers that order the cp.async stages
 // order these stores too. That load is not asynchronous: the int8 pieces of tile j + 1
 // arrive before step j's math starts, the price of the halved bytes.
+#include <algorithm>
 #include <cmath>
 
 #include "base/check.h"
@@ -31,7 +36,7 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr int kTileRows = kPrefillTileRows;  // 16 per warp
-constexpr int kTileKeys = 64;
+constexpr int kTileKeys = kPrefillTileKeys;
 
 __device__ __forceinline__ uint32_t SharedAddress(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -75,8 +80,11 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+template <int kHeadDim>
+constexpr int kSharedBytes = 4 * kTileKeys * (kHeadDim + 8) * sizeof(bf16);
+
 template <int kHeadDim, bool kInt8>
-__global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args, const int2* items) {
+__global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args, const int4* items) {
   constexpr int kStride = kHeadDim + 8;  // padded shared row, in bf16
   constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
   constexpr int kDimTiles = kHeadDim / 8;
@@ -87,8 +95,9 @@ __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args,
   bf16* const shared_v = shared_k + 2 * kTileKeys * kStride;
 
   GridDependencyEnter();
-  const int2 item = items[blockIdx.x];
+  const int4 item = items[blockIdx.x];
   const int seq = item.x, kv_head = blockIdx.y;
+  const int split = item.z & 0xffff, splits = item.z >> 16, first_partial = item.w;
   const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
   const int group = args.group;
   const int q_len = args.seq_q_len[seq], ctx = args.seq_ctx_len[seq];
@@ -130,10 +139,13 @@ __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args,
   const int last_token = (min(rows, row0 + kTileRows) - 1) / group;
   const int kv_end = args.causal ? ctx - q_len + last_token + 1 : ctx;
   const int num_key_tiles = (kv_end + kTileKeys - 1) / kTileKeys;
+  // This block's share of the key steps: all of them unless the tile is split.
+  const int key_begin = num_key_tiles * split / splits;
+  const int key_end = num_key_tiles * (split + 1) / splits;
 
   const uint8_t* page_int8 = kInt8 ? args.page_int8 + args.seq_page_begin[seq] : nullptr;
   auto load_tile = [&](bf16* dst, const bf16* cache, int tile) {
-    if (tile >= num_key_tiles) {
+    if (tile >= key_end) {
       CopyCommit();  // empty group: keeps the wait counts above uniform
       return;
     }
@@ -198,12 +210,12 @@ __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args,
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
   // Copy groups are committed in the order K_0, V_0, K_1, V_1, ... (empty past the end).
-  load_tile(shared_k, args.cache.k, 0);
-  load_tile(shared_v, args.cache.v, 0);
+  load_tile(shared_k, args.cache.k, key_begin);
+  load_tile(shared_v, args.cache.v, key_begin);
   // Keys every row of this thread sees: tiles below this need no mask.
   const int all_visible = min(visible[0], visible[1]);
-  for (int j = 0; j < num_key_tiles; ++j) {
-    const int stage = j % 2;
+  for (int j = key_begin; j < key_end; ++j) {
+    const int stage = (j - key_begin) % 2;
     const bf16* const k_tile = shared_k + stage * kTileKeys * kStride;
     const bf16* const v_tile = shared_v + stage * kTileKeys * kStride;
     CopyWait<1>();    // K_j landed (V_j may be in flight)
@@ -297,32 +309,64 @@ __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args,
     const int packed = row0 + warp * 16 + lane / 4 + 8 * i;
     if (packed >= rows) continue;
     const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
-    const int64_t token = q_begin + packed / group;
     const int head = kv_head * group + packed % group;
-    bf16* dst = args.out + (token * args.heads + head) * kHeadDim + (lane % 4) * 2;
+    if (first_partial < 0) {
+      const int64_t token = q_begin + packed / group;
+      bf16* dst = args.out + (token * args.heads + head) * kHeadDim + (lane % 4) * 2;
+#pragma unroll
+      for (int n = 0; n < kDimTiles; ++n) {
+        *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+            __floats2bfloat162_rn(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
+      }
+      continue;
+    }
+    // Partial of (query row, split): the tile's rows are whole query rows here.
+    const int64_t partial =
+        first_partial + int64_t{packed / group - row0 / group} * splits + split;
+    float* dst = args.partial_out + (partial * args.heads + head) * kHeadDim + (lane % 4) * 2;
 #pragma unroll
     for (int n = 0; n < kDimTiles; ++n) {
-      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
-          __floats2bfloat162_rn(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
+      *reinterpret_cast<float2*>(dst + n * 8) = make_float2(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
+    }
+    if (lane % 4 == 0) {
+      args.partial_lse[partial * args.heads + head] = l[i] > 0.0f ? m[i] + log2f(l[i]) : -INFINITY;
     }
   }
 }
 
+// Allows the kernel its dynamic shared memory (once per instantiation).
 template <int kHeadDim, bool kInt8>
-void LaunchVariant(const AttentionArgs& args, const int2* items, int num_items, cudaStream_t stream) {
-  constexpr int kBytes = 4 * kTileKeys * (kHeadDim + 8) * sizeof(bf16);
+void Configure() {
   static const bool configured = [] {
     STRATA_CUDA_CHECK(cudaFuncSetAttribute(PrefillKernel<kHeadDim, kInt8>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           kSharedBytes<kHeadDim>));
     return true;
   }();
   (void)configured;
+}
+
+template <int kHeadDim, bool kInt8>
+void LaunchVariant(const AttentionArgs& args, const int4* items, int num_items, cudaStream_t stream) {
+  Configure<kHeadDim, kInt8>();
   Launch(PrefillKernel<kHeadDim, kInt8>, dim3(num_items, args.cache.kv_heads), dim3(kThreads),
-         kBytes, stream, args, items);
+         kSharedBytes<kHeadDim>, stream, args, items);
 }
 
 template <int kHeadDim>
-void LaunchFor(const AttentionArgs& args, const int2* items, int num_items, cudaStream_t stream) {
+int BlocksPerSm() {
+  static const int blocks = [] {
+    Configure<kHeadDim, false>();
+    int count = 0;
+    STRATA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &count, PrefillKernel<kHeadDim, false>, kThreads, kSharedBytes<kHeadDim>));
+    return std::max(count, 1);
+  }();
+  return blocks;
+}
+
+template <int kHeadDim>
+void LaunchFor(const AttentionArgs& args, const int4* items, int num_items, cudaStream_t stream) {
   if (args.page_int8 != nullptr) {
     LaunchVariant<kHeadDim, true>(args, items, num_items, stream);
   } else {
@@ -334,7 +378,12 @@ void LaunchFor(const AttentionArgs& args, const int2* items, int num_items, cuda
 
 bool PrefillFastPath(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
-void LaunchPrefill(const AttentionArgs& args, const int2* items, int num_items,
+int PrefillBlocksPerSm(int head_dim) {
+  STRATA_CHECK(PrefillFastPath(head_dim)) << "no prefill kernel for head_dim " << head_dim;
+  return head_dim == 64 ? BlocksPerSm<64>() : BlocksPerSm<128>();
+}
+
+void LaunchPrefill(const AttentionArgs& args, const int4* items, int num_items,
                    cudaStream_t stream) {
   switch (args.cache.head_dim) {
     case 64:

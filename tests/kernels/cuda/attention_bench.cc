@@ -100,7 +100,9 @@ int Main() {
   const size_t block_bytes = size_t{kBlockSize} * kKvHeads * kHeadDim * 2;
   const int64_t pool_blocks = kPoolBytes / block_bytes;
 
-  auto run_batch = [&](const std::vector<std::pair<int64_t, int64_t>>& seqs, bool decode) {
+  // max_partials: 0 the plan's default; 1 leaves prefill tiles unsplit.
+  auto run_batch = [&](const std::vector<std::pair<int64_t, int64_t>>& seqs, bool decode,
+                       int32_t max_partials = 0) {
     int64_t pages = 0, rows = 0;
     for (auto [q_len, ctx] : seqs) pages += (ctx + kBlockSize - 1) / kBlockSize, rows += q_len;
     const int layers = static_cast<int>(std::clamp<int64_t>(pool_blocks / pages, 1, 32));
@@ -116,7 +118,7 @@ int Main() {
       page += n, row += q_len;
     }
     AttentionConfig config{kHeads, kKvHeads, kHeadDim, kBlockSize, true, sms};
-    AttentionLimits limits{static_cast<int32_t>(seqs.size()), rows, pages, 0};
+    AttentionLimits limits{static_cast<int32_t>(seqs.size()), rows, pages, max_partials};
     AttentionPlan plan;
     STRATA_CHECK(plan.Build(config, limits, sequences).ok());
     void* workspace = nullptr;
@@ -135,13 +137,13 @@ int Main() {
     });
     STRATA_CUDA_CHECK(cudaDeviceSynchronize());
     STRATA_CUDA_CHECK(cudaFree(workspace));
-    return std::tuple{ms, layers, plan.decode_chunk_tokens()};
+    return std::tuple{ms, layers, plan.decode_chunk_tokens(), plan.num_split_prefill_tiles()};
   };
 
   for (int64_t batch : {1, 32, 256}) {
     for (int64_t ctx : {512, 4096}) {
       std::vector<std::pair<int64_t, int64_t>> seqs(batch, {1, ctx});
-      const auto [ms, layers, chunk] = run_batch(seqs, true);
+      const auto [ms, layers, chunk, split] = run_batch(seqs, true);
       const double bytes = double(batch) * ctx * kKvHeads * kHeadDim * 2 * 2;
       const double gbs = bytes / (ms * 1e-3) / 1e9;
       std::printf("%6lld %6lld %7d %6d %10.1f %10.1f %9.1f %7.0f%%\n",
@@ -155,11 +157,31 @@ int Main() {
   for (auto [count, len] :
        {std::pair<int64_t, int64_t>{1, 8192}, {1, 4096}, {4, 1024}, {16, 512}}) {
     std::vector<std::pair<int64_t, int64_t>> seqs(count, {len, len});
-    const auto [ms, layers, chunk] = run_batch(seqs, false);
+    const auto [ms, layers, chunk, split] = run_batch(seqs, false);
     // QK^T and PV over the causal triangle: 4 * heads * d * len * (len + 1) / 2 per sequence.
     const double flops = 4.0 * kHeads * kHeadDim * count * len * (len + 1) / 2.0;
     std::printf("%8lld %6lld %10.1f %9.1f\n", static_cast<long long>(count),
                 static_cast<long long>(len), ms * 1e3, flops / (ms * 1e-3) / 1e12);
+  }
+  // A later chunk of a long prompt (a layered cohort's layer): few query tiles over a long
+  // prefix, where the tiles split their keys (attention_plan.cc).
+  std::printf("\nprefill chunk after a cached prefix (causal), h=%d/%d d=%d\n", kHeads, kKvHeads,
+              kHeadDim);
+  std::printf("%8s %6s %11s %9s %11s %9s %11s\n", "queries", "ctx", "us/call", "TFLOP/s",
+              "split tiles", "unsplit us", "TFLOP/s");
+  for (auto [len, ctx] : {std::pair<int64_t, int64_t>{824, 4941}, {907, 2800}, {1536, 5632},
+                          {256, 8192}, {2048, 8192}}) {
+    std::vector<std::pair<int64_t, int64_t>> seqs = {{len, ctx}};
+    // The worker's partial budget (cuda_worker.cc), then none for prefill splits.
+    const int32_t budget = 8 * sms + static_cast<int32_t>(std::min<int64_t>(2 * len, 2048));
+    const auto [ms, layers, chunk, split] = run_batch(seqs, false, budget);
+    const auto [unsplit_ms, layers1, chunk1, split1] = run_batch(seqs, false, 1);
+    // Query j sees ctx - len + j + 1 keys.
+    const double pairs = double(len) * (ctx - len) + double(len) * (len + 1) / 2.0;
+    const double flops = 4.0 * kHeads * kHeadDim * pairs;
+    std::printf("%8lld %6lld %11.1f %9.1f %11d %9.1f %11.1f\n", static_cast<long long>(len),
+                static_cast<long long>(ctx), ms * 1e3, flops / (ms * 1e-3) / 1e12, split,
+                unsplit_ms * 1e3, flops / (unsplit_ms * 1e-3) / 1e12);
   }
   STRATA_CUDA_CHECK(cudaFree(q));
   STRATA_CUDA_CHECK(cudaFree(out));

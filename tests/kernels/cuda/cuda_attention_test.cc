@@ -28,6 +28,8 @@ struct Case {
   std::vector<SeqSpec> seqs;
   int32_t max_partials = 0;
   int layers = 1;  // >1: the same plan runs over several caches
+  // 1: some prefill tile must split its keys, 0: none may, -1: either.
+  int expect_split = -1;
 };
 
 std::string Describe(const Case& c) {
@@ -85,6 +87,11 @@ void RunCase(const Case& c, std::mt19937_64& rng) {
                          c.max_partials};
   AttentionPlan plan;
   ASSERT_TRUE(plan.Build(config, limits, sequences).ok());
+  if (c.expect_split >= 0) {
+    EXPECT_EQ(plan.num_split_prefill_tiles() > 0, c.expect_split == 1) << Describe(c);
+  }
+  EXPECT_LE(plan.num_partials(), limits.max_partials > 0 ? limits.max_partials
+                                                         : 8 * config.sm_count);
   DeviceBuffer<char> workspace(AttentionWorkspaceBytes(config, limits));
   workspace.Poison();
   plan.Upload(workspace.get(), nullptr);
@@ -106,6 +113,10 @@ void RunCase(const Case& c, std::mt19937_64& rng) {
     if (plan.num_decode_items() > 0) {
       absl::StrAppend(&shape, " chunk=", plan.decode_chunk_tokens(),
                       " parts=", plan.num_partials());
+    }
+    if (plan.num_split_prefill_tiles() > 0) {
+      absl::StrAppend(&shape, " split tiles=", plan.num_split_prefill_tiles(),
+                      " prefill parts=", plan.prefill_partials());
     }
     if (c.layers > 1) absl::StrAppend(&shape, " layer=", layer);
     const bool prefill = std::any_of(c.seqs.begin(), c.seqs.end(),
@@ -168,6 +179,27 @@ TEST(CudaAttentionTest, PrefillMixedBatches) {
   RunCase({32, 8, 128, 16, true, {{testing::Quick() ? 300 : 2048, testing::Quick() ? 300 : 2048}}},
           rng);
   RunCase({32, 8, 128, 16, true, {{1, 1}}}, rng);
+}
+
+// Few tiles over long contexts (a later chunk of a long prompt, a layered cohort's layer):
+// each tile's keys are shared out among blocks whose partial outputs a reduce merges.
+TEST(CudaAttentionTest, PrefillSplitsKeysWhenTilesAreFew) {
+  auto rng = testing::MakeRng();
+  for (bool causal : {true, false}) {
+    // 64 rows after 4032 cached tokens: 4 tiles x 8 kv heads.
+    RunCase({32, 8, 128, 16, causal, {{64, 4096}}, 0, 1, /*expect_split=*/1}, rng);
+    // Rows that end mid-tile, several sequences, and decodes sharing the partials.
+    RunCase({32, 8, 128, 16, causal, {{37, 3000}, {1, 2500}, {130, 1200}, {1, 4096}}, 0, 1, 1},
+            rng);
+    RunCase({8, 8, 64, 32, causal, {{50, 2049}, {3, 700}}, 0, 1, 1}, rng);  // group 1
+    RunCase({64, 8, 128, 16, causal, {{20, 1500}}, 0, 1, 1}, rng);          // group 8
+  }
+  // Group 3: tiles straddle query rows, so they never split.
+  RunCase({12, 4, 64, 16, true, {{100, 3000}}, 0, 1, /*expect_split=*/0}, rng);
+  // Partials for one split of every tile do not fit: no split, same result.
+  RunCase({32, 8, 128, 16, true, {{64, 4096}}, /*max_partials=*/16, 1, /*expect_split=*/0}, rng);
+  // A budget for some splits: a longer chunk, fewer splits per tile.
+  RunCase({32, 8, 128, 16, true, {{64, 4096}}, /*max_partials=*/200, 2, /*expect_split=*/1}, rng);
 }
 
 TEST(CudaAttentionTest, PlanRejectsBatchesOverItsLimits) {
