@@ -66,13 +66,19 @@ absl::Status CudaStaging::Init(const Limits& limits, char* device) {
   return absl::OkStatus();
 }
 
-void CudaStaging::Copy(size_t offset, size_t bytes, size_t capacity, cudaMemcpyKind kind,
-                       cudaStream_t stream) const {
+void CudaStaging::CopyToDevice(size_t offset, size_t bytes, size_t capacity,
+                               cudaStream_t stream) const {
   STRATA_CHECK_LE(bytes, capacity);
   if (bytes == 0) return;
-  void* dst = kind == cudaMemcpyHostToDevice ? device_ + offset : host_ + offset;
-  const void* src = kind == cudaMemcpyHostToDevice ? host_ + offset : device_ + offset;
-  STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream));
+  STRATA_CUDA_CHECK(
+      cudaMemcpyAsync(device_ + offset, host_ + offset, bytes, cudaMemcpyHostToDevice, stream));
+}
+
+void CudaStaging::CopyToHost(size_t offset, size_t bytes, size_t capacity, void* to,
+                             cudaStream_t stream) const {
+  STRATA_CHECK_LE(bytes, capacity);
+  if (bytes == 0) return;
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(to, device_ + offset, bytes, cudaMemcpyDeviceToHost, stream));
 }
 
 absl::Status ValidateBatch(const ModelConfig& config, int64_t num_blocks, int32_t block_size,

@@ -54,11 +54,13 @@ class CudaStaging {
   }
   template <typename T>
   void Upload(Array<T> a, size_t count, cudaStream_t stream) const {
-    Copy(a.offset, count * sizeof(T), a.capacity * sizeof(T), cudaMemcpyHostToDevice, stream);
+    CopyToDevice(a.offset, count * sizeof(T), a.capacity * sizeof(T), stream);
   }
+  // Copies the first `count` elements of the device array into `to` (the mirror's, or
+  // any pinned host array that long).
   template <typename T>
-  void Download(Array<T> a, size_t count, cudaStream_t stream) const {
-    Copy(a.offset, count * sizeof(T), a.capacity * sizeof(T), cudaMemcpyDeviceToHost, stream);
+  void Download(Array<T> a, size_t count, T* to, cudaStream_t stream) const {
+    CopyToHost(a.offset, count * sizeof(T), a.capacity * sizeof(T), to, stream);
   }
 
   const Limits& limits() const { return limits_; }
@@ -74,8 +76,9 @@ class CudaStaging {
   Array<float> logprobs, top_logprobs;
 
  private:
-  void Copy(size_t offset, size_t bytes, size_t capacity, cudaMemcpyKind kind,
-            cudaStream_t stream) const;
+  void CopyToDevice(size_t offset, size_t bytes, size_t capacity, cudaStream_t stream) const;
+  void CopyToHost(size_t offset, size_t bytes, size_t capacity, void* to,
+                  cudaStream_t stream) const;
   Limits limits_;
   char* device_ = nullptr;
   char* host_ = nullptr;

@@ -400,19 +400,14 @@ CudaWorker::SampledHost CudaWorker::StagingSampled() const {
 void CudaWorker::DownloadSampled(std::span<const SequenceWork> batch,
                                  std::span<const int32_t> sampled, const SampledHost& to) {
   const size_t n = sampled.size();
-  STRATA_CHECK_LE(n, static_cast<size_t>(staging_.limits().max_seqs));
   bool any_top = false;
   for (int32_t idx : sampled) any_top |= batch[idx].params->top_logprobs > 0;
-  auto download = [&](auto* host, auto array, size_t count) {
-    if (count == 0) return;
-    STRATA_CUDA_CHECK(cudaMemcpyAsync(host, staging_.device(array), count * sizeof(*host),
-                                      cudaMemcpyDeviceToHost, stream_));
-  };
-  download(to.tokens, staging_.tokens, n);
-  download(to.logprobs, staging_.logprobs, n);
+  staging_.Download(staging_.tokens, n, to.tokens, stream_);
+  staging_.Download(staging_.logprobs, n, to.logprobs, stream_);
   if (any_top) {
-    download(to.top_tokens, staging_.top_tokens, n * cuda::kMaxTopLogprobs);
-    download(to.top_logprobs, staging_.top_logprobs, n * cuda::kMaxTopLogprobs);
+    staging_.Download(staging_.top_tokens, n * cuda::kMaxTopLogprobs, to.top_tokens, stream_);
+    staging_.Download(staging_.top_logprobs, n * cuda::kMaxTopLogprobs, to.top_logprobs,
+                      stream_);
   }
 }
 
