@@ -58,6 +58,7 @@ constexpr Field kFields[] = {
     STRATA_CONFIG_FIELD(scheduler, prefill_mode),
     STRATA_CONFIG_FIELD(scheduler, layered_max_groups),
     STRATA_CONFIG_FIELD(scheduler, layered_group_table),
+    STRATA_CONFIG_FIELD(scheduler, layered_cohort_tiers),
     STRATA_CONFIG_FIELD(scheduler, prefill_cost_context),
 };
 

@@ -132,6 +132,8 @@ class Planner {
 
   StepPlan Finish() { return std::move(plan_); }
   int64_t budget() const { return budget_; }
+  // Caps what is left of the token budget (sizing a layered cohort).
+  void CapBudget(int64_t cap) { budget_ = std::min(budget_, cap); }
 
  private:
   // What a whole prefill takes at once: everything, unless that exceeds the whole token
@@ -222,6 +224,33 @@ int32_t LayerGroupsFor(int64_t cohort_tokens, int32_t num_layers, const LayeredO
   return std::clamp(groups, 1, std::max(num_layers, 1));
 }
 
+int64_t CohortCostFor(int64_t cost, int32_t max_batch_tokens, int32_t num_layers,
+                      const LayeredOptions& options) {
+  if (!options.cohort_tiers || cost <= 0) return cost;
+  // The most layers one group of a g-group cohort runs (LayerGroupRange's groups differ by
+  // at most one layer).
+  const auto layers_per_group = [&](int32_t g) { return (num_layers + g - 1) / g; };
+  const int64_t heaviest =
+      int64_t{max_batch_tokens} *
+      layers_per_group(LayerGroupsFor(max_batch_tokens, num_layers, options));
+  int64_t best = cost;
+  int32_t best_groups = LayerGroupsFor(cost, num_layers, options);
+  // Largest rows first, so that of rows with equal ratios the largest wins.
+  for (auto it = options.table.rbegin(); it != options.table.rend(); ++it) {
+    const LayerGroupRule& rule = *it;
+    if (rule.max_tokens >= cost) continue;
+    const int32_t groups = LayerGroupsFor(rule.max_tokens, num_layers, options);
+    if (rule.max_tokens * layers_per_group(groups) > heaviest) continue;
+    // rule.max_tokens / groups > 9/8 x best / best_groups, in integers: a clear gain, not
+    // a cohort just short of a row's size halved for a rounding's worth.
+    if (rule.max_tokens * best_groups * 8 > best * groups * 9) {
+      best = rule.max_tokens;
+      best_groups = groups;
+    }
+  }
+  return best;
+}
+
 std::pair<int32_t, int32_t> LayerGroupRange(int32_t group, int32_t groups, int32_t num_layers) {
   const auto bound = [&](int32_t g) {
     return static_cast<int32_t>(int64_t{g} * num_layers / groups);
@@ -260,6 +289,16 @@ StepPlan PlanStep(std::vector<SequenceState> running, std::vector<SequenceState>
       if (!in_flight.empty()) {
         planner.ContinueCohort(in_flight);
         break;
+      }
+      if (limits.layered.cohort_tiers) {
+        // The cohort the whole budget would make, to size the one that starts.
+        Planner trial = planner;
+        std::vector<ScheduledChunk> probe;
+        trial.ScheduleContinuingPrefills(/*whole=*/false, &probe);
+        trial.Admit(waiting, /*whole=*/false, &probe);
+        planner.CapBudget(CohortCostFor(planner.budget() - trial.budget(),
+                                        limits.max_batch_tokens, limits.num_layers,
+                                        limits.layered));
       }
       std::vector<ScheduledChunk> cohort;
       const int64_t budget_before = planner.budget();

@@ -84,6 +84,7 @@ scheduler::EngineOptions EngineOptionsFrom(const config::StrataConfig& config) {
                          : config.scheduler.prefill_mode == "layered" ? scheduler::PrefillMode::kLayered
                                                                       : scheduler::PrefillMode::kChunked;
   options.layered.max_groups = config.scheduler.layered_max_groups;
+  options.layered.cohort_tiers = config.scheduler.layered_cohort_tiers;
   options.prefill_cost_context = config.scheduler.prefill_cost_context;
   options.layered.table.clear();
   // Validated with the configuration. (The StatusOr must outlive the loop over its rows.)

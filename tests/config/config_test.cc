@@ -40,7 +40,8 @@ auto Tie(const StrataConfig& c) {
                   c.cache.adaptive_precision_sink_tokens, c.cache.adaptive_precision_recent_tokens,
                   c.scheduler.max_num_seqs, c.scheduler.max_batch_tokens, c.scheduler.preemption,
                   c.scheduler.prefill_mode, c.scheduler.layered_max_groups,
-                  c.scheduler.layered_group_table, c.scheduler.prefill_cost_context);
+                  c.scheduler.layered_group_table, c.scheduler.layered_cohort_tiers,
+                  c.scheduler.prefill_cost_context);
 }
 
 StrataConfig ParseOk(std::string_view yaml, const std::vector<std::string>& overrides = {}) {

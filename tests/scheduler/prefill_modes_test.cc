@@ -275,6 +275,44 @@ TEST(LayeredDefaultsTest, ThePaperTableSplitsACohortOfSixHundredTokensInTwo) {
   EXPECT_EQ(steps, 2) << "600 tokens: the second row of the table, 2 groups";
 }
 
+// Steps until a 40-token prompt's first token, and its greedy tokens, under layered prefill
+// with one group for cohorts up to 24 tokens and three (one layer each) beyond.
+std::pair<int, std::vector<int32_t>> LayeredTieredRun(bool cohort_tiers) {
+  auto worker = worker::CpuWorker::Create(FixtureDir("qwen3"), {.block_size = 16, .num_blocks = 64});
+  EXPECT_TRUE(worker.ok()) << worker.status();
+  if (!worker.ok()) return {-1, {}};
+  EngineOptions options{.max_num_seqs = 8, .max_batch_tokens = 72};
+  options.prefill_mode = PrefillMode::kLayered;
+  options.layered = {.max_groups = 3, .table = {{24, 1}}, .cohort_tiers = cohort_tiers};
+  Engine engine(worker->get(), options);
+  std::vector<int32_t> prompt(40);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(7 * i % 50 + 3);
+  EXPECT_TRUE(engine.AddRequest(Greedy(1, prompt, 4)).ok());
+  int steps_to_first = 0;
+  std::vector<int32_t> tokens;
+  for (int step = 1; step < 100 && engine.HasWork(); ++step) {
+    auto outputs = engine.Step();
+    EXPECT_TRUE(outputs.ok()) << outputs.status();
+    if (!outputs.ok()) break;
+    EXPECT_EQ(engine.CheckInvariants(), "");
+    for (const RequestOutput& out : *outputs) {
+      for (const auto& t : out.tokens) tokens.push_back(t.token);
+    }
+    if (steps_to_first == 0 && !tokens.empty()) steps_to_first = step;
+  }
+  return {steps_to_first, tokens};
+}
+
+TEST(LayeredCohortTiersTest, ARowSizedCohortFirstReachesTheFirstTokenSoonerWithTheSameTokens) {
+  const auto [tiered_steps, tiered] = LayeredTieredRun(true);
+  const auto [whole_steps, whole] = LayeredTieredRun(false);
+  // 40 tokens in three groups (13 tokens per iteration) against 24 in one, then 16 in one.
+  EXPECT_EQ(whole_steps, 3);
+  EXPECT_EQ(tiered_steps, 2);
+  EXPECT_EQ(tiered.size(), 4u);
+  EXPECT_EQ(tiered, whole);
+}
+
 // Steps until a 64-token prompt's first token, chunked by a budget of 40.
 int StepsToFirstToken(int64_t cost_context) {
   auto worker = worker::CpuWorker::Create(FixtureDir("qwen3"), {.block_size = 16, .num_blocks = 64});

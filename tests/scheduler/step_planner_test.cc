@@ -290,6 +290,7 @@ TEST(StepPlannerModesTest, LayeredCohortTakesTheFirstGroupWithDecodesThroughAllL
                        .max_batch_tokens = 4096,
                        .prefill_mode = PrefillMode::kLayered,
                        .num_layers = 32};
+  limits.layered.cohort_tiers = false;  // the cohort the budget makes, whatever its size
   // 1500 + 600 = 2100 prompt tokens: G = 8 groups of 4 layers.
   StepPlan plan = PlanStep({Running(1, 11, 10, 1)}, {Waiting(2, 1500), Waiting(3, 600)}, limits);
   EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 1500, 0, 4, 8},
@@ -353,6 +354,61 @@ TEST(StepPlannerModesTest, LayeredCostedCohortsShrinkAndTakeGroupsByCost) {
   const int64_t tokens = PromptTokensWithin(2048, 6144, 12000 - 6144, 4096);
   ASSERT_LE(tokens, 1024);
   EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, tokens, 0, 8, 4}));
+}
+
+TEST(CohortTiersTest, ACohortStartsAtTheTableRowThatCompletesMostTokensPerIteration) {
+  const LayeredOptions paper;  // 512:1,1024:2,2048:4,4096:8, then 16
+  // 6144 in 16 groups completes 384 tokens per iteration; the 4096 row (8 groups) 512.
+  EXPECT_EQ(CohortCostFor(6144, 8448, 32, paper), 4096);
+  EXPECT_EQ(CohortCostFor(3000, 8448, 32, paper), 2048);
+  EXPECT_EQ(CohortCostFor(700, 8448, 32, paper), 512);
+  // Rows of equal ratio keep the cohort whole; nothing below the first row.
+  EXPECT_EQ(CohortCostFor(4096, 8448, 32, paper), 4096);
+  EXPECT_EQ(CohortCostFor(2048, 8448, 32, paper), 2048);
+  EXPECT_EQ(CohortCostFor(300, 8448, 32, paper), 300);
+  LayeredOptions off = paper;
+  off.cohort_tiers = false;
+  EXPECT_EQ(CohortCostFor(6144, 8448, 32, off), 6144);
+}
+
+TEST(CohortTiersTest, NoRowWhoseIterationsOutweighAFullBudgetCohorts) {
+  // One layer per iteration for anything above 512 tokens.
+  const LayeredOptions fine{.max_groups = 32, .table = {{64, 1}, {128, 2}, {256, 4}, {512, 8}}};
+  // A 1536-token budget runs 1536 tokens x 1 layer; the 512 row would run 512 x 4.
+  EXPECT_EQ(CohortCostFor(1536, 1536, 32, fine), 1536);
+  EXPECT_EQ(CohortCostFor(1000, 1536, 32, fine), 1000);
+  // An 8448-token budget allows 8448 x 1: the 512 row (2048 tokens x layers) is lighter
+  // and completes 64 tokens per iteration against 1000's 31.
+  EXPECT_EQ(CohortCostFor(1000, 8448, 32, fine), 512);
+  EXPECT_EQ(CohortCostFor(6144, 8448, 32, fine), 6144);
+}
+
+TEST(StepPlannerModesTest, LayeredLongPromptRunsAsCohortsOfTheTablesRows) {
+  PlannerLimits limits{.block_size = 16,
+                       .free_blocks = 1000,
+                       .max_num_seqs = 8,
+                       .max_batch_tokens = 8448,
+                       .prefill_mode = PrefillMode::kLayered,
+                       .num_layers = 32};
+  // 6144 prompt tokens: 4096 in 8 groups, then the other 2048 in 4 (12 iterations in all,
+  // against 16 for one cohort of 6144).
+  StepPlan plan = PlanStep({Running(1, 11, 10, 1)}, {Waiting(2, 6144)}, limits);
+  EXPECT_THAT(LayeredChunks(plan),
+              ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 4096, 0, 4, 8}));
+  EXPECT_THAT(plan.admitted, ElementsAre(2));
+  plan = PlanStep({Running(1, 12, 11, 1), Running(2, 6144, 4096, 256)}, {}, limits);
+  EXPECT_THAT(LayeredChunks(plan),
+              ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 2048, 0, 8, 4}));
+  // Two prompts: the first whole and 1096 tokens of the second make the 4096 row.
+  plan = PlanStep({}, {Waiting(3, 3000), Waiting(4, 3000)}, limits);
+  EXPECT_THAT(LayeredChunks(plan),
+              ElementsAre(Layered{3, 3000, 0, 4, 8}, Layered{4, 1096, 0, 4, 8}));
+  EXPECT_THAT(plan.admitted, ElementsAre(3, 4));
+  // Without tiers: one cohort of 6000 in 16 groups.
+  limits.layered.cohort_tiers = false;
+  plan = PlanStep({}, {Waiting(3, 3000), Waiting(4, 3000)}, limits);
+  EXPECT_THAT(LayeredChunks(plan),
+              ElementsAre(Layered{3, 3000, 0, 2, 16}, Layered{4, 3000, 0, 2, 16}));
 }
 
 }  // namespace
