@@ -291,14 +291,24 @@ StepPlan PlanStep(std::vector<SequenceState> running, std::vector<SequenceState>
         break;
       }
       if (limits.layered.cohort_tiers) {
-        // The cohort the whole budget would make, to size the one that starts.
+        // The cohort the whole budget would make, and the one of the continuing prompts
+        // alone, to size the one that starts. A prompt's remaining tokens do not join new
+        // prompts in a cohort of more groups than they need alone (its first token would
+        // wait for all of them).
         Planner trial = planner;
         std::vector<ScheduledChunk> probe;
         trial.ScheduleContinuingPrefills(/*whole=*/false, &probe);
+        const int64_t continuing = planner.budget() - trial.budget();
         trial.Admit(waiting, /*whole=*/false, &probe);
-        planner.CapBudget(CohortCostFor(planner.budget() - trial.budget(),
-                                        limits.max_batch_tokens, limits.num_layers,
-                                        limits.layered));
+        const int64_t all = planner.budget() - trial.budget();
+        const auto groups = [&](int64_t cost) {
+          return LayerGroupsFor(cost, limits.num_layers, limits.layered);
+        };
+        const int64_t cost =
+            continuing > 0 && continuing < all && groups(continuing) < groups(all) ? continuing
+                                                                                   : all;
+        planner.CapBudget(
+            CohortCostFor(cost, limits.max_batch_tokens, limits.num_layers, limits.layered));
       }
       std::vector<ScheduledChunk> cohort;
       const int64_t budget_before = planner.budget();

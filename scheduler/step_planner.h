@@ -49,6 +49,8 @@ struct LayeredOptions {
   std::vector<LayerGroupRule> table = {{512, 1}, {1024, 2}, {2048, 4}, {4096, 8}};
   // A new cohort may start at a smaller table row's size when that completes more prompt
   // tokens per iteration (CohortCostFor); the rest of its prompts follow in later cohorts.
+  // Prompts continuing from an earlier cohort then start one of their own when they need
+  // fewer groups alone than with new prompts.
   bool cohort_tiers = true;
 };
 

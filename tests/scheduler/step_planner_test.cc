@@ -404,11 +404,19 @@ TEST(StepPlannerModesTest, LayeredLongPromptRunsAsCohortsOfTheTablesRows) {
   EXPECT_THAT(LayeredChunks(plan),
               ElementsAre(Layered{3, 3000, 0, 4, 8}, Layered{4, 1096, 0, 4, 8}));
   EXPECT_THAT(plan.admitted, ElementsAre(3, 4));
-  // Without tiers: one cohort of 6000 in 16 groups.
+  // A prompt's last 498 tokens go alone in one group, not with a new 7008-token prompt in
+  // 16: the new prompt starts an iteration later.
+  plan = PlanStep({Running(2, 4594, 4096, 256)}, {Waiting(5, 7008)}, limits);
+  EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{2, 498, 0, 32, 1}));
+  EXPECT_THAT(plan.admitted, IsEmpty());
+  // Without tiers: one cohort of 6000 in 16 groups, and the tail joins the new prompt.
   limits.layered.cohort_tiers = false;
   plan = PlanStep({}, {Waiting(3, 3000), Waiting(4, 3000)}, limits);
   EXPECT_THAT(LayeredChunks(plan),
               ElementsAre(Layered{3, 3000, 0, 2, 16}, Layered{4, 3000, 0, 2, 16}));
+  plan = PlanStep({Running(2, 4594, 4096, 256)}, {Waiting(5, 7008)}, limits);
+  EXPECT_THAT(LayeredChunks(plan),
+              ElementsAre(Layered{2, 498, 0, 2, 16}, Layered{5, 7008, 0, 2, 16}));
 }
 
 }  // namespace
