@@ -76,7 +76,7 @@ struct SchedulerOptions {
   std::string layered_group_table = "512:1,1024:2,2048:4,4096:8";
   // A new cohort may start at a smaller table row's size when that row completes more
   // prompt tokens per iteration, no heavier than a full-budget cohort's iterations.
-  bool layered_cohort_tiers = true;
+  bool layered_cohort_tiers = false;
   // Chunked and layered prefill charge a prompt token 1 + (tokens it attends over) / this
   // against max_batch_tokens, so chunks late in a long prompt are shorter; 0: 1 per token.
   int64_t prefill_cost_context = 0;

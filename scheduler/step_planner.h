@@ -51,7 +51,7 @@ struct LayeredOptions {
   // tokens per iteration (CohortCostFor); the rest of its prompts follow in later cohorts.
   // Prompts continuing from an earlier cohort then start one of their own when they need
   // fewer groups alone than with new prompts.
-  bool cohort_tiers = true;
+  bool cohort_tiers = false;
 };
 
 // G for a cohort of `cohort_tokens` (its cost, when chunks are costed): the first table

@@ -290,7 +290,6 @@ TEST(StepPlannerModesTest, LayeredCohortTakesTheFirstGroupWithDecodesThroughAllL
                        .max_batch_tokens = 4096,
                        .prefill_mode = PrefillMode::kLayered,
                        .num_layers = 32};
-  limits.layered.cohort_tiers = false;  // the cohort the budget makes, whatever its size
   // 1500 + 600 = 2100 prompt tokens: G = 8 groups of 4 layers.
   StepPlan plan = PlanStep({Running(1, 11, 10, 1)}, {Waiting(2, 1500), Waiting(3, 600)}, limits);
   EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 1500, 0, 4, 8},
@@ -357,7 +356,7 @@ TEST(StepPlannerModesTest, LayeredCostedCohortsShrinkAndTakeGroupsByCost) {
 }
 
 TEST(CohortTiersTest, ACohortStartsAtTheTableRowThatCompletesMostTokensPerIteration) {
-  const LayeredOptions paper;  // 512:1,1024:2,2048:4,4096:8, then 16
+  const LayeredOptions paper{.cohort_tiers = true};  // 512:1,1024:2,2048:4,4096:8, then 16
   // 6144 in 16 groups completes 384 tokens per iteration; the 4096 row (8 groups) 512.
   EXPECT_EQ(CohortCostFor(6144, 8448, 32, paper), 4096);
   EXPECT_EQ(CohortCostFor(3000, 8448, 32, paper), 2048);
@@ -373,7 +372,8 @@ TEST(CohortTiersTest, ACohortStartsAtTheTableRowThatCompletesMostTokensPerIterat
 
 TEST(CohortTiersTest, NoRowWhoseIterationsOutweighAFullBudgetCohorts) {
   // One layer per iteration for anything above 512 tokens.
-  const LayeredOptions fine{.max_groups = 32, .table = {{64, 1}, {128, 2}, {256, 4}, {512, 8}}};
+  const LayeredOptions fine{
+      .max_groups = 32, .table = {{64, 1}, {128, 2}, {256, 4}, {512, 8}}, .cohort_tiers = true};
   // A 1536-token budget runs 1536 tokens x 1 layer; the 512 row would run 512 x 4.
   EXPECT_EQ(CohortCostFor(1536, 1536, 32, fine), 1536);
   EXPECT_EQ(CohortCostFor(1000, 1536, 32, fine), 1000);
@@ -390,6 +390,7 @@ TEST(StepPlannerModesTest, LayeredLongPromptRunsAsCohortsOfTheTablesRows) {
                        .max_batch_tokens = 8448,
                        .prefill_mode = PrefillMode::kLayered,
                        .num_layers = 32};
+  limits.layered.cohort_tiers = true;
   // 6144 prompt tokens: 4096 in 8 groups, then the other 2048 in 4 (12 iterations in all,
   // against 16 for one cohort of 6144).
   StepPlan plan = PlanStep({Running(1, 11, 10, 1)}, {Waiting(2, 6144)}, limits);

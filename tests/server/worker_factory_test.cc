@@ -13,13 +13,13 @@ TEST(EngineOptionsFromTest, PrefillModeAndLayerGroupTable) {
       "", "test.yaml",
       {"model.path=/models/m", "scheduler.prefill_mode=layered",
        "scheduler.layered_max_groups=12", "scheduler.layered_group_table=100:1,3000:6",
-       "scheduler.prefill_cost_context=5376", "scheduler.layered_cohort_tiers=false"});
+       "scheduler.prefill_cost_context=5376", "scheduler.layered_cohort_tiers=true"});
   ASSERT_TRUE(config.ok()) << config.status();
   const scheduler::EngineOptions options = EngineOptionsFrom(*config);
   EXPECT_EQ(options.prefill_mode, scheduler::PrefillMode::kLayered);
   EXPECT_EQ(options.layered.max_groups, 12);
   EXPECT_EQ(options.prefill_cost_context, 5376);
-  EXPECT_FALSE(options.layered.cohort_tiers);
+  EXPECT_TRUE(options.layered.cohort_tiers);
   ASSERT_EQ(options.layered.table.size(), 2u);
   EXPECT_EQ(options.layered.table[0].max_tokens, 100);
   EXPECT_EQ(options.layered.table[0].groups, 1);
