@@ -384,12 +384,7 @@ TEST(CohortTiersTest, NoRowWhoseIterationsOutweighAFullBudgetCohorts) {
 }
 
 TEST(StepPlannerModesTest, LayeredLongPromptRunsAsCohortsOfTheTablesRows) {
-  PlannerLimits limits{.block_size = 16,
-                       .free_blocks = 1000,
-                       .max_num_seqs = 8,
-                       .max_batch_tokens = 8448,
-                       .prefill_mode = PrefillMode::kLayered,
-                       .num_layers = 32};
+  PlannerLimits limits = CostedLimits(1000, 8448, /*cost_context=*/0, PrefillMode::kLayered, 32);
   limits.layered.cohort_tiers = true;
   // 6144 prompt tokens: 4096 in 8 groups, then the other 2048 in 4 (12 iterations in all,
   // against 16 for one cohort of 6144).
