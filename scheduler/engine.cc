@@ -357,8 +357,8 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start) {
 // One debug line per iteration: what ran and where its time went (the caller's time
 // since the previous forward pass's step returned, -1 for the first; planning and batch
 // building before the forward pass, the worker's Execute, bookkeeping after it).
-void LogIteration(std::span<const worker::SequenceWork> batch, int32_t num_layers,
-                  double since_ms, double plan_ms, double execute_ms, double after_ms) {
+void LogIteration(std::span<const worker::SequenceWork> batch, int32_t num_layers, double since_ms,
+                  double plan_ms, double execute_ms, double after_ms) {
   int64_t decodes = 0, prefill_tokens = 0, longest_context = 0, longest_decode = 0;
   std::string prefills;
   for (const worker::SequenceWork& work : batch) {
@@ -380,11 +380,10 @@ void LogIteration(std::span<const worker::SequenceWork> batch, int32_t num_layer
     }
   }
   STRATA_LOG(kDebug) << "iteration: " << decodes << " decodes, " << prefill_tokens
-                     << " prefill tokens (" << prefills << "), longest context "
-                     << longest_context << ", longest decode context " << longest_decode
-                     << "; plan " << plan_ms << " ms, execute " << execute_ms
-                     << " ms, after " << after_ms << " ms; since the previous step " << since_ms
-                     << " ms";
+                     << " prefill tokens (" << prefills << "), longest context " << longest_context
+                     << ", longest decode context " << longest_decode << "; plan " << plan_ms
+                     << " ms, execute " << execute_ms << " ms, after " << after_ms
+                     << " ms; since the previous step " << since_ms << " ms";
 }
 
 }  // namespace
@@ -572,8 +571,9 @@ absl::StatusOr<std::vector<RequestOutput>> Engine::Step() {
   for (RequestId id : finished) Abort(id);
   if (GetLogLevel() <= LogLevel::kDebug) {
     const double since_ms =
-        last_step_end_ ? std::chrono::duration<double, std::milli>(step_start - *last_step_end_).count()
-                       : -1.0;
+        last_step_end_
+            ? std::chrono::duration<double, std::milli>(step_start - *last_step_end_).count()
+            : -1.0;
     LogIteration(batch, num_layers_, since_ms, plan_ms, execute_ms, MillisecondsSince(after_start));
   }
   last_step_end_ = std::chrono::steady_clock::now();

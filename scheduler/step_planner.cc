@@ -230,9 +230,8 @@ int64_t CohortCostFor(int64_t cost, int32_t max_batch_tokens, int32_t num_layers
   // The most layers one group of a g-group cohort runs (LayerGroupRange's groups differ by
   // at most one layer).
   const auto layers_per_group = [&](int32_t g) { return (num_layers + g - 1) / g; };
-  const int64_t heaviest =
-      int64_t{max_batch_tokens} *
-      layers_per_group(LayerGroupsFor(max_batch_tokens, num_layers, options));
+  const int64_t heaviest = int64_t{max_batch_tokens} *
+                           layers_per_group(LayerGroupsFor(max_batch_tokens, num_layers, options));
   int64_t best = cost;
   int32_t best_groups = LayerGroupsFor(cost, num_layers, options);
   // Largest rows first, so that of rows with equal ratios the largest wins.
@@ -304,9 +303,9 @@ StepPlan PlanStep(std::vector<SequenceState> running, std::vector<SequenceState>
         const auto groups = [&](int64_t cost) {
           return LayerGroupsFor(cost, limits.num_layers, limits.layered);
         };
-        const int64_t cost =
-            continuing > 0 && continuing < all && groups(continuing) < groups(all) ? continuing
-                                                                                   : all;
+        const int64_t cost = continuing > 0 && continuing < all && groups(continuing) < groups(all)
+                                 ? continuing
+                                 : all;
         planner.CapBudget(
             CohortCostFor(cost, limits.max_batch_tokens, limits.num_layers, limits.layered));
       }

@@ -406,8 +406,7 @@ void CudaWorker::DownloadSampled(std::span<const SequenceWork> batch,
   staging_.Download(staging_.logprobs, n, to.logprobs, stream_);
   if (any_top) {
     staging_.Download(staging_.top_tokens, n * cuda::kMaxTopLogprobs, to.top_tokens, stream_);
-    staging_.Download(staging_.top_logprobs, n * cuda::kMaxTopLogprobs, to.top_logprobs,
-                      stream_);
+    staging_.Download(staging_.top_logprobs, n * cuda::kMaxTopLogprobs, to.top_logprobs, stream_);
   }
 }
 
@@ -495,8 +494,7 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteDecodesThenCohort(
   // ExecuteEager synchronises the stream, so the decodes' rows have landed after it.
   STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> rest, ExecuteEager(cohort));
   std::vector<SampledToken> out = ReadSampled(decoding, decode_rows, decodes_sampled_);
-  out.insert(out.end(), std::make_move_iterator(rest.begin()),
-             std::make_move_iterator(rest.end()));
+  out.insert(out.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
   ++cohort_passes_beside_graphs_;
   return out;
 }

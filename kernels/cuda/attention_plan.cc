@@ -55,14 +55,13 @@ int64_t PrefillSplitSteps(const AttentionConfig& config, int32_t max_partials,
                           std::span<const std::pair<int64_t, int64_t>> tiles) {
   const int group = config.heads / config.kv_heads;
   if (tiles.empty() || kPrefillTileRows % group != 0) return 0;  // tiles hold whole rows
-  const int64_t resident =
-      int64_t{config.sm_count} * internal::PrefillBlocksPerSm(config.head_dim);
+  const int64_t resident = int64_t{config.sm_count} * internal::PrefillBlocksPerSm(config.head_dim);
   const int64_t target = resident * kPrefillWaves;
   if (static_cast<int64_t>(tiles.size()) * config.kv_heads >= target) return 0;
   int64_t steps = 0;
   for (const auto& [tile_steps, rows] : tiles) steps += tile_steps;
-  int64_t chunk = std::max<int64_t>(kPrefillMinSplitKeyTiles,
-                                    (steps * config.kv_heads + target - 1) / target);
+  int64_t chunk =
+      std::max<int64_t>(kPrefillMinSplitKeyTiles, (steps * config.kv_heads + target - 1) / target);
   auto partials = [&](int64_t c) {
     int64_t total = 0;
     for (const auto& [tile_steps, rows] : tiles) {
@@ -345,9 +344,9 @@ void PagedAttention(const AttentionPlan& plan, void* workspace, const bf16* q, i
                             plan.num_prefill_items(), stream);
   }
   if (plan.num_prefill_reduce_items() > 0) {
-    internal::LaunchDecodeReduce(
-        args, reinterpret_cast<const int4*>(ws + layout.prefill_reduce_items),
-        plan.num_prefill_reduce_items(), stream);
+    internal::LaunchDecodeReduce(args,
+                                 reinterpret_cast<const int4*>(ws + layout.prefill_reduce_items),
+                                 plan.num_prefill_reduce_items(), stream);
   }
   if (plan.num_decode_items() > 0) {
     internal::LaunchDecode(args, reinterpret_cast<const int4*>(ws + layout.decode_items),

@@ -84,7 +84,8 @@ template <int kHeadDim>
 constexpr int kSharedBytes = 4 * kTileKeys * (kHeadDim + 8) * sizeof(bf16);
 
 template <int kHeadDim, bool kInt8>
-__global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args, const int4* items) {
+__global__ void __launch_bounds__(kThreads, 3)
+    PrefillKernel(AttentionArgs args, const int4* items) {
   constexpr int kStride = kHeadDim + 8;  // padded shared row, in bf16
   constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
   constexpr int kDimTiles = kHeadDim / 8;
@@ -321,12 +322,12 @@ __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(AttentionArgs args,
       continue;
     }
     // Partial of (query row, split): the tile's rows are whole query rows here.
-    const int64_t partial =
-        first_partial + int64_t{packed / group - row0 / group} * splits + split;
+    const int64_t partial = first_partial + int64_t{packed / group - row0 / group} * splits + split;
     float* dst = args.partial_out + (partial * args.heads + head) * kHeadDim + (lane % 4) * 2;
 #pragma unroll
     for (int n = 0; n < kDimTiles; ++n) {
-      *reinterpret_cast<float2*>(dst + n * 8) = make_float2(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
+      *reinterpret_cast<float2*>(dst + n * 8) =
+          make_float2(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
     }
     if (lane % 4 == 0) {
       args.partial_lse[partial * args.heads + head] = l[i] > 0.0f ? m[i] + log2f(l[i]) : -INFINITY;
@@ -347,7 +348,8 @@ void Configure() {
 }
 
 template <int kHeadDim, bool kInt8>
-void LaunchVariant(const AttentionArgs& args, const int4* items, int num_items, cudaStream_t stream) {
+void LaunchVariant(const AttentionArgs& args, const int4* items, int num_items,
+                   cudaStream_t stream) {
   Configure<kHeadDim, kInt8>();
   Launch(PrefillKernel<kHeadDim, kInt8>, dim3(num_items, args.cache.kv_heads), dim3(kThreads),
          kSharedBytes<kHeadDim>, stream, args, items);

@@ -24,24 +24,22 @@ constexpr char kMinimal[] = "model:\n  path: /models/m\n";
 
 // Every field, for exact comparisons.
 auto Tie(const StrataConfig& c) {
-  return std::tie(c.server.host, c.server.http_port, c.server.grpc_port, c.server.api_key,
-                  c.server.max_request_body_bytes, c.server.max_queued_requests,
-                  c.server.http_threads, c.server.idle_timeout_seconds,
-                  c.server.shutdown_timeout_seconds, c.server.log_level, c.server.api_key_file,
-                  c.server.tls_cert_file, c.server.tls_key_file, c.server.tls_client_ca_file,
-                  c.server.header_timeout_seconds, c.server.body_timeout_seconds, c.model.path,
-                  c.model.served_name, c.model.tokenizer_path, c.model.max_model_len,
-                  c.model.random_weights,
-                  c.worker.backend, c.worker.num_threads, c.worker.device,
-                  c.worker.gpu_memory_utilization, c.worker.logits_chunk_tokens, c.cache.block_size,
-                  c.cache.device_blocks, c.cache.host_gib, c.cache.eviction_policy,
-                  c.cache.default_kv_budget_tokens, c.cache.streaming_sink_tokens,
-                  c.cache.prefix_caching, c.cache.heavy_hitter_recent_tokens,
-                  c.cache.adaptive_precision_sink_tokens, c.cache.adaptive_precision_recent_tokens,
-                  c.scheduler.max_num_seqs, c.scheduler.max_batch_tokens, c.scheduler.preemption,
-                  c.scheduler.prefill_mode, c.scheduler.layered_max_groups,
-                  c.scheduler.layered_group_table, c.scheduler.layered_cohort_tiers,
-                  c.scheduler.prefill_cost_context);
+  return std::tie(
+      c.server.host, c.server.http_port, c.server.grpc_port, c.server.api_key,
+      c.server.max_request_body_bytes, c.server.max_queued_requests, c.server.http_threads,
+      c.server.idle_timeout_seconds, c.server.shutdown_timeout_seconds, c.server.log_level,
+      c.server.api_key_file, c.server.tls_cert_file, c.server.tls_key_file,
+      c.server.tls_client_ca_file, c.server.header_timeout_seconds, c.server.body_timeout_seconds,
+      c.model.path, c.model.served_name, c.model.tokenizer_path, c.model.max_model_len,
+      c.model.random_weights, c.worker.backend, c.worker.num_threads, c.worker.device,
+      c.worker.gpu_memory_utilization, c.worker.logits_chunk_tokens, c.cache.block_size,
+      c.cache.device_blocks, c.cache.host_gib, c.cache.eviction_policy,
+      c.cache.default_kv_budget_tokens, c.cache.streaming_sink_tokens, c.cache.prefix_caching,
+      c.cache.heavy_hitter_recent_tokens, c.cache.adaptive_precision_sink_tokens,
+      c.cache.adaptive_precision_recent_tokens, c.scheduler.max_num_seqs,
+      c.scheduler.max_batch_tokens, c.scheduler.preemption, c.scheduler.prefill_mode,
+      c.scheduler.layered_max_groups, c.scheduler.layered_group_table,
+      c.scheduler.layered_cohort_tiers, c.scheduler.prefill_cost_context);
 }
 
 StrataConfig ParseOk(std::string_view yaml, const std::vector<std::string>& overrides = {}) {

@@ -238,7 +238,7 @@ TEST_P(PrefillModesTest, DebugLogDescribesEachIteration) {
   const std::string single = testing::internal::GetCapturedStderr();
   SetLogLevel(before);
   EXPECT_NE(single.find("iteration: 1 decodes, 1 prefill tokens (1@0), longest context 4, "
-                       "longest decode context 4;"),
+                        "longest decode context 4;"),
             std::string::npos)
       << single;
 }
@@ -278,7 +278,8 @@ TEST(LayeredDefaultsTest, ThePaperTableSplitsACohortOfSixHundredTokensInTwo) {
 // Steps until a 40-token prompt's first token, and its greedy tokens, under layered prefill
 // with one group for cohorts up to 24 tokens and three (one layer each) beyond.
 std::pair<int, std::vector<int32_t>> LayeredTieredRun(bool cohort_tiers) {
-  auto worker = worker::CpuWorker::Create(FixtureDir("qwen3"), {.block_size = 16, .num_blocks = 64});
+  auto worker =
+      worker::CpuWorker::Create(FixtureDir("qwen3"), {.block_size = 16, .num_blocks = 64});
   EXPECT_TRUE(worker.ok()) << worker.status();
   if (!worker.ok()) return {-1, {}};
   EngineOptions options{.max_num_seqs = 8, .max_batch_tokens = 72};

@@ -389,12 +389,10 @@ TEST(StepPlannerModesTest, LayeredLongPromptRunsAsCohortsOfTheTablesRows) {
   // 6144 prompt tokens: 4096 in 8 groups, then the other 2048 in 4 (12 iterations in all,
   // against 16 for one cohort of 6144).
   StepPlan plan = PlanStep({Running(1, 11, 10, 1)}, {Waiting(2, 6144)}, limits);
-  EXPECT_THAT(LayeredChunks(plan),
-              ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 4096, 0, 4, 8}));
+  EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 4096, 0, 4, 8}));
   EXPECT_THAT(plan.admitted, ElementsAre(2));
   plan = PlanStep({Running(1, 12, 11, 1), Running(2, 6144, 4096, 256)}, {}, limits);
-  EXPECT_THAT(LayeredChunks(plan),
-              ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 2048, 0, 8, 4}));
+  EXPECT_THAT(LayeredChunks(plan), ElementsAre(Layered{1, 1, 0, 32, 1}, Layered{2, 2048, 0, 8, 4}));
   // Two prompts: the first whole and 1096 tokens of the second make the 4096 row.
   plan = PlanStep({}, {Waiting(3, 3000), Waiting(4, 3000)}, limits);
   EXPECT_THAT(LayeredChunks(plan),

@@ -11,9 +11,9 @@ namespace {
 TEST(EngineOptionsFromTest, PrefillModeAndLayerGroupTable) {
   auto config = config::ParseConfig(
       "", "test.yaml",
-      {"model.path=/models/m", "scheduler.prefill_mode=layered",
-       "scheduler.layered_max_groups=12", "scheduler.layered_group_table=100:1,3000:6",
-       "scheduler.prefill_cost_context=5376", "scheduler.layered_cohort_tiers=true"});
+      {"model.path=/models/m", "scheduler.prefill_mode=layered", "scheduler.layered_max_groups=12",
+       "scheduler.layered_group_table=100:1,3000:6", "scheduler.prefill_cost_context=5376",
+       "scheduler.layered_cohort_tiers=true"});
   ASSERT_TRUE(config.ok()) << config.status();
   const scheduler::EngineOptions options = EngineOptionsFrom(*config);
   EXPECT_EQ(options.prefill_mode, scheduler::PrefillMode::kLayered);

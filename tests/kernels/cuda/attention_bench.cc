@@ -169,8 +169,11 @@ int Main() {
               kHeadDim);
   std::printf("%8s %6s %11s %9s %11s %9s %11s\n", "queries", "ctx", "us/call", "TFLOP/s",
               "split tiles", "unsplit us", "TFLOP/s");
-  for (auto [len, ctx] : {std::pair<int64_t, int64_t>{824, 4941}, {907, 2800}, {1536, 5632},
-                          {256, 8192}, {2048, 8192}}) {
+  for (auto [len, ctx] : {std::pair<int64_t, int64_t>{824, 4941},
+                          {907, 2800},
+                          {1536, 5632},
+                          {256, 8192},
+                          {2048, 8192}}) {
     std::vector<std::pair<int64_t, int64_t>> seqs = {{len, ctx}};
     // The worker's partial budget (cuda_worker.cc), then none for prefill splits.
     const int32_t budget = 8 * sms + static_cast<int32_t>(std::min<int64_t>(2 * len, 2048));

@@ -341,8 +341,8 @@ void Layered(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
     std::vector<std::vector<double>> per_group(groups);
     for (int rep = 0; rep < flags.steps + 1; ++rep) {
       for (int g = 0; g < groups; ++g) {
-        const double t =
-            iteration(g, flags.profile && graphs && rep == flags.steps && g == std::min(1, groups - 1));
+        const double t = iteration(
+            g, flags.profile && graphs && rep == flags.steps && g == std::min(1, groups - 1));
         if (rep >= 1) per_group[g].push_back(t);
       }
     }
