@@ -151,7 +151,7 @@ void CudaModel::Attention(int layer, int64_t rows, const AttentionDispatch& atte
   cuda::internal::LaunchDecode(args, reinterpret_cast<const int4*>(ws + layout_.decode_items),
                                attention.decode_items, head_chunks, stream_);
   if (attention.reduce_items > 0) {
-    cuda::internal::LaunchDecodeReduce(args,
+    cuda::internal::LaunchSplitReduce(args,
                                        reinterpret_cast<const int4*>(ws + layout_.reduce_items),
                                        attention.reduce_items, stream_);
   }

@@ -87,11 +87,7 @@ absl::Status CudaWorker::Init(const std::string& model_dir) {
   attention_limits_ = {
       .max_sequences = o.max_num_seqs,
       .max_query_rows = o.max_batch_tokens,
-      .max_pages = int64_t{o.max_num_seqs} * ((max_len + o.block_size - 1) / o.block_size + 1),
-      // Decode splits, and prefill tiles split over their keys when a chunk is too small
-      // to fill the GPU (a layered cohort's layer; attention_plan.cc): up to 2048 rows.
-      .max_partials = 8 * sm_count_ + static_cast<int32_t>(std::min<int64_t>(
-                                          2 * int64_t{o.max_batch_tokens}, 2048))};
+      .max_pages = int64_t{o.max_num_seqs} * ((max_len + o.block_size - 1) / o.block_size + 1)};
   const CudaStaging::Limits staging_limits{
       o.max_batch_tokens, o.max_num_seqs,
       o.max_penalty_tokens > 0 ? o.max_penalty_tokens
@@ -480,22 +476,22 @@ absl::StatusOr<std::vector<SampledToken>> CudaWorker::ExecuteDecodesThenCohort(
   const std::span<const SequenceWork> decoding = batch.first(decodes);
   const std::span<const SequenceWork> cohort = batch.subspan(decodes);
   const cudaEvent_t staged = LaunchGraph(decoding, GraphBucket(decoding));
-  if (staged == nullptr) {
-    // Penalties beyond the device sampler's staging: both passes eager, one after another.
-    STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> out, ExecuteEager(decoding));
-    STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> rest, ExecuteEager(cohort));
-    out.insert(out.end(), std::make_move_iterator(rest.begin()),
-               std::make_move_iterator(rest.end()));
-    return out;
-  }
+  std::vector<SampledToken> out;
   const std::vector<int32_t> decode_rows = sampled_;  // 0..decodes
-  DownloadSampled(decoding, decode_rows, decodes_sampled_);
-  STRATA_CUDA_CHECK(cudaEventSynchronize(staged));
-  // ExecuteEager synchronises the stream, so the decodes' rows have landed after it.
+  if (staged != nullptr) {
+    DownloadSampled(decoding, decode_rows, decodes_sampled_);
+    STRATA_CUDA_CHECK(cudaEventSynchronize(staged));
+  } else {
+    // Penalties beyond the device sampler's staging: the decodes run eagerly first.
+    STRATA_ASSIGN_OR_RETURN(out, ExecuteEager(decoding));
+  }
   STRATA_ASSIGN_OR_RETURN(std::vector<SampledToken> rest, ExecuteEager(cohort));
-  std::vector<SampledToken> out = ReadSampled(decoding, decode_rows, decodes_sampled_);
+  if (staged != nullptr) {
+    // ExecuteEager synchronised the stream: the decodes' rows have landed.
+    out = ReadSampled(decoding, decode_rows, decodes_sampled_);
+    ++cohort_passes_beside_graphs_;
+  }
   out.insert(out.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
-  ++cohort_passes_beside_graphs_;
   return out;
 }
 
@@ -619,7 +615,8 @@ cudaEvent_t CudaWorker::LaunchGraph(std::span<const SequenceWork> batch, int32_t
   staging_.Upload(staging_.slots, bucket, stream_);
   const DecodeGraphShape shape{bucket,
                                DecodeGraphSplits(attention_config_, bucket, contexts,
-                                                 attention_limits_.max_partials),
+                                                 cuda::MaxPartials(attention_config_,
+                                                                   attention_limits_)),
                                CudaKvPrecision::HasInt8Pages(batch)};
   UploadDecodeGraphPlan(model_->attention_layout(), shape, batch, options_.block_size,
                         graph_plan_host_, model_->attention_workspace(), stream_);

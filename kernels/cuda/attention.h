@@ -61,9 +61,13 @@ struct AttentionLimits {
   int64_t max_pages = 0;       // sum over sequences of ceil(context_len / block_size)
   // Partial (split) outputs, one per query row: [heads, head_dim] floats and their
   // log-sum-exps. Prefill tiles whose keys split take theirs first, decode splits the rest;
-  // 0 picks 8 * sm_count.
+  // 0 picks MaxPartials' default.
   int32_t max_partials = 0;
 };
+
+// The partial outputs a plan may keep: limits.max_partials, or when 0, 8 per SM for decode
+// splits plus up to 2048 rows (at most twice max_query_rows) for prefill key splits.
+int32_t MaxPartials(const AttentionConfig& config, const AttentionLimits& limits);
 
 size_t AttentionWorkspaceBytes(const AttentionConfig& config, const AttentionLimits& limits);
 

@@ -268,7 +268,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // Merges a query row's split outputs (a decode's, or a split prefill tile's row item.w):
 // out = sum_i 2^(lse_i - L) o_i with L = log2 sum 2^lse_i.
-__global__ void DecodeReduceKernel(AttentionArgs args, const int4* items, int head_dim) {
+__global__ void SplitReduceKernel(AttentionArgs args, const int4* items, int head_dim) {
   GridDependencyEnter();
   const int4 item = items[blockIdx.x];
   const int head = blockIdx.y;
@@ -347,11 +347,11 @@ void LaunchDecode(const AttentionArgs& args, const int4* items, int num_items, i
          dim3(kThreads), 0, stream, args, items, head_chunks);
 }
 
-void LaunchDecodeReduce(const AttentionArgs& args, const int4* items, int num_items,
+void LaunchSplitReduce(const AttentionArgs& args, const int4* items, int num_items,
                         cudaStream_t stream) {
   const dim3 grid(num_items, args.heads);
   const int threads = std::min(256, (args.cache.head_dim + 31) / 32 * 32);
-  Launch(DecodeReduceKernel, grid, dim3(threads), 0, stream, args, items, args.cache.head_dim);
+  Launch(SplitReduceKernel, grid, dim3(threads), 0, stream, args, items, args.cache.head_dim);
 }
 
 }  // namespace strata::kernels::cuda::internal

@@ -27,10 +27,6 @@ size_t RoundUp(size_t value, size_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
 }
 
-int32_t MaxPartials(const AttentionConfig& config, const AttentionLimits& limits) {
-  return limits.max_partials > 0 ? limits.max_partials : 8 * config.sm_count;
-}
-
 absl::Status ValidateConfig(const AttentionConfig& c) {
   if (c.heads <= 0 || c.kv_heads <= 0 || c.heads % c.kv_heads != 0) {
     return absl::InvalidArgumentError(
@@ -76,6 +72,12 @@ int64_t PrefillSplitSteps(const AttentionConfig& config, int32_t max_partials,
 }
 
 }  // namespace
+
+int32_t MaxPartials(const AttentionConfig& config, const AttentionLimits& limits) {
+  if (limits.max_partials > 0) return limits.max_partials;
+  return 8 * config.sm_count +
+         static_cast<int32_t>(std::min<int64_t>(2 * limits.max_query_rows, 2048));
+}
 
 AttentionPlan::Layout AttentionPlan::MakeLayout(const AttentionConfig& config,
                                                 const AttentionLimits& limits) {
@@ -220,21 +222,21 @@ absl::Status AttentionPlan::Build(const AttentionConfig& config, const Attention
   num_partials_ = 0;
   int32_t* prefill = at(layout_.prefill_items);
   int32_t* prefill_reduce = at(layout_.prefill_reduce_items);
-  for (const Tile& t : tiles) {
-    const int64_t steps = (t.cost + kPrefillTileKeys - 1) / kPrefillTileKeys;
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    const Tile& t = tiles[i];
+    const auto [steps, rows] = shapes[i];
     const int32_t splits =
         split_steps > 0 ? static_cast<int32_t>((steps + split_steps - 1) / split_steps) : 1;
     const int32_t first = splits > 1 ? num_partials_ : -1;
-    for (int32_t i = 0; i < splits; ++i) {
+    for (int32_t split = 0; split < splits; ++split) {
       int32_t* item = prefill + 4 * num_prefill_++;
-      item[0] = t.seq, item[1] = t.tile, item[2] = i | splits << 16, item[3] = first;
+      item[0] = t.seq, item[1] = t.tile, item[2] = split | splits << 16, item[3] = first;
     }
     if (splits == 1) continue;
     ++num_split_tiles_;
-    const int32_t row_begin = t.tile * kPrefillTileRows / group;
-    const int32_t row_end =
-        std::min<int32_t>(q_len[t.seq], (t.tile + 1) * kPrefillTileRows / group);
-    for (int32_t row = row_begin; row < row_end; ++row) {
+    // A split tile holds whole query rows (PrefillSplitSteps).
+    const auto row_begin = static_cast<int32_t>(int64_t{t.tile} * kPrefillTileRows / group);
+    for (int32_t row = row_begin; row < row_begin + rows; ++row) {
       int32_t* r = prefill_reduce + 4 * num_prefill_reduce_++;
       r[0] = t.seq, r[1] = num_partials_, r[2] = splits, r[3] = row;
       num_partials_ += splits;
@@ -344,7 +346,7 @@ void PagedAttention(const AttentionPlan& plan, void* workspace, const bf16* q, i
                             plan.num_prefill_items(), stream);
   }
   if (plan.num_prefill_reduce_items() > 0) {
-    internal::LaunchDecodeReduce(args,
+    internal::LaunchSplitReduce(args,
                                  reinterpret_cast<const int4*>(ws + layout.prefill_reduce_items),
                                  plan.num_prefill_reduce_items(), stream);
   }
@@ -353,7 +355,7 @@ void PagedAttention(const AttentionPlan& plan, void* workspace, const bf16* q, i
                            plan.num_decode_items(), plan.decode_head_chunks(), stream);
   }
   if (plan.num_reduce_items() > 0) {
-    internal::LaunchDecodeReduce(args, reinterpret_cast<const int4*>(ws + layout.reduce_items),
+    internal::LaunchSplitReduce(args, reinterpret_cast<const int4*>(ws + layout.reduce_items),
                                  plan.num_reduce_items(), stream);
   }
   if (plan.num_generic_items() > 0) {

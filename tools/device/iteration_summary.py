@@ -112,7 +112,8 @@ def main():
             percentile(total, 0.99), max(total), statistics.mean(execute),
             percentile(execute, 0.99)))
 
-    # The first step after an idle wait has no cycle (its "since" is the idle time).
+    # The engine's first step has no previous one (since -1). After an idle wait "since" is
+    # the idle time: the decode-only fit's medians and the ratios' p99 are what to read.
     timed = [r for r in rows if r["since"] >= 0]
     for r in timed:
         r["cycle"] = r["since"] + r["total"]

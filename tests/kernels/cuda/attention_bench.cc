@@ -175,9 +175,8 @@ int Main() {
                           {256, 8192},
                           {2048, 8192}}) {
     std::vector<std::pair<int64_t, int64_t>> seqs = {{len, ctx}};
-    // The worker's partial budget (cuda_worker.cc), then none for prefill splits.
-    const int32_t budget = 8 * sms + static_cast<int32_t>(std::min<int64_t>(2 * len, 2048));
-    const auto [ms, layers, chunk, split] = run_batch(seqs, false, budget);
+    // The plan's default partial budget (the worker's), then none for prefill splits.
+    const auto [ms, layers, chunk, split] = run_batch(seqs, false);
     const auto [unsplit_ms, layers1, chunk1, split1] = run_batch(seqs, false, 1);
     // Query j sees ctx - len + j + 1 keys.
     const double pairs = double(len) * (ctx - len) + double(len) * (len + 1) / 2.0;

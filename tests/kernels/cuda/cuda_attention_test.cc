@@ -90,8 +90,7 @@ void RunCase(const Case& c, std::mt19937_64& rng) {
   if (c.expect_split >= 0) {
     EXPECT_EQ(plan.num_split_prefill_tiles() > 0, c.expect_split == 1) << Describe(c);
   }
-  EXPECT_LE(plan.num_partials(),
-            limits.max_partials > 0 ? limits.max_partials : 8 * config.sm_count);
+  EXPECT_LE(plan.num_partials(), MaxPartials(config, limits));
   DeviceBuffer<char> workspace(AttentionWorkspaceBytes(config, limits));
   workspace.Poison();
   plan.Upload(workspace.get(), nullptr);
