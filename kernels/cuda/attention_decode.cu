@@ -33,16 +33,6 @@ constexpr int kThreads = 128;
 constexpr int kStages = 4;  // ring depth, in loop steps
 constexpr int kUnroll = 2;  // tokens per thread group per step
 
-__device__ __forceinline__ void CopyAsync16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(
-                   static_cast<uint32_t>(__cvta_generic_to_shared(dst))),
-               "l"(src), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void CopyCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void CopyWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
 // 8- and 4-byte asynchronous copies (through L1); an invalid source fills zeros.
 template <int kBytes>
 __device__ __forceinline__ void CopyAsyncSmall(void* dst, const void* src, bool valid) {

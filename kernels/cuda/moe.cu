@@ -44,7 +44,8 @@ __global__ void RouteKernel(const float* logits, int rows, int experts, int top_
   }
   const float inv = 1.0f / sum;
 #pragma unroll
-  for (int i = 0; i < kRouteValuesPerLane; ++i) p[i] = lane + i * kWarpSize < experts ? p[i] * inv : -1.0f;
+  for (int i = 0; i < kRouteValuesPerLane; ++i)
+    p[i] = lane + i * kWarpSize < experts ? p[i] * inv : -1.0f;
 
   // top_k rounds of a warp argmax (larger probability, then lower id); lane j keeps pick j.
   float my_weight = 0.0f, total = 0.0f;
@@ -81,8 +82,8 @@ __global__ void RouteKernel(const float* logits, int rows, int experts, int top_
 constexpr int kAlignThreads = 1024;
 
 __global__ void __launch_bounds__(kAlignThreads)
-    AlignKernel(const int32_t* ids, int pairs, int experts, int top_k, int32_t* source_row,
-                int32_t* pair_position, int4* tiles, int32_t* num_tiles,
+    AlignKernel(const int32_t* ids, int pairs, int experts, int top_k, int tile_rows,
+                int32_t* source_row, int32_t* pair_position, int4* tiles, int32_t* num_tiles,
                 unsigned long long* activated) {
   __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts];
   for (int e = threadIdx.x; e < experts; e += blockDim.x) count[e] = 0;
@@ -95,8 +96,8 @@ __global__ void __launch_bounds__(kAlignThreads)
       cursor[e] = position;
       const int c = count[e];
       used += c > 0;
-      for (int b = 0; b < c; b += kMoeTileRows) {
-        tiles[n++] = make_int4(e, position + b, min(kMoeTileRows, c - b), 0);
+      for (int b = 0; b < c; b += tile_rows) {
+        tiles[n++] = make_int4(e, position + b, min(tile_rows, c - b), 0);
       }
       position += c;
     }
@@ -112,81 +113,6 @@ __global__ void __launch_bounds__(kAlignThreads)
   }
 }
 
-// ---- Grouped GEMM. --------------------------------------------------------------------------
-// A warp computes 16 output columns (weight rows, the MMA's m side) for the tile's up to 32
-// rows (4 MMA n-tiles of 8). Fragments come straight from global memory as in the skinny GEMM
-// (gemm_skinny.cu): lane (g, c) loads 16 bytes at k0 + 8c and k0 + 32 + 8c of weight rows g and
-// g + 8 and of tile row g of each n-tile; the k order inside a step is permuted identically for
-// both operands, which a sum does not see.
-
-constexpr int kGemmWarps = 4;
-constexpr int kGemmColumns = 16 * kGemmWarps;  // per block
-constexpr int kRowTiles = kMoeTileRows / 8;
-constexpr int kStep = 64;
-
-__device__ __forceinline__ uint4 Load16(const bf16* p, bool valid) {
-  return valid ? *reinterpret_cast<const uint4*>(p) : make_uint4(0, 0, 0, 0);
-}
-
-template <bool kFused>
-__global__ void __launch_bounds__(kGemmWarps* kWarpSize) GroupedGemmKernel(GroupedGemmArgs a) {
-  if (static_cast<int>(blockIdx.x) >= *a.num_tiles) return;
-  const int4 tile = a.tiles[blockIdx.x];
-  const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
-  const int g = lane / 4, c = lane % 4;
-  const int col0 = blockIdx.y * kGemmColumns + warp * 16;
-  if (col0 >= a.n) return;
-  const int n = a.n, k = a.k;
-  const bf16* w = a.w + int64_t{tile.x} * a.w_expert_stride + c * 8;
-  const bf16* gate_lo = w + int64_t{min(col0 + g, n - 1)} * k;
-  const bf16* gate_hi = w + int64_t{min(col0 + g + 8, n - 1)} * k;
-  const bf16* up_lo = gate_lo + int64_t{n} * k;  // fused only
-  const bf16* up_hi = gate_hi + int64_t{n} * k;
-  const bf16* x[kRowTiles];
-  bool row_valid[kRowTiles];
-#pragma unroll
-  for (int t = 0; t < kRowTiles; ++t) {
-    const int r = t * 8 + g;
-    row_valid[t] = r < tile.z;
-    const int position = tile.y + min(r, tile.z - 1);
-    const int source = a.x_rows != nullptr ? a.x_rows[position] : position;
-    x[t] = a.x + int64_t{source} * a.ldx + c * 8;
-  }
-  float d[kRowTiles][4] = {}, u[kRowTiles][4] = {};
-  for (int k0 = 0; k0 < k; k0 += kStep) {
-#pragma unroll
-    for (int p = 0; p < 2; ++p) {
-      const int kk = k0 + 32 * p;
-      const bool valid = kk + c * 8 < k;
-      const uint4 lo = Load16(gate_lo + kk, valid), hi = Load16(gate_hi + kk, valid);
-      uint4 ulo, uhi;
-      if constexpr (kFused) ulo = Load16(up_lo + kk, valid), uhi = Load16(up_hi + kk, valid);
-#pragma unroll
-      for (int t = 0; t < kRowTiles; ++t) {
-        const uint4 b = Load16(x[t] + kk, valid && row_valid[t]);
-        MmaBf16(d[t], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
-        MmaBf16(d[t], lo.z, hi.z, lo.w, hi.w, b.z, b.w);
-        if constexpr (kFused) {
-          MmaBf16(u[t], ulo.x, uhi.x, ulo.y, uhi.y, b.x, b.y);
-          MmaBf16(u[t], ulo.z, uhi.z, ulo.w, uhi.w, b.z, b.w);
-        }
-      }
-    }
-  }
-  // d[t][e]: column col0 + g (+ 8 for e >= 2), tile row t * 8 + 2c + e % 2.
-#pragma unroll
-  for (int t = 0; t < kRowTiles; ++t) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int col = col0 + g + (e / 2) * 8, r = t * 8 + 2 * c + e % 2;
-      if (col >= n || r >= tile.z) continue;
-      float v = d[t][e];
-      if constexpr (kFused) v = v / (1.0f + expf(-v)) * u[t][e];
-      a.y[int64_t{tile.y + r} * a.ldy + col] = __float2bfloat16(v);
-    }
-  }
-}
-
 // ---- Combine: one block per token row. ------------------------------------------------------
 
 __global__ void CombineKernel(const bf16* expert_out, const int32_t* pair_position,
@@ -196,28 +122,32 @@ __global__ void CombineKernel(const bf16* expert_out, const int32_t* pair_positi
     float sum = 0.0f;
     for (int j = 0; j < top_k; ++j) {
       const int64_t pair = row * top_k + j;
-      sum += weights[pair] * __bfloat162float(expert_out[int64_t{pair_position[pair]} * hidden + h]);
+      sum +=
+          weights[pair] * __bfloat162float(expert_out[int64_t{pair_position[pair]} * hidden + h]);
     }
     out[row * hidden + h] = __float2bfloat16(sum);
   }
 }
 
-bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
-int32_t MoeMaxTiles(int64_t pairs, int64_t experts) {
-  return static_cast<int32_t>((pairs + kMoeTileRows - 1) / kMoeTileRows +
+int32_t MoeMaxTiles(int64_t pairs, int64_t experts, int32_t tile_rows) {
+  return static_cast<int32_t>((pairs + tile_rows - 1) / tile_rows +
                               (pairs < experts ? pairs : experts));
+}
+
+int32_t MoeTileRowsFor(int64_t rows, int32_t experts, int32_t top_k) {
+  return rows * top_k >= int64_t{kMoeLargeTileMinPairsPerExpert} * experts ? kMoeLargeTileRows
+                                                                           : kMoeTileRows;
 }
 
 size_t MoeWorkspaceBytes(int64_t max_rows, int64_t experts, int64_t top_k, int64_t inter,
                          int64_t hidden) {
   const size_t pairs = static_cast<size_t>(max_rows * top_k);
   return Align256(max_rows * experts * sizeof(float)) + Align256(pairs * sizeof(int32_t)) * 3 +
-         Align256(pairs * sizeof(float)) +
-         Align256(MoeMaxTiles(pairs, experts) * sizeof(int4)) + Align256(sizeof(int32_t)) +
-         Align256(pairs * inter * sizeof(bf16)) + Align256(pairs * hidden * sizeof(bf16));
+         Align256(pairs * sizeof(float)) + Align256(MoeMaxTiles(pairs, experts) * sizeof(int4)) +
+         Align256(sizeof(int32_t)) + Align256(pairs * inter * sizeof(bf16)) +
+         Align256(pairs * hidden * sizeof(bf16));
 }
 
 MoeWorkspace MoeWorkspace::Carve(void* base, int64_t max_rows, int64_t experts, int64_t top_k,
@@ -251,49 +181,38 @@ void MoeRoute(const float* logits, int64_t rows, int32_t experts, int32_t top_k,
   constexpr int kWarps = 4;
   const int blocks = static_cast<int>((rows + kWarps - 1) / kWarps);
   RouteKernel<<<blocks, kWarps * kWarpSize, 0, stream>>>(logits, static_cast<int>(rows), experts,
-                                                          top_k, normalize, ids, weights);
+                                                         top_k, normalize, ids, weights);
   STRATA_CUDA_CHECK_LAUNCH();
 }
 
-void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k,
+void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k, int32_t tile_rows,
               const MoeWorkspace& ws, unsigned long long* activated_experts, cudaStream_t stream) {
   STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts);
+  STRATA_CHECK(tile_rows == kMoeTileRows || tile_rows == kMoeLargeTileRows) << tile_rows;
   if (rows == 0) return;
+  STRATA_CHECK_LE(MoeMaxTiles(rows * top_k, experts, tile_rows), ws.max_tiles);
   AlignKernel<<<1, kAlignThreads, 0, stream>>>(ids, static_cast<int>(rows * top_k), experts, top_k,
-                                               ws.source_row, ws.pair_position, ws.tiles,
+                                               tile_rows, ws.source_row, ws.pair_position, ws.tiles,
                                                ws.num_tiles, activated_experts);
-  STRATA_CUDA_CHECK_LAUNCH();
-}
-
-void GroupedGemm(const GroupedGemmArgs& a, cudaStream_t stream) {
-  STRATA_CHECK(a.n > 0 && a.k > 0 && a.k % 8 == 0 && a.ldx % 8 == 0 && a.w_expert_stride % 8 == 0 &&
-               Aligned16(a.x) && Aligned16(a.w))
-      << "grouped GEMM: n " << a.n << " k " << a.k << " ldx " << a.ldx;
-  if (a.max_tiles == 0) return;
-  const dim3 grid(a.max_tiles, (a.n + kGemmColumns - 1) / kGemmColumns);
-  if (a.fused_silu) {
-    GroupedGemmKernel<true><<<grid, kGemmWarps * kWarpSize, 0, stream>>>(a);
-  } else {
-    GroupedGemmKernel<false><<<grid, kGemmWarps * kWarpSize, 0, stream>>>(a);
-  }
   STRATA_CUDA_CHECK_LAUNCH();
 }
 
 void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const float* weights,
                 int64_t rows, int32_t top_k, int64_t hidden, bf16* out, cudaStream_t stream) {
   if (rows == 0) return;
-  CombineKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(expert_out, pair_position,
-                                                                  weights, top_k, hidden, out);
+  CombineKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(expert_out, pair_position, weights,
+                                                                 top_k, hidden, out);
   STRATA_CUDA_CHECK_LAUNCH();
 }
 
 void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t stream) {
   if (a.rows == 0) return;
-  MoeRoute(ws.router_logits, a.rows, a.experts, a.top_k, a.normalize, ws.topk_ids,
-           ws.topk_weights, stream);
-  MoeAlign(ws.topk_ids, a.rows, a.experts, a.top_k, ws, a.activated_experts, stream);
-  const int32_t tiles = MoeMaxTiles(a.rows * a.top_k, a.experts);
-  STRATA_CHECK_LE(tiles, ws.max_tiles);
+  MoeRoute(ws.router_logits, a.rows, a.experts, a.top_k, a.normalize, ws.topk_ids, ws.topk_weights,
+           stream);
+  const int32_t tile_rows =
+      a.tile_rows != 0 ? a.tile_rows : MoeTileRowsFor(a.rows, a.experts, a.top_k);
+  MoeAlign(ws.topk_ids, a.rows, a.experts, a.top_k, tile_rows, ws, a.activated_experts, stream);
+  const int32_t tiles = MoeMaxTiles(a.rows * a.top_k, a.experts, tile_rows);
   GroupedGemm({.x = a.x,
                .ldx = a.hidden,
                .x_rows = ws.source_row,
@@ -306,7 +225,8 @@ void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t st
                .max_tiles = tiles,
                .n = static_cast<int32_t>(a.inter),
                .k = static_cast<int32_t>(a.hidden),
-               .fused_silu = true},
+               .fused_silu = true,
+               .tile_rows = tile_rows},
               stream);
   GroupedGemm({.x = ws.act,
                .ldx = a.inter,
@@ -320,7 +240,8 @@ void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t st
                .max_tiles = tiles,
                .n = static_cast<int32_t>(a.hidden),
                .k = static_cast<int32_t>(a.inter),
-               .fused_silu = false},
+               .fused_silu = false,
+               .tile_rows = tile_rows},
               stream);
   MoeCombine(ws.expert_out, ws.pair_position, ws.topk_weights, a.rows, a.top_k, a.hidden, a.out,
              stream);

@@ -10,7 +10,7 @@ build=${1:-$root/build-cuda}
 jobs=${STRATA_BUILD_JOBS:-2}
 cmake -S "$root" -B "$build" -G Ninja -DSTRATA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a
 targets=(strata-cuda-ops-test strata-cuda-attention-bench strata-cuda-gemm-bench
-  strata-cuda-model-test strata-bench-gpu strata-mkmodel)
+  strata-cuda-moe-bench strata-cuda-model-test strata-bench-gpu strata-mkmodel)
 cmake --build "$build" --target "${targets[@]}" -j"$jobs"
 rm -rf "$root/.bundle/perf"
 bundle=${STRATA_DEVICE_BUNDLE:-$root/../shared/tools/device-bundle}

@@ -8,6 +8,7 @@
 #   tests      strata-cuda-ops-test (all suites) and strata-cuda-model-test on the fixtures
 #   gemm       strata-cuda-gemm-bench (skinny kernel against cuBLASLt)
 #   attention  strata-cuda-attention-bench
+#   moe        strata-cuda-moe-bench (the MoE expert step, small against large tiles)
 #   bench      strata-bench-gpu with its defaults (the docs/performance.md table)
 #   ab         batch 1 and 8 decode, 8k prefill: cuBLASLt only / skinny GEMM / + PDL
 #   long       batches 1-256 at 4096 context (needs an H200's memory for 128 and 256)
@@ -63,6 +64,10 @@ for step in "$@"; do
     attention)
       timeout 120 strata-cuda-attention-bench 2>&1 | tee "$out/attention-bench.log"
       summary+=("attention: exit ${PIPESTATUS[0]}")
+      ;;
+    moe)
+      timeout 120 strata-cuda-moe-bench 2>&1 | tee "$out/moe-bench.log"
+      summary+=("moe: exit ${PIPESTATUS[0]}")
       ;;
     bench)
       timeout 300 strata-bench-gpu 2>&1 | tee "$out/bench.md"

@@ -15,6 +15,7 @@
 #include "base/check.h"
 #include "base/dtype.h"
 #include "kernels/cuda/cuda_check.h"
+#include "tests/kernels/cuda/bench_timer.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/gemm_skinny.h"
 #include "kernels/cuda/launch.h"
@@ -22,32 +23,7 @@
 namespace strata::kernels::cuda {
 namespace {
 
-float Median(std::vector<float> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// Milliseconds per call of `fn(i)` for i in [0, calls), median of 7 timed rounds.
-template <typename Fn>
-float TimeCalls(int calls, Fn fn) {
-  cudaEvent_t start, stop;
-  STRATA_CUDA_CHECK(cudaEventCreate(&start));
-  STRATA_CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < calls; ++i) fn(i);  // warm-up
-  std::vector<float> rounds;
-  for (int round = 0; round < 7; ++round) {
-    STRATA_CUDA_CHECK(cudaEventRecord(start));
-    for (int i = 0; i < calls; ++i) fn(i);
-    STRATA_CUDA_CHECK(cudaEventRecord(stop));
-    STRATA_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    rounds.push_back(ms / calls);
-  }
-  STRATA_CUDA_CHECK(cudaEventDestroy(start));
-  STRATA_CUDA_CHECK(cudaEventDestroy(stop));
-  return Median(rounds);
-}
+using bench::TimeCalls;
 
 int Main() {
   int device = 0;

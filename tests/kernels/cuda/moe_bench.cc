@@ -1,0 +1,140 @@
+// The MoE expert step on the device, qwen3-30b-a3b shape (hidden 2048, 128 experts of
+// intermediate size 768, top 8): MoeExperts (routing, alignment, both grouped GEMMs and the
+// combine) from one decode token to a full prefill budget, with small tiles (the few-row
+// kernel) and large ones (the shared-memory kernel), in ms and in expert TFLOP/s. For scale,
+// cuBLASLt's dense GEMM of the gate/up product over all (token, slot) pairs with one weight
+// (the same FLOPs without the grouping). One layer's experts (1.2 GB) exceed L2, so their
+// weights come from DRAM. Router logits are random: routing is near uniform, as in a model
+// with random weights.
+//
+//   strata-cuda-moe-bench
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "base/check.h"
+#include "base/dtype.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/moe.h"
+#include "tests/kernels/cuda/bench_timer.h"
+
+namespace strata::kernels::cuda {
+namespace {
+
+using bench::TimeCalls;
+
+constexpr int64_t kHidden = 2048, kInter = 768, kMaxRows = 8192;
+constexpr int32_t kExperts = 128, kTopK = 8;
+
+template <typename T>
+T* DeviceAlloc(size_t count) {
+  T* p = nullptr;
+  STRATA_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
+  return p;
+}
+
+// Fills `count` bf16 values with normal(0, scale) draws (a 16 MiB host block, repeated).
+void FillBf16(bf16* device, size_t count, float scale, std::mt19937_64& rng) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<uint16_t> block(std::min<size_t>(count, size_t{8} << 20));
+  for (uint16_t& v : block) v = FloatToBF16(dist(rng));
+  for (size_t at = 0; at < count; at += block.size()) {
+    const size_t n = std::min(block.size(), count - at);
+    STRATA_CUDA_CHECK(cudaMemcpy(device + at, block.data(), n * 2, cudaMemcpyHostToDevice));
+  }
+}
+
+int Main() {
+  int device = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp prop;
+  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  std::printf("device: %s, %d SMs, L2 %d MiB\n", prop.name, prop.multiProcessorCount,
+              prop.l2CacheSize >> 20);
+  std::mt19937_64 rng(1);
+  bf16* gate_up = DeviceAlloc<bf16>(size_t{kExperts} * 2 * kInter * kHidden);
+  bf16* down = DeviceAlloc<bf16>(size_t{kExperts} * kHidden * kInter);
+  bf16* x = DeviceAlloc<bf16>(kMaxRows * kHidden);
+  bf16* out = DeviceAlloc<bf16>(kMaxRows * kHidden);
+  FillBf16(gate_up, size_t{kExperts} * 2 * kInter * kHidden, 0.02f, rng);
+  FillBf16(down, size_t{kExperts} * kHidden * kInter, 0.02f, rng);
+  FillBf16(x, kMaxRows * kHidden, 1.0f, rng);
+  const size_t ws_bytes = MoeWorkspaceBytes(kMaxRows, kExperts, kTopK, kInter, kHidden);
+  char* ws_base = DeviceAlloc<char>(ws_bytes);
+  const MoeWorkspace ws = MoeWorkspace::Carve(ws_base, kMaxRows, kExperts, kTopK, kInter, kHidden);
+  {
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> logits(kMaxRows * kExperts);
+    for (float& v : logits) v = dist(rng);
+    STRATA_CUDA_CHECK(
+        cudaMemcpy(ws.router_logits, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice));
+  }
+  auto gemm = Gemm::Create();
+  STRATA_CHECK(gemm.ok()) << gemm.status();
+  bf16* dense_y = DeviceAlloc<bf16>(size_t{kMaxRows} * kTopK * 2 * kInter);
+  bf16* dense_x = DeviceAlloc<bf16>(size_t{kMaxRows} * kTopK * kHidden);
+  FillBf16(dense_x, size_t{kMaxRows} * kTopK * kHidden, 1.0f, rng);
+
+  std::printf(
+      "expert step (route, align, gate/up, down, combine); TFLOP/s over the experts' "
+      "6 x hidden x inter FLOPs per pair\n");
+  std::printf("%6s %10s %20s %20s %6s %16s %24s\n", "rows", "pairs/exp", "small tiles ms (TF/s)",
+              "large tiles ms (TF/s)", "auto", "route+align ms", "dense gate/up ms (TF/s)");
+  for (const int64_t rows : {1, 2, 4, 8, 16, 64, 256, 512, 1024, 2048, 4096, 8192}) {
+    const double pairs = double(rows) * kTopK;
+    const double flops = pairs * 6.0 * kHidden * kInter;
+    auto step = [&](int32_t tile_rows) {
+      return TimeCalls(rows >= 1024 ? 5 : 20, [&](int) {
+        MoeExperts({.x = x,
+                    .gate_up = gate_up,
+                    .down = down,
+                    .out = out,
+                    .rows = rows,
+                    .experts = kExperts,
+                    .top_k = kTopK,
+                    .inter = kInter,
+                    .hidden = kHidden,
+                    .normalize = true,
+                    .tile_rows = tile_rows},
+                   ws, nullptr);
+      });
+    };
+    const float small = step(kMoeTileRows), large = step(kMoeLargeTileRows);
+    const float dense = TimeCalls(rows >= 1024 ? 5 : 20, [&](int) {
+      (*gemm)->Run({.x = dense_x,
+                    .ldx = kHidden,
+                    .w = gate_up,
+                    .y = dense_y,
+                    .ldy = 2 * kInter,
+                    .m = rows * kTopK,
+                    .n = 2 * kInter,
+                    .k = kHidden},
+                   nullptr);
+    });
+    const int32_t tile_rows = MoeTileRowsFor(rows, kExperts, kTopK);
+    const float route_align = TimeCalls(20, [&](int) {
+      MoeRoute(ws.router_logits, rows, kExperts, kTopK, true, ws.topk_ids, ws.topk_weights,
+               nullptr);
+      MoeAlign(ws.topk_ids, rows, kExperts, kTopK, tile_rows, ws, nullptr, nullptr);
+    });
+    const double dense_flops = pairs * 2.0 * 2 * kInter * kHidden;
+    std::printf("%6lld %10.2f %11.3f (%6.1f) %11.3f (%6.1f) %6d %16.3f %15.3f (%6.1f)\n",
+                static_cast<long long>(rows), pairs / kExperts, small, flops / small / 1e9, large,
+                flops / large / 1e9, tile_rows, route_align, dense, dense_flops / dense / 1e9);
+  }
+  STRATA_CUDA_CHECK(cudaDeviceSynchronize());
+  for (void* p : {static_cast<void*>(gate_up), static_cast<void*>(down), static_cast<void*>(x),
+                  static_cast<void*>(out), static_cast<void*>(ws_base), static_cast<void*>(dense_y),
+                  static_cast<void*>(dense_x)}) {
+    STRATA_CUDA_CHECK(cudaFree(p));
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace strata::kernels::cuda
+
+int main() { return strata::kernels::cuda::Main(); }
