@@ -221,7 +221,12 @@ int32_t LayerGroupsFor(int64_t cohort_tokens, int32_t num_layers, const LayeredO
       break;
     }
   }
-  return std::clamp(groups, 1, std::max(num_layers, 1));
+  const int32_t layers = std::max(num_layers, 1);
+  groups = std::clamp(groups, 1, layers);
+  // As few groups as keep the heaviest one's layers: 48 layers in 32 groups would alternate
+  // 1 and 2 layers, so each iteration may carry 2 and 24 groups of 2 finish sooner.
+  const int32_t layers_per_group = (layers + groups - 1) / groups;
+  return (layers + layers_per_group - 1) / layers_per_group;
 }
 
 int64_t CohortCostFor(int64_t cost, int32_t max_batch_tokens, int32_t num_layers,

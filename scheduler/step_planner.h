@@ -55,7 +55,8 @@ struct LayeredOptions {
 };
 
 // G for a cohort of `cohort_tokens` (its cost, when chunks are costed): the first table
-// row that holds it, else max_groups; never more than the model's layers, never less than 1.
+// row that holds it, else max_groups; never more than the model's layers, never less than 1,
+// and lowered to the fewest groups whose largest has as many layers (48 layers: 32 -> 24).
 int32_t LayerGroupsFor(int64_t cohort_tokens, int32_t num_layers, const LayeredOptions& options);
 
 // The cost a new cohort may take when `cost` is what the budget would give it: `cost`, or

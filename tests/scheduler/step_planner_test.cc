@@ -229,6 +229,29 @@ TEST(LayerGroupsTest, PaperTableClampedToTheModel) {
   EXPECT_EQ(LayerGroupsFor(65, 32, custom), 4);
 }
 
+TEST(LayerGroupsTest, FewestGroupsForTheHeaviestGroupsLayers) {
+  const LayeredOptions paper;
+  EXPECT_EQ(LayerGroupsFor(100000, 48, paper), 16);  // 3 layers each already
+  EXPECT_EQ(LayerGroupsFor(4096, 48, paper), 8);
+  EXPECT_EQ(LayerGroupsFor(100000, 36, paper), 12) << "16 groups of 36 layers carry up to 3";
+  EXPECT_EQ(LayerGroupsFor(100000, 40, paper), 14);  // 3 layers at most: 14 groups of 2-3
+  const LayeredOptions wide{.max_groups = 32};
+  EXPECT_EQ(LayerGroupsFor(100000, 48, wide), 24) << "not 1 and 2 layers alternating";
+  EXPECT_EQ(LayerGroupsFor(100000, 32, wide), 32);
+  EXPECT_EQ(LayerGroupsFor(100000, 20, wide), 20);
+  for (int32_t layers : {1, 3, 28, 36, 40, 48}) {
+    for (int32_t g = 1; g <= 32; ++g) {
+      const LayeredOptions options{.max_groups = g, .table = {}};
+      const int32_t groups = LayerGroupsFor(1, layers, options);
+      const int32_t clamped = std::min(g, layers);
+      const auto heaviest = [&](int32_t n) { return (layers + n - 1) / n; };
+      EXPECT_LE(groups, clamped);
+      EXPECT_EQ(heaviest(groups), heaviest(clamped)) << layers << " layers, " << g << " groups";
+      if (groups > 1) EXPECT_GT(heaviest(groups - 1), heaviest(clamped));
+    }
+  }
+}
+
 TEST(LayerGroupsTest, RangesTileTheLayersContiguously) {
   for (int32_t layers : {1, 3, 28, 32, 48}) {
     for (int32_t groups = 1; groups <= std::min(layers, 16); ++groups) {

@@ -25,8 +25,9 @@ TEST(EngineOptionsFromTest, PrefillModeAndLayerGroupTable) {
   EXPECT_EQ(options.layered.table[0].groups, 1);
   EXPECT_EQ(options.layered.table[1].max_tokens, 3000);
   EXPECT_EQ(options.layered.table[1].groups, 6);
-  EXPECT_EQ(scheduler::LayerGroupsFor(2000, 32, options.layered), 6);
-  EXPECT_EQ(scheduler::LayerGroupsFor(5000, 32, options.layered), 12);
+  // 48 layers: 6 and 12 groups are of equal depth, so LayerGroupsFor keeps them.
+  EXPECT_EQ(scheduler::LayerGroupsFor(2000, 48, options.layered), 6);
+  EXPECT_EQ(scheduler::LayerGroupsFor(5000, 48, options.layered), 12);
   for (const char* mode : {"whole", "chunked"}) {
     auto other = config::ParseConfig(
         "", "test.yaml", {"model.path=/models/m", std::string("scheduler.prefill_mode=") + mode});

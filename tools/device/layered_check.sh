@@ -22,9 +22,11 @@
 # Environment (defaults for the GPU run, about 6-7 minutes in all):
 #   MODELS="llama moe"   llama: llama-3.1-8b shape; moe: qwen3-30b-a3b (61 GB bf16, the
 #                        largest MoE shape of one GPU)
-#   MODES="whole chunked:2048 layered"   MODE[:MAX_BATCH_TOKENS[:COST_CONTEXT]] (default tokens
-#                        8448: a whole 8k prompt plus the decodes in one iteration / one layered
-#                        cohort; COST_CONTEXT sets scheduler.prefill_cost_context, default 0)
+#   MODES="whole chunked:2048 layered"   MODE[:MAX_BATCH_TOKENS[:COST_CONTEXT[:MAX_GROUPS]]]
+#                        (default tokens 8448: a whole 8k prompt plus the decodes in one
+#                        iteration / one layered cohort; COST_CONTEXT sets
+#                        scheduler.prefill_cost_context, default 0; MAX_GROUPS sets
+#                        scheduler.layered_max_groups, over EXTRA_SET's)
 #   MOE_MODES="chunked:2048 layered whole"   the MoE's (its chunked-layered comparison first)
 #   RATES="0.5 1 2"      long-prompt arrivals per second (MOE_RATES for the MoE; default RATES)
 #   DURATION=10 LEAD_IN=3 LEAD_OUT=2 STREAMS=16   seconds of arrivals (whole), of
@@ -116,9 +118,10 @@ trap stop_server EXIT
 
 # Starts stratad for (model dir, prefill mode, max batch tokens); waits for /ready.
 start_server() {
-  local dir=$1 mode=$2 tokens=$3 cost=$4 log=$5
+  local dir=$1 mode=$2 tokens=$3 cost=$4 groups=$5 log=$6
   local extra=(--set scheduler.prefill_cost_context="$cost")
   for kv in ${EXTRA_SET:-}; do extra+=(--set "$kv"); done
+  [ -z "$groups" ] || extra+=(--set scheduler.layered_max_groups="$groups")
   stratad --set model.path="$dir" --set server.http_port="$port" \
     --set server.grpc_port="$((port + 1))" --set server.log_level=warning \
     --set scheduler.prefill_mode="$mode" --set scheduler.max_batch_tokens="$tokens" \
@@ -143,7 +146,7 @@ for model in $models; do
   model_rates=$rates model_modes=$modes
   case $model in moe | *moe*) model_rates=$moe_rates model_modes=$moe_modes ;; esac
   for spec in $model_modes; do
-    IFS=: read -r mode tokens cost <<<"$spec"
+    IFS=: read -r mode tokens cost groups <<<"$spec"
     tokens=${tokens:-$default_tokens}
     cost=${cost:-0}
     elapsed=$((SECONDS - start_s))
@@ -156,7 +159,7 @@ for model in $models; do
     fi
     log=$out/stratad-$model-${spec//:/-}.log
     echo "[$elapsed s] $model $spec: starting stratad"
-    if ! start_server "$dir" "$mode" "$tokens" "$cost" "$log"; then
+    if ! start_server "$dir" "$mode" "$tokens" "$cost" "${groups:-}" "$log"; then
       echo "  stratad did not become ready; its log ends:"
       tail -5 "$log" | sed 's/^/    /'
       for rate in $model_rates; do
