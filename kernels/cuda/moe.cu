@@ -82,8 +82,8 @@ __global__ void RouteKernel(const float* logits, int rows, int experts, int top_
 constexpr int kAlignThreads = 1024;
 
 __global__ void __launch_bounds__(kAlignThreads)
-    AlignKernel(const int32_t* ids, int pairs, int experts, int top_k, int tile_rows,
-                int32_t* source_row, int32_t* pair_position, int4* tiles, int32_t* num_tiles,
+    AlignKernel(const int32_t* ids, int pairs, int experts, int top_k, int32_t* source_row,
+                int32_t* pair_position, int4* tiles, int32_t* num_tiles,
                 unsigned long long* activated) {
   __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts];
   for (int e = threadIdx.x; e < experts; e += blockDim.x) count[e] = 0;
@@ -96,8 +96,8 @@ __global__ void __launch_bounds__(kAlignThreads)
       cursor[e] = position;
       const int c = count[e];
       used += c > 0;
-      for (int b = 0; b < c; b += tile_rows) {
-        tiles[n++] = make_int4(e, position + b, min(tile_rows, c - b), 0);
+      for (int b = 0; b < c; b += kMoeTileRows) {
+        tiles[n++] = make_int4(e, position + b, min(kMoeTileRows, c - b), 0);
       }
       position += c;
     }
@@ -131,14 +131,9 @@ __global__ void CombineKernel(const bf16* expert_out, const int32_t* pair_positi
 
 }  // namespace
 
-int32_t MoeMaxTiles(int64_t pairs, int64_t experts, int32_t tile_rows) {
-  return static_cast<int32_t>((pairs + tile_rows - 1) / tile_rows +
+int32_t MoeMaxTiles(int64_t pairs, int64_t experts) {
+  return static_cast<int32_t>((pairs + kMoeTileRows - 1) / kMoeTileRows +
                               (pairs < experts ? pairs : experts));
-}
-
-int32_t MoeTileRowsFor(int64_t rows, int32_t experts, int32_t top_k) {
-  return rows * top_k >= int64_t{kMoeLargeTileMinPairsPerExpert} * experts ? kMoeLargeTileRows
-                                                                           : kMoeTileRows;
 }
 
 size_t MoeWorkspaceBytes(int64_t max_rows, int64_t experts, int64_t top_k, int64_t inter,
@@ -185,14 +180,13 @@ void MoeRoute(const float* logits, int64_t rows, int32_t experts, int32_t top_k,
   STRATA_CUDA_CHECK_LAUNCH();
 }
 
-void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k, int32_t tile_rows,
+void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k,
               const MoeWorkspace& ws, unsigned long long* activated_experts, cudaStream_t stream) {
   STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts);
-  STRATA_CHECK(tile_rows == kMoeTileRows || tile_rows == kMoeLargeTileRows) << tile_rows;
   if (rows == 0) return;
-  STRATA_CHECK_LE(MoeMaxTiles(rows * top_k, experts, tile_rows), ws.max_tiles);
+  STRATA_CHECK_LE(MoeMaxTiles(rows * top_k, experts), ws.max_tiles);
   AlignKernel<<<1, kAlignThreads, 0, stream>>>(ids, static_cast<int>(rows * top_k), experts, top_k,
-                                               tile_rows, ws.source_row, ws.pair_position, ws.tiles,
+                                               ws.source_row, ws.pair_position, ws.tiles,
                                                ws.num_tiles, activated_experts);
   STRATA_CUDA_CHECK_LAUNCH();
 }
@@ -209,10 +203,8 @@ void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t st
   if (a.rows == 0) return;
   MoeRoute(ws.router_logits, a.rows, a.experts, a.top_k, a.normalize, ws.topk_ids, ws.topk_weights,
            stream);
-  const int32_t tile_rows =
-      a.tile_rows != 0 ? a.tile_rows : MoeTileRowsFor(a.rows, a.experts, a.top_k);
-  MoeAlign(ws.topk_ids, a.rows, a.experts, a.top_k, tile_rows, ws, a.activated_experts, stream);
-  const int32_t tiles = MoeMaxTiles(a.rows * a.top_k, a.experts, tile_rows);
+  MoeAlign(ws.topk_ids, a.rows, a.experts, a.top_k, ws, a.activated_experts, stream);
+  const int32_t tiles = MoeMaxTiles(a.rows * a.top_k, a.experts);
   GroupedGemm({.x = a.x,
                .ldx = a.hidden,
                .x_rows = ws.source_row,
@@ -225,8 +217,7 @@ void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t st
                .max_tiles = tiles,
                .n = static_cast<int32_t>(a.inter),
                .k = static_cast<int32_t>(a.hidden),
-               .fused_silu = true,
-               .tile_rows = tile_rows},
+               .fused_silu = true},
               stream);
   GroupedGemm({.x = ws.act,
                .ldx = a.inter,
@@ -240,8 +231,7 @@ void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t st
                .max_tiles = tiles,
                .n = static_cast<int32_t>(a.hidden),
                .k = static_cast<int32_t>(a.inter),
-               .fused_silu = false,
-               .tile_rows = tile_rows},
+               .fused_silu = false},
               stream);
   MoeCombine(ws.expert_out, ws.pair_position, ws.topk_weights, a.rows, a.top_k, a.hidden, a.out,
              stream);

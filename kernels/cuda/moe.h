@@ -2,9 +2,9 @@
 // routing (softmax over the router logits in float32, top-k, optional renormalisation), a
 // permutation of the (token, slot) pairs grouped by expert, one grouped GEMM launch over
 // all activated experts for gate/up (SiLU-gated, fused) and one for down, then the
-// probability-weighted sum of each token's expert outputs. The grouped GEMM has two
-// kernels: one for few rows per expert (decode), bound by reading the experts' weights, and
-// one with shared-memory tiles for many (prefill), bound by the tensor cores.
+// probability-weighted sum of each token's expert outputs. The grouped GEMM stages tiles in
+// shared memory and skips the MMAs of rows a tile lacks, so one kernel serves a decode
+// token (an expert sees one row) and a prefill cohort (hundreds).
 //
 // Everything stays on the device (no host sync, fixed launch shapes for a given row count),
 // so a forward pass with MoE layers can be captured in a CUDA graph. The router GEMM itself
@@ -22,13 +22,8 @@ namespace strata::kernels::cuda {
 
 constexpr int kMoeMaxExperts = 512;
 constexpr int kMoeMaxTopK = 32;
-// Permuted rows per grouped-GEMM tile: one expert's weights are read once per tile. Small
-// tiles go to the few-row kernel, large ones to the shared-memory one.
-constexpr int kMoeTileRows = 32;
-constexpr int kMoeLargeTileRows = 128;
-// Large tiles from this many (token, slot) pairs per expert on average: from there the
-// shared-memory kernel is the faster one (strata-cuda-moe-bench).
-constexpr int kMoeLargeTileMinPairsPerExpert = 1;
+// Permuted rows per grouped-GEMM tile: one expert's weights are read once per tile.
+constexpr int kMoeTileRows = 128;
 
 // Device buffers of one MoE step for up to `max_rows` tokens, carved by MoeWorkspace::Carve
 // from MoeWorkspaceBytes() bytes (256-byte aligned). Pairs: max_rows * top_k.
@@ -49,13 +44,8 @@ struct MoeWorkspace {
 };
 size_t MoeWorkspaceBytes(int64_t max_rows, int64_t experts, int64_t top_k, int64_t inter,
                          int64_t hidden);
-// Tiles needed at most for `pairs` pairs over `experts` experts (the workspace holds as many
-// as small tiles need).
-int32_t MoeMaxTiles(int64_t pairs, int64_t experts, int32_t tile_rows = kMoeTileRows);
-// The tile size MoeExperts uses for `rows` tokens: kMoeLargeTileRows once the experts see
-// kMoeLargeTileMinPairsPerExpert pairs each on average, else kMoeTileRows. A function of the
-// shapes alone, so a captured graph keeps its kernels.
-int32_t MoeTileRowsFor(int64_t rows, int32_t experts, int32_t top_k);
+// Tiles needed at most for `pairs` pairs over `experts` experts.
+int32_t MoeMaxTiles(int64_t pairs, int64_t experts);
 
 // ids/weights of each row's top_k experts from router logits [rows, experts] (float32):
 // probabilities by softmax in float32, the most probable first (ties to the lower id),
@@ -63,15 +53,13 @@ int32_t MoeTileRowsFor(int64_t rows, int32_t experts, int32_t top_k);
 void MoeRoute(const float* logits, int64_t rows, int32_t experts, int32_t top_k, bool normalize,
               int32_t* ids, float* weights, cudaStream_t stream);
 
-// Groups the pairs of `ids` by expert: fills source_row, pair_position, tiles (of up to
-// tile_rows pairs, kMoeTileRows or kMoeLargeTileRows) and num_tiles of `ws`, and adds the
-// number of distinct experts used to *activated_experts (when non-null).
-void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k, int32_t tile_rows,
+// Groups the pairs of `ids` by expert: fills source_row, pair_position, tiles and num_tiles
+// of `ws`, and adds the number of distinct experts used to *activated_experts (when non-null).
+void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k,
               const MoeWorkspace& ws, unsigned long long* activated_experts, cudaStream_t stream);
 
 // One launch over every tile: y[p, :] = x[row(p), :] . W_e^T for the permuted rows p of each
 // tile, e the tile's expert, with bf16 tensor-core MMAs (m16n8k16) and float32 accumulation.
-// The tiles' size (tile_rows, as MoeAlign made them) picks the kernel.
 // With fused_silu the expert's weights are [2n, k] (gate rows, then up rows) and
 // y[p, j] = silu(gate_j) * up_j, the gate/up products kept in float32.
 struct GroupedGemmArgs {
@@ -87,7 +75,6 @@ struct GroupedGemmArgs {
   int32_t max_tiles = 0;  // the grid covers this many; the rest exit
   int32_t n = 0, k = 0;   // k % 8 == 0; x, w 16-byte aligned, ldx % 8 == 0
   bool fused_silu = false;
-  int32_t tile_rows = kMoeTileRows;  // kMoeTileRows or kMoeLargeTileRows
 };
 void GroupedGemm(const GroupedGemmArgs& args, cudaStream_t stream);
 
@@ -109,7 +96,6 @@ struct MoeExpertsArgs {
   int64_t inter = 0, hidden = 0;
   bool normalize = false;
   unsigned long long* activated_experts = nullptr;  // or null
-  int32_t tile_rows = 0;                            // 0: MoeTileRowsFor(rows, experts, top_k)
 };
 void MoeExperts(const MoeExpertsArgs& args, const MoeWorkspace& ws, cudaStream_t stream);
 

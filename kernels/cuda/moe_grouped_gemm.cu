@@ -1,5 +1,4 @@
-// The grouped expert GEMMs of moe.h: one kernel for small tiles (kMoeTileRows, decode) and
-// one for large ones (kMoeLargeTileRows, prefill), over the tile lists MoeAlign makes.
+// The grouped expert GEMM of moe.h, over the tile lists MoeAlign makes.
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
@@ -8,82 +7,6 @@
 namespace strata::kernels::cuda {
 namespace {
 
-// ---- Small tiles. ---------------------------------------------------------------------------
-// A warp computes 16 output columns (weight rows, the MMA's m side) for the tile's up to 32
-// rows (4 MMA n-tiles of 8). Fragments come straight from global memory as in the skinny GEMM
-// (gemm_skinny.cu): lane (g, c) loads 16 bytes at k0 + 8c and k0 + 32 + 8c of weight rows g and
-// g + 8 and of tile row g of each n-tile; the k order inside a step is permuted identically for
-// both operands, which a sum does not see.
-
-constexpr int kGemmWarps = 4;
-constexpr int kGemmColumns = 16 * kGemmWarps;  // per block
-constexpr int kRowTiles = kMoeTileRows / 8;
-constexpr int kStep = 64;
-
-__device__ __forceinline__ uint4 Load16(const bf16* p, bool valid) {
-  return valid ? *reinterpret_cast<const uint4*>(p) : make_uint4(0, 0, 0, 0);
-}
-
-template <bool kFused>
-__global__ void __launch_bounds__(kGemmWarps* kWarpSize) FewRowGemmKernel(GroupedGemmArgs a) {
-  if (static_cast<int>(blockIdx.x) >= *a.num_tiles) return;
-  const int4 tile = a.tiles[blockIdx.x];
-  const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
-  const int g = lane / 4, c = lane % 4;
-  const int col0 = blockIdx.y * kGemmColumns + warp * 16;
-  if (col0 >= a.n) return;
-  const int n = a.n, k = a.k;
-  const bf16* w = a.w + int64_t{tile.x} * a.w_expert_stride + c * 8;
-  const bf16* gate_lo = w + int64_t{min(col0 + g, n - 1)} * k;
-  const bf16* gate_hi = w + int64_t{min(col0 + g + 8, n - 1)} * k;
-  const bf16* up_lo = gate_lo + int64_t{n} * k;  // fused only
-  const bf16* up_hi = gate_hi + int64_t{n} * k;
-  const bf16* x[kRowTiles];
-  bool row_valid[kRowTiles];
-#pragma unroll
-  for (int t = 0; t < kRowTiles; ++t) {
-    const int r = t * 8 + g;
-    row_valid[t] = r < tile.z;
-    const int position = tile.y + min(r, tile.z - 1);
-    const int source = a.x_rows != nullptr ? a.x_rows[position] : position;
-    x[t] = a.x + int64_t{source} * a.ldx + c * 8;
-  }
-  float d[kRowTiles][4] = {}, u[kRowTiles][4] = {};
-  for (int k0 = 0; k0 < k; k0 += kStep) {
-#pragma unroll
-    for (int p = 0; p < 2; ++p) {
-      const int kk = k0 + 32 * p;
-      const bool valid = kk + c * 8 < k;
-      const uint4 lo = Load16(gate_lo + kk, valid), hi = Load16(gate_hi + kk, valid);
-      uint4 ulo, uhi;
-      if constexpr (kFused) ulo = Load16(up_lo + kk, valid), uhi = Load16(up_hi + kk, valid);
-#pragma unroll
-      for (int t = 0; t < kRowTiles; ++t) {
-        const uint4 b = Load16(x[t] + kk, valid && row_valid[t]);
-        MmaBf16(d[t], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
-        MmaBf16(d[t], lo.z, hi.z, lo.w, hi.w, b.z, b.w);
-        if constexpr (kFused) {
-          MmaBf16(u[t], ulo.x, uhi.x, ulo.y, uhi.y, b.x, b.y);
-          MmaBf16(u[t], ulo.z, uhi.z, ulo.w, uhi.w, b.z, b.w);
-        }
-      }
-    }
-  }
-  // d[t][e]: column col0 + g (+ 8 for e >= 2), tile row t * 8 + 2c + e % 2.
-#pragma unroll
-  for (int t = 0; t < kRowTiles; ++t) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int col = col0 + g + (e / 2) * 8, r = t * 8 + 2 * c + e % 2;
-      if (col >= n || r >= tile.z) continue;
-      float v = d[t][e];
-      if constexpr (kFused) v = v / (1.0f + expf(-v)) * u[t][e];
-      a.y[int64_t{tile.y + r} * a.ldy + col] = __float2bfloat16(v);
-    }
-  }
-}
-
-// ---- Large tiles. ---------------------------------------------------------------------------
 // A block computes 128 tile rows x 128 weight rows (fused: 64 gate rows and the 64 up rows
 // of the same columns), k in stages of 64 through a 3-deep cp.async ring in shared memory.
 // 8 warps: 2 along the tile's rows (64 each, 4 MMA m-tiles) x 4 along the weight rows (32
@@ -91,27 +14,27 @@ __global__ void __launch_bounds__(kGemmWarps* kWarpSize) FewRowGemmKernel(Groupe
 // from shared rows of 8 16-byte chunks, chunk c of row r stored at c ^ (r % 8), so the 8
 // rows one ldmatrix matrix reads at one chunk sit in 8 different bank groups.
 
-constexpr int kTiledThreads = 256;
-constexpr int kTiledRows = kMoeLargeTileRows;
-constexpr int kTiledWeightRows = 128;
-constexpr int kTiledStep = 64;  // k per stage: one 128-byte shared row
-constexpr int kTiledStages = 3;
-constexpr int kChunks = kTiledStep / 8;
-constexpr int kStageChunks = (kTiledRows + kTiledWeightRows) * kChunks;
-constexpr int kTiledSharedBytes = kTiledStages * kStageChunks * 16;  // 96 KiB
+constexpr int kThreads = 256;
+constexpr int kTileRows = kMoeTileRows;
+constexpr int kWeightRows = 128;
+constexpr int kStep = 64;  // k per stage: one 128-byte shared row
+constexpr int kStages = 3;
+constexpr int kChunks = kStep / 8;
+constexpr int kStageChunks = (kTileRows + kWeightRows) * kChunks;
+constexpr int kSharedBytes = kStages * kStageChunks * 16;  // 96 KiB
 // Rows each loader thread copies per stage, of the tile and of the weights.
-constexpr int kLoadRows = kTiledRows * kChunks / kTiledThreads;
-static_assert(kTiledRows == kTiledWeightRows && kLoadRows * kTiledThreads == kTiledRows * kChunks);
+constexpr int kLoadRows = kTileRows * kChunks / kThreads;
+static_assert(kTileRows == kWeightRows && kLoadRows * kThreads == kTileRows * kChunks);
 
 __device__ __forceinline__ int SwizzledChunk(int row, int chunk) {
   return row * kChunks + (chunk ^ (row % 8));
 }
 
 template <bool kFused>
-__global__ void __launch_bounds__(kTiledThreads) TiledGemmKernel(GroupedGemmArgs a) {
+__global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a) {
   if (static_cast<int>(blockIdx.x) >= *a.num_tiles) return;
   const int4 tile = a.tiles[blockIdx.x];
-  constexpr int kOutColumns = kFused ? kTiledWeightRows / 2 : kTiledWeightRows;
+  constexpr int kOutColumns = kFused ? kWeightRows / 2 : kWeightRows;
   const int n = a.n, k = a.k;
   const int col0 = blockIdx.y * kOutColumns;
   if (col0 >= n) return;
@@ -119,21 +42,23 @@ __global__ void __launch_bounds__(kTiledThreads) TiledGemmKernel(GroupedGemmArgs
   const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
   const int warp_row = (warp / 4) * 64, warp_col = warp % 4;
 
-  // Loader: thread t copies chunk t % 8 of rows t / 8 + 32 i. Rows past the tile repeat its
-  // last row and columns past n repeat the last column; neither is stored.
+  // Loader: thread t copies chunk t % 8 of rows t / 8 + 32 i. Rows past the tile are zeros
+  // (no read), columns past n repeat the last column; neither is stored.
   const int chunk = threadIdx.x % kChunks;
   const bf16* x_src[kLoadRows];
   const bf16* w_src[kLoadRows];
+  bool x_valid[kLoadRows];
   const bf16* w = a.w + int64_t{tile.x} * a.w_expert_stride + chunk * 8;
 #pragma unroll
   for (int i = 0; i < kLoadRows; ++i) {
-    const int r = threadIdx.x / kChunks + i * (kTiledThreads / kChunks);
+    const int r = threadIdx.x / kChunks + i * (kThreads / kChunks);
+    x_valid[i] = r < tile.z;
     const int position = tile.y + min(r, tile.z - 1);
     const int source = a.x_rows != nullptr ? a.x_rows[position] : position;
     x_src[i] = a.x + int64_t{source} * a.ldx + chunk * 8;
     int weight_row;
     if constexpr (kFused) {
-      const int half = kTiledWeightRows / 2;
+      const int half = kWeightRows / 2;
       weight_row = (r < half ? 0 : n) + min(col0 + r % half, n - 1);
     } else {
       weight_row = min(col0 + r, n - 1);
@@ -145,43 +70,50 @@ __global__ void __launch_bounds__(kTiledThreads) TiledGemmKernel(GroupedGemmArgs
     const bool valid = k0 + chunk * 8 < k;
 #pragma unroll
     for (int i = 0; i < kLoadRows; ++i) {
-      const int r = threadIdx.x / kChunks + i * (kTiledThreads / kChunks);
-      CopyAsync16(stage + SwizzledChunk(r, chunk), valid ? x_src[i] + k0 : x_src[i], valid);
-      CopyAsync16(stage + SwizzledChunk(kTiledRows + r, chunk), valid ? w_src[i] + k0 : w_src[i],
+      const int r = threadIdx.x / kChunks + i * (kThreads / kChunks);
+      CopyAsync16(stage + SwizzledChunk(r, chunk), valid ? x_src[i] + k0 : x_src[i],
+                  valid && x_valid[i]);
+      CopyAsync16(stage + SwizzledChunk(kTileRows + r, chunk), valid ? w_src[i] + k0 : w_src[i],
                   valid);
     }
   };
 
   // The warp's 4 n-tiles start at these weight rows, in pairs (one ldmatrix.x4 each).
   const int pair_row[2] = {kFused ? warp_col * 16 : warp_col * 32,
-                           kFused ? kTiledWeightRows / 2 + warp_col * 16 : warp_col * 32 + 16};
+                           kFused ? kWeightRows / 2 + warp_col * 16 : warp_col * 32 + 16};
   float acc[4][4][4] = {};
-  const int steps = (k + kTiledStep - 1) / kTiledStep;
+  // The warp's m-tiles that hold tile rows: the others' products would be discarded, so
+  // they are not computed. A decode batch's tiles have a row or two, so there a block is
+  // bound by streaming its expert's weights, as a few-row kernel would be.
+  const int m_tiles = min(4, max(0, (tile.z - warp_row + 15) / 16));
+  const int steps = (k + kStep - 1) / kStep;
 #pragma unroll
-  for (int s = 0; s < kTiledStages - 1; ++s) {
-    if (s < steps) load_stage(s, s * kTiledStep);
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < steps) load_stage(s, s * kStep);
     CopyCommit();
   }
   for (int step = 0; step < steps; ++step) {
-    CopyWait<kTiledStages - 2>();
+    CopyWait<kStages - 2>();
     // Every warp is past step - 1's reads, so its slot can be refilled.
     __syncthreads();
-    const int ahead = step + kTiledStages - 1;
-    if (ahead < steps) load_stage(ahead % kTiledStages, ahead * kTiledStep);
+    const int ahead = step + kStages - 1;
+    if (ahead < steps) load_stage(ahead % kStages, ahead * kStep);
     CopyCommit();
-    const uint4* stage = shared + (step % kTiledStages) * kStageChunks;
+    const uint4* stage = shared + (step % kStages) * kStageChunks;
+    if (m_tiles == 0) continue;
 #pragma unroll
     for (int kk = 0; kk < kChunks; kk += 2) {
       uint32_t af[4][4];
 #pragma unroll
       for (int mt = 0; mt < 4; ++mt) {
+        if (mt >= m_tiles) break;
         const int r = warp_row + mt * 16 + lane % 8 + 8 * ((lane / 8) % 2);
         LoadMatrixX4(af[mt], stage + SwizzledChunk(r, kk + lane / 16));
       }
       uint32_t bf[4][2];
 #pragma unroll
       for (int p = 0; p < 2; ++p) {
-        const int r = kTiledRows + pair_row[p] + lane % 8 + 8 * (lane / 16);
+        const int r = kTileRows + pair_row[p] + lane % 8 + 8 * (lane / 16);
         uint32_t m[4];
         LoadMatrixX4(m, stage + SwizzledChunk(r, kk + (lane / 8) % 2));
         bf[2 * p][0] = m[0], bf[2 * p][1] = m[1];
@@ -189,6 +121,7 @@ __global__ void __launch_bounds__(kTiledThreads) TiledGemmKernel(GroupedGemmArgs
       }
 #pragma unroll
       for (int mt = 0; mt < 4; ++mt) {
+        if (mt >= m_tiles) break;
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
           MmaBf16(acc[mt][nt], af[mt][0], af[mt][1], af[mt][2], af[mt][3], bf[nt][0], bf[nt][1]);
@@ -231,16 +164,16 @@ __global__ void __launch_bounds__(kTiledThreads) TiledGemmKernel(GroupedGemmArgs
 }
 
 template <bool kFused>
-void LaunchTiled(const GroupedGemmArgs& a, cudaStream_t stream) {
+void LaunchGroupedGemm(const GroupedGemmArgs& a, cudaStream_t stream) {
   static const bool configured = [] {
     STRATA_CUDA_CHECK(cudaFuncSetAttribute(
-        TiledGemmKernel<kFused>, cudaFuncAttributeMaxDynamicSharedMemorySize, kTiledSharedBytes));
+        GroupedGemmKernel<kFused>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes));
     return true;
   }();
   (void)configured;
-  const int out_columns = kFused ? kTiledWeightRows / 2 : kTiledWeightRows;
+  const int out_columns = kFused ? kWeightRows / 2 : kWeightRows;
   const dim3 grid(a.max_tiles, (a.n + out_columns - 1) / out_columns);
-  TiledGemmKernel<kFused><<<grid, kTiledThreads, kTiledSharedBytes, stream>>>(a);
+  GroupedGemmKernel<kFused><<<grid, kThreads, kSharedBytes, stream>>>(a);
 }
 
 bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
@@ -251,21 +184,11 @@ void GroupedGemm(const GroupedGemmArgs& a, cudaStream_t stream) {
   STRATA_CHECK(a.n > 0 && a.k > 0 && a.k % 8 == 0 && a.ldx % 8 == 0 && a.w_expert_stride % 8 == 0 &&
                Aligned16(a.x) && Aligned16(a.w))
       << "grouped GEMM: n " << a.n << " k " << a.k << " ldx " << a.ldx;
-  STRATA_CHECK(a.tile_rows == kMoeTileRows || a.tile_rows == kMoeLargeTileRows) << a.tile_rows;
   if (a.max_tiles == 0) return;
-  if (a.tile_rows == kMoeLargeTileRows) {
-    if (a.fused_silu) {
-      LaunchTiled<true>(a, stream);
-    } else {
-      LaunchTiled<false>(a, stream);
-    }
+  if (a.fused_silu) {
+    LaunchGroupedGemm<true>(a, stream);
   } else {
-    const dim3 grid(a.max_tiles, (a.n + kGemmColumns - 1) / kGemmColumns);
-    if (a.fused_silu) {
-      FewRowGemmKernel<true><<<grid, kGemmWarps * kWarpSize, 0, stream>>>(a);
-    } else {
-      FewRowGemmKernel<false><<<grid, kGemmWarps * kWarpSize, 0, stream>>>(a);
-    }
+    LaunchGroupedGemm<false>(a, stream);
   }
   STRATA_CUDA_CHECK_LAUNCH();
 }

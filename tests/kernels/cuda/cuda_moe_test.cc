@@ -1,7 +1,6 @@
 // The MoE kernels (kernels/cuda/moe.h) against the CPU: routing against cpu::RouteTopK, the
-// grouped expert GEMM (plain and SiLU-fused, small and large tiles) against a naive loop over
-// the (token, slot) pairs, and the whole expert step against cpu::MoeFeedForward on the same
-// bf16 weights.
+// grouped expert GEMM (plain and SiLU-fused) against a naive loop over the (token, slot)
+// pairs, and the whole expert step against cpu::MoeFeedForward on the same bf16 weights.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,16 +27,15 @@ struct MoeCase {
 const MoeCase kCases[] = {
     {1, 64, 48, 8, 2},
     {5, 64, 48, 8, 2},
-    {77, 64, 48, 8, 2},  // > 1 tile per expert
+    {77, 64, 48, 8, 2},
     {3, 256, 96, 128, 8},
     {64, 128, 64, 128, 8},
     {200, 64, 32, 16, 4},
-    // Several large tiles per expert, partial last tiles, n and k not multiples of the
-    // shared-memory kernel's 64 or 128.
+    // Several tiles per expert, partial last tiles, n and k not multiples of the kernel's
+    // 64 or 128.
     {300, 128, 96, 8, 2},
     {1030, 264, 200, 32, 4},
 };
-const int32_t kTileSizes[] = {kMoeTileRows, kMoeLargeTileRows};
 
 std::string Name(const MoeCase& c) {
   return absl::StrCat("rows ", c.rows, " hidden ", c.hidden, " inter ", c.inter, " experts ",
@@ -90,111 +88,97 @@ TEST(CudaMoeTest, RouteMatchesCpu) {
 TEST(CudaMoeTest, GroupedGemmMatchesNaiveLoop) {
   auto rng = testing::MakeRng();
   for (const MoeCase& c : kCases) {
-    for (const int32_t tile_rows : kTileSizes) {
-      SCOPED_TRACE(absl::StrCat("tile rows ", tile_rows));
-      const int64_t pairs = c.rows * c.top_k;
-      std::vector<int32_t> ids(pairs);
-      std::set<int32_t> used;
-      for (int64_t r = 0; r < c.rows; ++r) {
-        std::vector<int32_t> all(c.experts);
-        for (int32_t e = 0; e < c.experts; ++e) all[e] = e;
-        // Skewed: low experts are popular, so some get several tiles.
-        std::shuffle(all.begin(), all.begin() + std::min(c.experts, 2 * c.top_k), rng);
-        for (int32_t j = 0; j < c.top_k; ++j) used.insert(ids[r * c.top_k + j] = all[j]);
-      }
-      Workspace w(c);
-      DeviceBuffer<int32_t> d_ids(ids);
-      DeviceBuffer<unsigned long long> activated(std::vector<unsigned long long>{5});
-      MoeAlign(d_ids.get(), c.rows, c.experts, c.top_k, tile_rows, w.ws, activated.get(), nullptr);
-      EXPECT_EQ(activated.Download()[0], 5 + used.size()) << Name(c);
-      const auto position = Download(w.ws.pair_position, pairs);
-      const auto source = Download(w.ws.source_row, pairs);
-      for (int64_t p = 0; p < pairs; ++p) ASSERT_EQ(source[position[p]], p / c.top_k);
-      // Tiles: one expert each, at most tile_rows pairs, covering the positions in order.
-      const int32_t num_tiles = Download(w.ws.num_tiles, 1)[0];
-      const int32_t tiles = MoeMaxTiles(pairs, c.experts, tile_rows);
-      ASSERT_LE(num_tiles, tiles);
-      const auto tile_list = Download(w.ws.tiles, num_tiles);
-      int32_t covered = 0;
-      for (const int4& t : tile_list) {
-        ASSERT_EQ(t.y, covered);
-        ASSERT_GT(t.z, 0);
-        ASSERT_LE(t.z, tile_rows);
-        for (int32_t i = 0; i < t.z; ++i) {
-          const auto pair = std::find(position.begin(), position.end(), t.y + i) - position.begin();
-          ASSERT_EQ(ids[pair], t.x);
-        }
-        covered += t.z;
-      }
-      ASSERT_EQ(covered, pairs);
-
-      std::vector<float> x_f, gu_f, down_f;
-      DeviceBuffer<Bf16Bits> x(testing::RandomBf16(c.rows * c.hidden, rng, 1.0f, &x_f));
-      DeviceBuffer<Bf16Bits> gate_up(
-          testing::RandomBf16(int64_t{c.experts} * 2 * c.inter * c.hidden, rng, 0.1f, &gu_f));
-      DeviceBuffer<Bf16Bits> down(
-          testing::RandomBf16(int64_t{c.experts} * c.hidden * c.inter, rng, 0.1f, &down_f));
-      GroupedGemm({.x = AsBf16(x),
-                   .ldx = c.hidden,
-                   .x_rows = w.ws.source_row,
-                   .w = AsBf16(gate_up),
-                   .w_expert_stride = 2 * c.inter * c.hidden,
-                   .y = w.ws.act,
-                   .ldy = c.inter,
-                   .tiles = w.ws.tiles,
-                   .num_tiles = w.ws.num_tiles,
-                   .max_tiles = tiles,
-                   .n = static_cast<int32_t>(c.inter),
-                   .k = static_cast<int32_t>(c.hidden),
-                   .fused_silu = true,
-                   .tile_rows = tile_rows},
-                  nullptr);
-      GroupedGemm({.x = w.ws.act,
-                   .ldx = c.inter,
-                   .x_rows = nullptr,
-                   .w = AsBf16(down),
-                   .w_expert_stride = c.hidden * c.inter,
-                   .y = w.ws.expert_out,
-                   .ldy = c.hidden,
-                   .tiles = w.ws.tiles,
-                   .num_tiles = w.ws.num_tiles,
-                   .max_tiles = tiles,
-                   .n = static_cast<int32_t>(c.hidden),
-                   .k = static_cast<int32_t>(c.inter),
-                   .fused_silu = false,
-                   .tile_rows = tile_rows},
-                  nullptr);
-      const auto act_bits = Download(reinterpret_cast<const Bf16Bits*>(w.ws.act), pairs * c.inter);
-      const auto out_bits =
-          Download(reinterpret_cast<const Bf16Bits*>(w.ws.expert_out), pairs * c.hidden);
-      const auto act = testing::ToFloat(act_bits), out = testing::ToFloat(out_bits);
-
-      // Reference, in permuted order: gate/up from x, the down product from the GPU's own
-      // (bf16) activations, so each GEMM is checked on its own.
-      std::vector<float> want_act(pairs * c.inter), want_out(pairs * c.hidden);
-      std::vector<float> gu(2 * c.inter);
-      for (int64_t p = 0; p < pairs; ++p) {
-        const int64_t e = ids[p], at = position[p];
-        cpu::Linear(x_f.data() + (p / c.top_k) * c.hidden, 1, c.hidden,
-                    gu_f.data() + e * 2 * c.inter * c.hidden, 2 * c.inter, nullptr, gu.data());
-        cpu::SiluAndMul(gu.data(), 1, c.inter, want_act.data() + at * c.inter);
-        cpu::Linear(act.data() + at * c.inter, 1, c.inter, down_f.data() + e * c.hidden * c.inter,
-                    c.hidden, nullptr, want_out.data() + at * c.hidden);
-      }
-      EXPECT_EQ(
-          testing::ExpectClose("moe gate_up+silu", Name(c), act, want_act, testing::kBf16Tolerance),
-          0);
-      EXPECT_EQ(testing::ExpectClose("moe down", Name(c), out, want_out, testing::kBf16Tolerance),
-                0);
+    const int64_t pairs = c.rows * c.top_k;
+    std::vector<int32_t> ids(pairs);
+    std::set<int32_t> used;
+    for (int64_t r = 0; r < c.rows; ++r) {
+      std::vector<int32_t> all(c.experts);
+      for (int32_t e = 0; e < c.experts; ++e) all[e] = e;
+      // Skewed: low experts are popular, so some get several tiles.
+      std::shuffle(all.begin(), all.begin() + std::min(c.experts, 2 * c.top_k), rng);
+      for (int32_t j = 0; j < c.top_k; ++j) used.insert(ids[r * c.top_k + j] = all[j]);
     }
-  }
-}
+    Workspace w(c);
+    DeviceBuffer<int32_t> d_ids(ids);
+    DeviceBuffer<unsigned long long> activated(std::vector<unsigned long long>{5});
+    MoeAlign(d_ids.get(), c.rows, c.experts, c.top_k, w.ws, activated.get(), nullptr);
+    EXPECT_EQ(activated.Download()[0], 5 + used.size()) << Name(c);
+    const auto position = Download(w.ws.pair_position, pairs);
+    const auto source = Download(w.ws.source_row, pairs);
+    for (int64_t p = 0; p < pairs; ++p) ASSERT_EQ(source[position[p]], p / c.top_k);
+    // Tiles: one expert each, at most kMoeTileRows pairs, covering the positions in order.
+    const int32_t tiles = MoeMaxTiles(pairs, c.experts);
+    const int32_t num_tiles = Download(w.ws.num_tiles, 1)[0];
+    ASSERT_LE(num_tiles, tiles);
+    int32_t covered = 0;
+    for (const int4& t : Download(w.ws.tiles, num_tiles)) {
+      ASSERT_EQ(t.y, covered);
+      ASSERT_GT(t.z, 0);
+      ASSERT_LE(t.z, kMoeTileRows);
+      for (int32_t i = 0; i < t.z; ++i) {
+        const auto pair = std::find(position.begin(), position.end(), t.y + i) - position.begin();
+        ASSERT_EQ(ids[pair], t.x);
+      }
+      covered += t.z;
+    }
+    ASSERT_EQ(covered, pairs);
 
-TEST(CudaMoeTest, TileSizeFollowsPairsPerExpert) {
-  EXPECT_EQ(MoeTileRowsFor(1, 128, 8), kMoeTileRows);
-  EXPECT_EQ(MoeTileRowsFor(15, 128, 8), kMoeTileRows);  // 0.94 pairs per expert
-  EXPECT_EQ(MoeTileRowsFor(16, 128, 8), kMoeLargeTileRows);
-  EXPECT_EQ(MoeTileRowsFor(8192, 128, 8), kMoeLargeTileRows);
+    std::vector<float> x_f, gu_f, down_f;
+    DeviceBuffer<Bf16Bits> x(testing::RandomBf16(c.rows * c.hidden, rng, 1.0f, &x_f));
+    DeviceBuffer<Bf16Bits> gate_up(
+        testing::RandomBf16(int64_t{c.experts} * 2 * c.inter * c.hidden, rng, 0.1f, &gu_f));
+    DeviceBuffer<Bf16Bits> down(
+        testing::RandomBf16(int64_t{c.experts} * c.hidden * c.inter, rng, 0.1f, &down_f));
+    GroupedGemm({.x = AsBf16(x),
+                 .ldx = c.hidden,
+                 .x_rows = w.ws.source_row,
+                 .w = AsBf16(gate_up),
+                 .w_expert_stride = 2 * c.inter * c.hidden,
+                 .y = w.ws.act,
+                 .ldy = c.inter,
+                 .tiles = w.ws.tiles,
+                 .num_tiles = w.ws.num_tiles,
+                 .max_tiles = tiles,
+                 .n = static_cast<int32_t>(c.inter),
+                 .k = static_cast<int32_t>(c.hidden),
+                 .fused_silu = true},
+                nullptr);
+    GroupedGemm({.x = w.ws.act,
+                 .ldx = c.inter,
+                 .x_rows = nullptr,
+                 .w = AsBf16(down),
+                 .w_expert_stride = c.hidden * c.inter,
+                 .y = w.ws.expert_out,
+                 .ldy = c.hidden,
+                 .tiles = w.ws.tiles,
+                 .num_tiles = w.ws.num_tiles,
+                 .max_tiles = tiles,
+                 .n = static_cast<int32_t>(c.hidden),
+                 .k = static_cast<int32_t>(c.inter),
+                 .fused_silu = false},
+                nullptr);
+    const auto act_bits = Download(reinterpret_cast<const Bf16Bits*>(w.ws.act), pairs * c.inter);
+    const auto out_bits =
+        Download(reinterpret_cast<const Bf16Bits*>(w.ws.expert_out), pairs * c.hidden);
+    const auto act = testing::ToFloat(act_bits), out = testing::ToFloat(out_bits);
+
+    // Reference, in permuted order: gate/up from x, the down product from the GPU's own
+    // (bf16) activations, so each GEMM is checked on its own.
+    std::vector<float> want_act(pairs * c.inter), want_out(pairs * c.hidden);
+    std::vector<float> gu(2 * c.inter);
+    for (int64_t p = 0; p < pairs; ++p) {
+      const int64_t e = ids[p], at = position[p];
+      cpu::Linear(x_f.data() + (p / c.top_k) * c.hidden, 1, c.hidden,
+                  gu_f.data() + e * 2 * c.inter * c.hidden, 2 * c.inter, nullptr, gu.data());
+      cpu::SiluAndMul(gu.data(), 1, c.inter, want_act.data() + at * c.inter);
+      cpu::Linear(act.data() + at * c.inter, 1, c.inter, down_f.data() + e * c.hidden * c.inter,
+                  c.hidden, nullptr, want_out.data() + at * c.hidden);
+    }
+    EXPECT_EQ(
+        testing::ExpectClose("moe gate_up+silu", Name(c), act, want_act, testing::kBf16Tolerance),
+        0);
+    EXPECT_EQ(testing::ExpectClose("moe down", Name(c), out, want_out, testing::kBf16Tolerance), 0);
+  }
 }
 
 TEST(CudaMoeTest, ExpertStepMatchesCpuMoe) {

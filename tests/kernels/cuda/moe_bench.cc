@@ -1,7 +1,7 @@
 // The MoE expert step on the device, qwen3-30b-a3b shape (hidden 2048, 128 experts of
 // intermediate size 768, top 8): MoeExperts (routing, alignment, both grouped GEMMs and the
-// combine) from one decode token to a full prefill budget, with small tiles (the few-row
-// kernel) and large ones (the shared-memory kernel), in ms and in expert TFLOP/s. For scale,
+// combine) from one decode token to a full prefill budget, in ms, in expert TFLOP/s and in
+// DRAM bandwidth over the activated experts' weights (the bound at decode sizes). For scale,
 // cuBLASLt's dense GEMM of the gate/up product over all (token, slot) pairs with one weight
 // (the same FLOPs without the grouping). One layer's experts (1.2 GB) exceed L2, so their
 // weights come from DRAM. Router logits are random: routing is near uniform, as in a model
@@ -10,6 +10,7 @@
 //   strata-cuda-moe-bench
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -80,30 +81,36 @@ int Main() {
 
   std::printf(
       "expert step (route, align, gate/up, down, combine); TFLOP/s over the experts' "
-      "6 x hidden x inter FLOPs per pair\n");
-  std::printf("%6s %10s %20s %20s %6s %16s %24s\n", "rows", "pairs/exp", "small tiles ms (TF/s)",
-              "large tiles ms (TF/s)", "auto", "route+align ms", "dense gate/up ms (TF/s)");
+      "6 x hidden x inter FLOPs per pair; GB/s over the weights of the experts the "
+      "routing activates (uniform: E (1 - (1 - top_k / E)^rows))\n");
+  std::printf("%6s %10s %10s %9s %9s %16s %24s\n", "rows", "pairs/exp", "step ms", "TFLOP/s",
+              "GB/s", "route+align ms", "dense gate/up ms (TF/s)");
+  const double expert_bytes = 3.0 * kHidden * kInter * 2;
   for (const int64_t rows : {1, 2, 4, 8, 16, 64, 256, 512, 1024, 2048, 4096, 8192}) {
     const double pairs = double(rows) * kTopK;
     const double flops = pairs * 6.0 * kHidden * kInter;
-    auto step = [&](int32_t tile_rows) {
-      return TimeCalls(rows >= 1024 ? 5 : 20, [&](int) {
-        MoeExperts({.x = x,
-                    .gate_up = gate_up,
-                    .down = down,
-                    .out = out,
-                    .rows = rows,
-                    .experts = kExperts,
-                    .top_k = kTopK,
-                    .inter = kInter,
-                    .hidden = kHidden,
-                    .normalize = true,
-                    .tile_rows = tile_rows},
-                   ws, nullptr);
-      });
-    };
-    const float small = step(kMoeTileRows), large = step(kMoeLargeTileRows);
-    const float dense = TimeCalls(rows >= 1024 ? 5 : 20, [&](int) {
+    const double activated =
+        kExperts * (1.0 - std::pow(1.0 - double(kTopK) / kExperts, double(rows)));
+    const int calls = rows >= 1024 ? 5 : 20;
+    const float step = TimeCalls(calls, [&](int) {
+      MoeExperts({.x = x,
+                  .gate_up = gate_up,
+                  .down = down,
+                  .out = out,
+                  .rows = rows,
+                  .experts = kExperts,
+                  .top_k = kTopK,
+                  .inter = kInter,
+                  .hidden = kHidden,
+                  .normalize = true},
+                 ws, nullptr);
+    });
+    const float route_align = TimeCalls(calls, [&](int) {
+      MoeRoute(ws.router_logits, rows, kExperts, kTopK, true, ws.topk_ids, ws.topk_weights,
+               nullptr);
+      MoeAlign(ws.topk_ids, rows, kExperts, kTopK, ws, nullptr, nullptr);
+    });
+    const float dense = TimeCalls(calls, [&](int) {
       (*gemm)->Run({.x = dense_x,
                     .ldx = kHidden,
                     .w = gate_up,
@@ -114,16 +121,11 @@ int Main() {
                     .k = kHidden},
                    nullptr);
     });
-    const int32_t tile_rows = MoeTileRowsFor(rows, kExperts, kTopK);
-    const float route_align = TimeCalls(20, [&](int) {
-      MoeRoute(ws.router_logits, rows, kExperts, kTopK, true, ws.topk_ids, ws.topk_weights,
-               nullptr);
-      MoeAlign(ws.topk_ids, rows, kExperts, kTopK, tile_rows, ws, nullptr, nullptr);
-    });
     const double dense_flops = pairs * 2.0 * 2 * kInter * kHidden;
-    std::printf("%6lld %10.2f %11.3f (%6.1f) %11.3f (%6.1f) %6d %16.3f %15.3f (%6.1f)\n",
-                static_cast<long long>(rows), pairs / kExperts, small, flops / small / 1e9, large,
-                flops / large / 1e9, tile_rows, route_align, dense, dense_flops / dense / 1e9);
+    std::printf("%6lld %10.2f %10.3f %9.1f %9.0f %16.3f %15.3f (%6.1f)\n",
+                static_cast<long long>(rows), pairs / kExperts, step, flops / step / 1e9,
+                activated * expert_bytes / step / 1e6, route_align, dense,
+                dense_flops / dense / 1e9);
   }
   STRATA_CUDA_CHECK(cudaDeviceSynchronize());
   for (void* p : {static_cast<void*>(gate_up), static_cast<void*>(down), static_cast<void*>(x),
