@@ -80,30 +80,54 @@ __global__ void RouteKernel(const float* logits, int rows, int experts, int top_
 // ---- Alignment: one block counts, lays out the tiles and places every pair. ------------------
 
 constexpr int kAlignThreads = 1024;
+static_assert(kAlignThreads >= kMoeMaxExperts && kAlignThreads == kWarpSize * kWarpSize);
 
 __global__ void __launch_bounds__(kAlignThreads)
     AlignKernel(const int32_t* ids, int pairs, int experts, int top_k, int32_t* source_row,
                 int32_t* pair_position, int4* tiles, int32_t* num_tiles,
                 unsigned long long* activated) {
   __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts];
-  for (int e = threadIdx.x; e < experts; e += blockDim.x) count[e] = 0;
+  __shared__ long long warp_sums[kWarpSize];
+  const int e = threadIdx.x, lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  if (e < experts) count[e] = 0;
   __syncthreads();
   for (int p = threadIdx.x; p < pairs; p += blockDim.x) atomicAdd(&count[ids[p]], 1);
   __syncthreads();
-  if (threadIdx.x == 0) {
-    int position = 0, n = 0, used = 0;
-    for (int e = 0; e < experts; ++e) {
-      cursor[e] = position;
-      const int c = count[e];
-      used += c > 0;
-      for (int b = 0; b < c; b += kMoeTileRows) {
-        tiles[n++] = make_int4(e, position + b, min(kMoeTileRows, c - b), 0);
-      }
-      position += c;
-    }
-    *num_tiles = n;
-    if (activated != nullptr) *activated += static_cast<unsigned long long>(used);
+  // Thread e lays out expert e: an exclusive block scan of (pairs << 32 | tiles) over the
+  // experts gives its first position and its first tile at once (tile counts stay far
+  // below 2^32, so the low half never carries into the high one).
+  const int c = e < experts ? count[e] : 0;
+  const int t = (c + kMoeTileRows - 1) / kMoeTileRows;
+  const long long own = (static_cast<long long>(c) << 32) | t;
+  long long v = own;
+  for (int offset = 1; offset < kWarpSize; offset *= 2) {
+    const long long up = __shfl_up_sync(~0u, v, offset);
+    if (lane >= offset) v += up;
   }
+  if (lane == kWarpSize - 1) warp_sums[warp] = v;
+  const int used = __syncthreads_count(c > 0);
+  if (warp == 0) {
+    long long w = warp_sums[lane];
+    for (int offset = 1; offset < kWarpSize; offset *= 2) {
+      const long long up = __shfl_up_sync(~0u, w, offset);
+      if (lane >= offset) w += up;
+    }
+    warp_sums[lane] = w;
+  }
+  __syncthreads();
+  const long long before = (warp > 0 ? warp_sums[warp - 1] : 0) + v - own;
+  if (e < experts) {
+    const int position = static_cast<int>(before >> 32);
+    const int first_tile = static_cast<int>(before & 0xffffffff);
+    cursor[e] = position;
+    for (int i = 0; i < t; ++i) {
+      const int b = i * kMoeTileRows;
+      tiles[first_tile + i] = make_int4(e, position + b, min(kMoeTileRows, c - b), 0);
+    }
+  }
+  if (threadIdx.x == kAlignThreads - 1)
+    *num_tiles = static_cast<int>(warp_sums[kWarpSize - 1] & 0xffffffff);
+  if (threadIdx.x == 0 && activated != nullptr) *activated += static_cast<unsigned long long>(used);
   __syncthreads();
   // The order inside an expert's group does not matter: each row's products are independent.
   for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
