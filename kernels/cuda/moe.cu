@@ -4,6 +4,7 @@
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/moe.h"
 
 namespace strata::kernels::cuda {
@@ -17,6 +18,7 @@ constexpr int kRouteValuesPerLane = kMoeMaxExperts / kWarpSize;
 
 __global__ void RouteKernel(const float* logits, int rows, int experts, int top_k, bool normalize,
                             int32_t* ids, float* weights) {
+  GridDependencyEnter();
   const int row = (blockIdx.x * blockDim.x + threadIdx.x) / kWarpSize;
   const int lane = threadIdx.x % kWarpSize;
   if (row >= rows) return;
@@ -86,6 +88,7 @@ __global__ void __launch_bounds__(kAlignThreads)
     AlignKernel(const int32_t* ids, int pairs, int experts, int top_k, int32_t* source_row,
                 int32_t* pair_position, int4* tiles, int32_t* num_tiles,
                 unsigned long long* activated) {
+  GridDependencyEnter();
   __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts];
   __shared__ long long warp_sums[kWarpSize];
   const int e = threadIdx.x, lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
@@ -141,6 +144,7 @@ __global__ void __launch_bounds__(kAlignThreads)
 
 __global__ void CombineKernel(const bf16* expert_out, const int32_t* pair_position,
                               const float* weights, int top_k, int64_t hidden, bf16* out) {
+  GridDependencyEnter();
   const int64_t row = blockIdx.x;
   for (int64_t h = threadIdx.x; h < hidden; h += blockDim.x) {
     float sum = 0.0f;
@@ -199,8 +203,8 @@ void MoeRoute(const float* logits, int64_t rows, int32_t experts, int32_t top_k,
   if (rows == 0) return;
   constexpr int kWarps = 4;
   const int blocks = static_cast<int>((rows + kWarps - 1) / kWarps);
-  RouteKernel<<<blocks, kWarps * kWarpSize, 0, stream>>>(logits, static_cast<int>(rows), experts,
-                                                         top_k, normalize, ids, weights);
+  internal::Launch(RouteKernel, dim3(blocks), dim3(kWarps * kWarpSize), 0, stream, logits,
+                   static_cast<int>(rows), experts, top_k, normalize, ids, weights);
   STRATA_CUDA_CHECK_LAUNCH();
 }
 
@@ -209,17 +213,17 @@ void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k,
   STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts);
   if (rows == 0) return;
   STRATA_CHECK_LE(MoeMaxTiles(rows * top_k, experts), ws.max_tiles);
-  AlignKernel<<<1, kAlignThreads, 0, stream>>>(ids, static_cast<int>(rows * top_k), experts, top_k,
-                                               ws.source_row, ws.pair_position, ws.tiles,
-                                               ws.num_tiles, activated_experts);
+  internal::Launch(AlignKernel, dim3(1), dim3(kAlignThreads), 0, stream, ids,
+                   static_cast<int>(rows * top_k), experts, top_k, ws.source_row, ws.pair_position,
+                   ws.tiles, ws.num_tiles, activated_experts);
   STRATA_CUDA_CHECK_LAUNCH();
 }
 
 void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const float* weights,
                 int64_t rows, int32_t top_k, int64_t hidden, bf16* out, cudaStream_t stream) {
   if (rows == 0) return;
-  CombineKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(expert_out, pair_position, weights,
-                                                                 top_k, hidden, out);
+  internal::Launch(CombineKernel, dim3(static_cast<unsigned>(rows)), dim3(256), 0, stream,
+                   expert_out, pair_position, weights, static_cast<int>(top_k), hidden, out);
   STRATA_CUDA_CHECK_LAUNCH();
 }
 

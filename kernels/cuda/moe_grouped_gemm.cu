@@ -2,6 +2,7 @@
 #include "base/check.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/moe.h"
 
 namespace strata::kernels::cuda {
@@ -32,6 +33,8 @@ __device__ __forceinline__ int SwizzledChunk(int row, int chunk) {
 
 template <bool kFused>
 __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a) {
+  // The tiles, their rows and even which experts' weights to stream come from MoeAlign.
+  GridDependencyEnter();
   if (static_cast<int>(blockIdx.x) >= *a.num_tiles) return;
   const int4 tile = a.tiles[blockIdx.x];
   constexpr int kOutColumns = kFused ? kWeightRows / 2 : kWeightRows;
@@ -173,7 +176,7 @@ void LaunchGroupedGemm(const GroupedGemmArgs& a, cudaStream_t stream) {
   (void)configured;
   const int out_columns = kFused ? kWeightRows / 2 : kWeightRows;
   const dim3 grid(a.max_tiles, (a.n + out_columns - 1) / out_columns);
-  GroupedGemmKernel<kFused><<<grid, kThreads, kSharedBytes, stream>>>(a);
+  internal::Launch(GroupedGemmKernel<kFused>, grid, dim3(kThreads), kSharedBytes, stream, a);
 }
 
 bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
