@@ -35,11 +35,11 @@ template <bool kFused>
 __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a) {
   // The tiles, their rows and even which experts' weights to stream come from MoeAlign.
   GridDependencyEnter();
-  if (static_cast<int>(blockIdx.x) >= *a.num_tiles) return;
-  const int4 tile = a.tiles[blockIdx.x];
+  if (static_cast<int>(blockIdx.y) >= *a.num_tiles) return;
+  const int4 tile = a.tiles[blockIdx.y];
   constexpr int kOutColumns = kFused ? kWeightRows / 2 : kWeightRows;
   const int n = a.n, k = a.k;
-  const int col0 = blockIdx.y * kOutColumns;
+  const int col0 = blockIdx.x * kOutColumns;
   if (col0 >= n) return;
   extern __shared__ uint4 shared[];  // [stage][tile rows, then weight rows][chunk]
   const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
@@ -175,7 +175,11 @@ void LaunchGroupedGemm(const GroupedGemmArgs& a, cudaStream_t stream) {
   }();
   (void)configured;
   const int out_columns = kFused ? kWeightRows / 2 : kWeightRows;
-  const dim3 grid(a.max_tiles, (a.n + out_columns - 1) / out_columns);
+  // Column blocks vary fastest: the blocks of one tile run together and share its rows in L2,
+  // and the tiles of one expert follow one another and share its weights. (With tiles
+  // fastest, every column block re-read all rows from DRAM: a cohort's rows exceed L2.)
+  STRATA_CHECK_LE(a.max_tiles, 65535);
+  const dim3 grid((a.n + out_columns - 1) / out_columns, a.max_tiles);
   internal::Launch(GroupedGemmKernel<kFused>, grid, dim3(kThreads), kSharedBytes, stream, a);
 }
 
