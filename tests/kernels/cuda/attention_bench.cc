@@ -18,7 +18,7 @@
 #include "base/dtype.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cuda_check.h"
-#include "tests/kernels/cuda/bench_timer.h"
+#include "tests/kernels/cuda/bench_util.h"
 
 namespace strata::kernels::cuda {
 namespace {
@@ -29,12 +29,7 @@ constexpr size_t kPoolBytes = size_t{2} << 30;  // per K and per V
 using bench::TimeCalls;
 
 int Main() {
-  int device = 0, sms = 0;
-  STRATA_CUDA_CHECK(cudaGetDevice(&device));
-  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  cudaDeviceProp prop;
-  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-  std::printf("device: %s, %d SMs, L2 %d MiB\n", prop.name, sms, prop.l2CacheSize >> 20);
+  const int sms = bench::PrintDevice().multiProcessorCount;
 
   // Pools filled with random bf16 (a 64 MiB random block, replicated).
   bf16 *k_pool = nullptr, *v_pool = nullptr;

@@ -15,10 +15,10 @@
 #include "base/check.h"
 #include "base/dtype.h"
 #include "kernels/cuda/cuda_check.h"
-#include "tests/kernels/cuda/bench_timer.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/gemm_skinny.h"
 #include "kernels/cuda/launch.h"
+#include "tests/kernels/cuda/bench_util.h"
 
 namespace strata::kernels::cuda {
 namespace {
@@ -26,12 +26,7 @@ namespace {
 using bench::TimeCalls;
 
 int Main() {
-  int device = 0;
-  STRATA_CUDA_CHECK(cudaGetDevice(&device));
-  cudaDeviceProp prop;
-  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-  std::printf("device: %s, %d SMs, L2 %d MiB\n", prop.name, prop.multiProcessorCount,
-              prop.l2CacheSize >> 20);
+  bench::PrintDevice();
   // Random bf16 pool, large enough for several copies of the largest weight (lm_head, 1 GB).
   const size_t pool_bytes = size_t{4} << 30;
   char* pool = nullptr;

@@ -20,7 +20,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/moe.h"
-#include "tests/kernels/cuda/bench_timer.h"
+#include "tests/kernels/cuda/bench_util.h"
 
 namespace strata::kernels::cuda {
 namespace {
@@ -49,12 +49,7 @@ void FillBf16(bf16* device, size_t count, float scale, std::mt19937_64& rng) {
 }
 
 int Main() {
-  int device = 0;
-  STRATA_CUDA_CHECK(cudaGetDevice(&device));
-  cudaDeviceProp prop;
-  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-  std::printf("device: %s, %d SMs, L2 %d MiB\n", prop.name, prop.multiProcessorCount,
-              prop.l2CacheSize >> 20);
+  bench::PrintDevice();
   std::mt19937_64 rng(1);
   bf16* gate_up = DeviceAlloc<bf16>(size_t{kExperts} * 2 * kInter * kHidden);
   bf16* down = DeviceAlloc<bf16>(size_t{kExperts} * kHidden * kInter);

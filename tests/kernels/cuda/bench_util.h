@@ -1,15 +1,28 @@
-// Timing for the CUDA kernel benchmarks: milliseconds per call on the default stream,
-// from CUDA events around a batch of calls, median of 7 timed batches after a warm-up batch.
+// Shared by the CUDA kernel benchmarks: the device line they start with, and timing in
+// milliseconds per call on the default stream, from CUDA events around a batch of calls,
+// median of 7 timed batches after a warm-up batch.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
 
 namespace strata::kernels::cuda::bench {
+
+// Prints the current device's name, SM count and L2 size; returns its properties.
+inline cudaDeviceProp PrintDevice() {
+  int device = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp prop;
+  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  std::printf("device: %s, %d SMs, L2 %d MiB\n", prop.name, prop.multiProcessorCount,
+              prop.l2CacheSize >> 20);
+  return prop;
+}
 
 inline float Median(std::vector<float> v) {
   std::sort(v.begin(), v.end());
