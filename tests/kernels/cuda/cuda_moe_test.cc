@@ -52,6 +52,27 @@ struct Workspace {
   }
 };
 
+// One grouped GEMM over the tiles of `ws`: y [pairs, n] from x's rows (through x_rows when
+// non-null) and each tile's expert in w ([2n, k] per expert when fused, else [n, k]).
+void RunGroupedGemm(const MoeWorkspace& ws, int32_t tiles, const bf16* x, int64_t ldx,
+                    const int32_t* x_rows, const bf16* w, int64_t n, int64_t k, bf16* y,
+                    bool fused_silu) {
+  GroupedGemm({.x = x,
+               .ldx = ldx,
+               .x_rows = x_rows,
+               .w = w,
+               .w_expert_stride = (fused_silu ? 2 : 1) * n * k,
+               .y = y,
+               .ldy = n,
+               .tiles = ws.tiles,
+               .num_tiles = ws.num_tiles,
+               .max_tiles = tiles,
+               .n = static_cast<int32_t>(n),
+               .k = static_cast<int32_t>(k),
+               .fused_silu = fused_silu},
+              nullptr);
+}
+
 template <typename T>
 std::vector<T> Download(const T* device, size_t count) {
   std::vector<T> host(count);
@@ -129,34 +150,10 @@ TEST(CudaMoeTest, GroupedGemmMatchesNaiveLoop) {
         testing::RandomBf16(int64_t{c.experts} * 2 * c.inter * c.hidden, rng, 0.1f, &gu_f));
     DeviceBuffer<Bf16Bits> down(
         testing::RandomBf16(int64_t{c.experts} * c.hidden * c.inter, rng, 0.1f, &down_f));
-    GroupedGemm({.x = AsBf16(x),
-                 .ldx = c.hidden,
-                 .x_rows = w.ws.source_row,
-                 .w = AsBf16(gate_up),
-                 .w_expert_stride = 2 * c.inter * c.hidden,
-                 .y = w.ws.act,
-                 .ldy = c.inter,
-                 .tiles = w.ws.tiles,
-                 .num_tiles = w.ws.num_tiles,
-                 .max_tiles = tiles,
-                 .n = static_cast<int32_t>(c.inter),
-                 .k = static_cast<int32_t>(c.hidden),
-                 .fused_silu = true},
-                nullptr);
-    GroupedGemm({.x = w.ws.act,
-                 .ldx = c.inter,
-                 .x_rows = nullptr,
-                 .w = AsBf16(down),
-                 .w_expert_stride = c.hidden * c.inter,
-                 .y = w.ws.expert_out,
-                 .ldy = c.hidden,
-                 .tiles = w.ws.tiles,
-                 .num_tiles = w.ws.num_tiles,
-                 .max_tiles = tiles,
-                 .n = static_cast<int32_t>(c.hidden),
-                 .k = static_cast<int32_t>(c.inter),
-                 .fused_silu = false},
-                nullptr);
+    RunGroupedGemm(w.ws, tiles, AsBf16(x), c.hidden, w.ws.source_row, AsBf16(gate_up), c.inter,
+                   c.hidden, w.ws.act, /*fused_silu=*/true);
+    RunGroupedGemm(w.ws, tiles, w.ws.act, c.inter, nullptr, AsBf16(down), c.hidden, c.inter,
+                   w.ws.expert_out, /*fused_silu=*/false);
     const auto act_bits = Download(reinterpret_cast<const Bf16Bits*>(w.ws.act), pairs * c.inter);
     const auto out_bits =
         Download(reinterpret_cast<const Bf16Bits*>(w.ws.expert_out), pairs * c.hidden);
