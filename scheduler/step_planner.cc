@@ -213,6 +213,13 @@ int64_t PromptTokensWithin(int64_t budget, int64_t computed, int64_t max_tokens,
   return lo;
 }
 
+namespace {
+// The most layers one of `groups` groups runs (LayerGroupRange's groups differ by at most one).
+int32_t HeaviestGroupLayers(int32_t groups, int32_t num_layers) {
+  return (num_layers + groups - 1) / groups;
+}
+}  // namespace
+
 int32_t LayerGroupsFor(int64_t cohort_tokens, int32_t num_layers, const LayeredOptions& options) {
   int32_t groups = options.max_groups;
   for (const LayerGroupRule& rule : options.table) {
@@ -223,20 +230,18 @@ int32_t LayerGroupsFor(int64_t cohort_tokens, int32_t num_layers, const LayeredO
   }
   const int32_t layers = std::max(num_layers, 1);
   groups = std::clamp(groups, 1, layers);
-  // As few groups as keep the heaviest one's layers: 48 layers in 32 groups would alternate
-  // 1 and 2 layers, so each iteration may carry 2 and 24 groups of 2 finish sooner.
-  const int32_t layers_per_group = (layers + groups - 1) / groups;
-  return (layers + layers_per_group - 1) / layers_per_group;
+  // As few groups as keep the heaviest one's layers (ceil(L / ceil(L / G)), the same
+  // formula both ways): 48 layers in 32 groups would alternate 1 and 2 layers, so each
+  // iteration may carry 2, and 24 groups of 2 finish sooner.
+  return HeaviestGroupLayers(HeaviestGroupLayers(groups, layers), layers);
 }
 
 int64_t CohortCostFor(int64_t cost, int32_t max_batch_tokens, int32_t num_layers,
                       const LayeredOptions& options) {
   if (!options.cohort_tiers || cost <= 0) return cost;
-  // The most layers one group of a g-group cohort runs (LayerGroupRange's groups differ by
-  // at most one layer).
-  const auto layers_per_group = [&](int32_t g) { return (num_layers + g - 1) / g; };
-  const int64_t heaviest = int64_t{max_batch_tokens} *
-                           layers_per_group(LayerGroupsFor(max_batch_tokens, num_layers, options));
+  const int64_t heaviest =
+      int64_t{max_batch_tokens} *
+      HeaviestGroupLayers(LayerGroupsFor(max_batch_tokens, num_layers, options), num_layers);
   int64_t best = cost;
   int32_t best_groups = LayerGroupsFor(cost, num_layers, options);
   // Largest rows first, so that of rows with equal ratios the largest wins.
@@ -244,7 +249,7 @@ int64_t CohortCostFor(int64_t cost, int32_t max_batch_tokens, int32_t num_layers
     const LayerGroupRule& rule = *it;
     if (rule.max_tokens >= cost) continue;
     const int32_t groups = LayerGroupsFor(rule.max_tokens, num_layers, options);
-    if (rule.max_tokens * layers_per_group(groups) > heaviest) continue;
+    if (rule.max_tokens * HeaviestGroupLayers(groups, num_layers) > heaviest) continue;
     // rule.max_tokens / groups > 9/8 x best / best_groups, in integers: a clear gain, not
     // a cohort just short of a row's size halved for a rounding's worth.
     if (rule.max_tokens * best_groups * 8 > best * groups * 9) {

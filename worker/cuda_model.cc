@@ -152,8 +152,8 @@ void CudaModel::Attention(int layer, int64_t rows, const AttentionDispatch& atte
                                attention.decode_items, head_chunks, stream_);
   if (attention.reduce_items > 0) {
     cuda::internal::LaunchSplitReduce(args,
-                                       reinterpret_cast<const int4*>(ws + layout_.reduce_items),
-                                       attention.reduce_items, stream_);
+                                      reinterpret_cast<const int4*>(ws + layout_.reduce_items),
+                                      attention.reduce_items, stream_);
   }
 }
 

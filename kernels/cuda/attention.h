@@ -6,7 +6,7 @@
 //  - prefill: sequences with more than one query row, tiled 64 (query row, group head)
 //    pairs x 64 keys, flash-attention style with bf16 tensor-core MMAs (head_dim 64, 128);
 //    when the tiles are too few to fill the GPU (a chunk over a long prefix), each tile's
-//    keys are split among blocks whose partial outputs the decode's reduce merges;
+//    keys are split among blocks whose partial outputs the split reduce merges;
 //  - decode: one-row sequences, split-K (flash-decoding): each sequence's context is cut
 //    into chunks sized so that the whole batch fills the GPU, every chunk a thread block
 //    per kv head that serves all query heads of its group, then a reduce kernel merges

@@ -338,7 +338,7 @@ void LaunchDecode(const AttentionArgs& args, const int4* items, int num_items, i
 }
 
 void LaunchSplitReduce(const AttentionArgs& args, const int4* items, int num_items,
-                        cudaStream_t stream) {
+                       cudaStream_t stream) {
   const dim3 grid(num_items, args.heads);
   const int threads = std::min(256, (args.cache.head_dim + 31) / 32 * 32);
   Launch(SplitReduceKernel, grid, dim3(threads), 0, stream, args, items, args.cache.head_dim);

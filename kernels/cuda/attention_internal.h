@@ -60,7 +60,7 @@ void LaunchDecode(const AttentionArgs& args, const int4* items, int num_items, i
 // Merges split outputs into out's row seq_q_begin[sequence] + row. items: int4
 // {sequence, first partial, splits, row}; grid (items, heads). Serves decode and prefill.
 void LaunchSplitReduce(const AttentionArgs& args, const int4* items, int num_items,
-                        cudaStream_t stream);
+                       cudaStream_t stream);
 // items: int2 {sequence, query row within it}; any head_dim (even, <= 512).
 void LaunchGeneric(const AttentionArgs& args, const int2* items, int num_items,
                    cudaStream_t stream);

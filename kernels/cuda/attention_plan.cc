@@ -347,8 +347,8 @@ void PagedAttention(const AttentionPlan& plan, void* workspace, const bf16* q, i
   }
   if (plan.num_prefill_reduce_items() > 0) {
     internal::LaunchSplitReduce(args,
-                                 reinterpret_cast<const int4*>(ws + layout.prefill_reduce_items),
-                                 plan.num_prefill_reduce_items(), stream);
+                                reinterpret_cast<const int4*>(ws + layout.prefill_reduce_items),
+                                plan.num_prefill_reduce_items(), stream);
   }
   if (plan.num_decode_items() > 0) {
     internal::LaunchDecode(args, reinterpret_cast<const int4*>(ws + layout.decode_items),
@@ -356,7 +356,7 @@ void PagedAttention(const AttentionPlan& plan, void* workspace, const bf16* q, i
   }
   if (plan.num_reduce_items() > 0) {
     internal::LaunchSplitReduce(args, reinterpret_cast<const int4*>(ws + layout.reduce_items),
-                                 plan.num_reduce_items(), stream);
+                                plan.num_reduce_items(), stream);
   }
   if (plan.num_generic_items() > 0) {
     internal::LaunchGeneric(args, reinterpret_cast<const int2*>(ws + layout.generic_items),

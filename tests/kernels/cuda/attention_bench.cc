@@ -35,19 +35,8 @@ int Main() {
   bf16 *k_pool = nullptr, *v_pool = nullptr;
   STRATA_CUDA_CHECK(cudaMalloc(&k_pool, kPoolBytes));
   STRATA_CUDA_CHECK(cudaMalloc(&v_pool, kPoolBytes));
-  {
-    std::mt19937_64 rng(1);
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    std::vector<uint16_t> block((size_t{64} << 20) / 2);
-    for (uint16_t& x : block) x = FloatToBF16(dist(rng));
-    const size_t bytes = block.size() * 2;
-    STRATA_CUDA_CHECK(cudaMemcpy(k_pool, block.data(), bytes, cudaMemcpyHostToDevice));
-    for (size_t at = bytes; at < kPoolBytes; at += bytes) {
-      STRATA_CUDA_CHECK(cudaMemcpy(reinterpret_cast<char*>(k_pool) + at, k_pool,
-                                   std::min(bytes, kPoolBytes - at), cudaMemcpyDeviceToDevice));
-    }
-    STRATA_CUDA_CHECK(cudaMemcpy(v_pool, k_pool, kPoolBytes, cudaMemcpyDeviceToDevice));
-  }
+  bench::FillRandomBf16(k_pool, kPoolBytes, 1.0f, /*seed=*/1);
+  STRATA_CUDA_CHECK(cudaMemcpy(v_pool, k_pool, kPoolBytes, cudaMemcpyDeviceToDevice));
 
   // The ceiling: a 1 GiB device-to-device copy, counting bytes read and written.
   const size_t copy_bytes = size_t{1} << 30;

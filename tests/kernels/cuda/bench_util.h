@@ -1,14 +1,17 @@
-// Shared by the CUDA kernel benchmarks: the device line they start with, and timing in
-// milliseconds per call on the default stream, from CUDA events around a batch of calls,
-// median of 7 timed batches after a warm-up batch.
+// Shared by the CUDA kernel benchmarks: the device line they start with, random bf16 device
+// buffers, and timing in milliseconds per call on the default stream, from CUDA events
+// around a batch of calls, median of 7 timed batches after a warm-up batch.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <random>
 #include <vector>
 
+#include "base/dtype.h"
 #include "kernels/cuda/cuda_check.h"
 
 namespace strata::kernels::cuda::bench {
@@ -22,6 +25,23 @@ inline cudaDeviceProp PrintDevice() {
   std::printf("device: %s, %d SMs, L2 %d MiB\n", prop.name, prop.multiProcessorCount,
               prop.l2CacheSize >> 20);
   return prop;
+}
+
+// Fills `bytes` of device memory with bf16 normal(0, scale) values: one random block of up
+// to 64 MiB from `seed`, copied on the device over the rest (values repeat every 64 MiB,
+// which the timed kernels do not see).
+inline void FillRandomBf16(void* device, size_t bytes, float scale, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<uint16_t> block(std::min(bytes, size_t{64} << 20) / 2);
+  for (uint16_t& x : block) x = FloatToBF16(dist(rng));
+  const size_t block_bytes = block.size() * 2;
+  char* at = static_cast<char*>(device);
+  STRATA_CUDA_CHECK(cudaMemcpy(at, block.data(), block_bytes, cudaMemcpyHostToDevice));
+  for (size_t done = block_bytes; done < bytes; done += block_bytes) {
+    STRATA_CUDA_CHECK(
+        cudaMemcpy(at + done, at, std::min(block_bytes, bytes - done), cudaMemcpyDeviceToDevice));
+  }
 }
 
 inline float Median(std::vector<float> v) {

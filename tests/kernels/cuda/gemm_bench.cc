@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -31,18 +30,7 @@ int Main() {
   const size_t pool_bytes = size_t{4} << 30;
   char* pool = nullptr;
   STRATA_CUDA_CHECK(cudaMalloc(&pool, pool_bytes));
-  {
-    std::mt19937_64 rng(1);
-    std::normal_distribution<float> dist(0.0f, 0.02f);
-    std::vector<uint16_t> block((size_t{64} << 20) / 2);
-    for (uint16_t& x : block) x = FloatToBF16(dist(rng));
-    const size_t bytes = block.size() * 2;
-    STRATA_CUDA_CHECK(cudaMemcpy(pool, block.data(), bytes, cudaMemcpyHostToDevice));
-    for (size_t at = bytes; at < pool_bytes; at += bytes) {
-      STRATA_CUDA_CHECK(
-          cudaMemcpy(pool + at, pool, std::min(bytes, pool_bytes - at), cudaMemcpyDeviceToDevice));
-    }
-  }
+  bench::FillRandomBf16(pool, pool_bytes, 0.02f, /*seed=*/1);
   const size_t copy_bytes = size_t{1} << 30;
   const float copy_ms = TimeCalls(5, [&](int) {
     STRATA_CUDA_CHECK(

@@ -37,17 +37,6 @@ T* DeviceAlloc(size_t count) {
   return p;
 }
 
-// Fills `count` bf16 values with normal(0, scale) draws (a 16 MiB host block, repeated).
-void FillBf16(bf16* device, size_t count, float scale, std::mt19937_64& rng) {
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<uint16_t> block(std::min<size_t>(count, size_t{8} << 20));
-  for (uint16_t& v : block) v = FloatToBF16(dist(rng));
-  for (size_t at = 0; at < count; at += block.size()) {
-    const size_t n = std::min(block.size(), count - at);
-    STRATA_CUDA_CHECK(cudaMemcpy(device + at, block.data(), n * 2, cudaMemcpyHostToDevice));
-  }
-}
-
 int Main() {
   bench::PrintDevice();
   std::mt19937_64 rng(1);
@@ -55,9 +44,9 @@ int Main() {
   bf16* down = DeviceAlloc<bf16>(size_t{kExperts} * kHidden * kInter);
   bf16* x = DeviceAlloc<bf16>(kMaxRows * kHidden);
   bf16* out = DeviceAlloc<bf16>(kMaxRows * kHidden);
-  FillBf16(gate_up, size_t{kExperts} * 2 * kInter * kHidden, 0.02f, rng);
-  FillBf16(down, size_t{kExperts} * kHidden * kInter, 0.02f, rng);
-  FillBf16(x, kMaxRows * kHidden, 1.0f, rng);
+  bench::FillRandomBf16(gate_up, size_t{kExperts} * 2 * kInter * kHidden * 2, 0.02f, 1);
+  bench::FillRandomBf16(down, size_t{kExperts} * kHidden * kInter * 2, 0.02f, 2);
+  bench::FillRandomBf16(x, kMaxRows * kHidden * 2, 1.0f, 3);
   const size_t ws_bytes = MoeWorkspaceBytes(kMaxRows, kExperts, kTopK, kInter, kHidden);
   char* ws_base = DeviceAlloc<char>(ws_bytes);
   const MoeWorkspace ws = MoeWorkspace::Carve(ws_base, kMaxRows, kExperts, kTopK, kInter, kHidden);
@@ -72,7 +61,7 @@ int Main() {
   STRATA_CHECK(gemm.ok()) << gemm.status();
   bf16* dense_y = DeviceAlloc<bf16>(size_t{kMaxRows} * kTopK * 2 * kInter);
   bf16* dense_x = DeviceAlloc<bf16>(size_t{kMaxRows} * kTopK * kHidden);
-  FillBf16(dense_x, size_t{kMaxRows} * kTopK * kHidden, 1.0f, rng);
+  bench::FillRandomBf16(dense_x, size_t{kMaxRows} * kTopK * kHidden * 2, 1.0f, 4);
 
   std::printf(
       "expert step (route, align, gate/up, down, combine); TFLOP/s over the experts' "
