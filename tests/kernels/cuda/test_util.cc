@@ -1,9 +1,11 @@
 #include "tests/kernels/cuda/test_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <map>
 
 namespace strata::kernels::cuda::testing {
@@ -65,19 +67,23 @@ std::vector<float> RandomFloat(size_t n, std::mt19937_64& rng, float scale) {
   return v;
 }
 
-int64_t ExpectClose(const std::string& op, const std::string& shape, const std::vector<float>& got,
-                    const std::vector<float>& ref, Tolerance tol) {
+namespace {
+
+// Counts the elements of got outside bound(i) of ref (NaN and infinity fail), prints one line
+// and records the op's worst errors for PrintSummary.
+template <typename Bound>
+int64_t CheckElements(const std::string& op, const std::string& shape,
+                      const std::vector<float>& got, const std::vector<float>& ref, Bound bound_of,
+                      double max_rel_l2) {
   EXPECT_EQ(got.size(), ref.size()) << op << " " << shape;
   const size_t n = std::min(got.size(), ref.size());
   double ref_sq = 0.0, err_sq = 0.0;
   for (size_t i = 0; i < n; ++i) ref_sq += double(ref[i]) * ref[i];
-  const double rms = n > 0 ? std::sqrt(ref_sq / n) : 0.0;
-  const double atol = tol.atol_rms * rms;
   int64_t failures = 0;
   double max_abs = 0.0, max_scaled = 0.0;
   for (size_t i = 0; i < n; ++i) {
     const double err = std::fabs(double(got[i]) - ref[i]);
-    const double bound = atol + tol.rtol * std::fabs(ref[i]);
+    const double bound = bound_of(i);
     // Written so that NaN fails: !(err <= bound) is true for NaN.
     const bool ok = std::isfinite(got[i]) && err <= bound;
     if (!ok) {
@@ -95,6 +101,7 @@ int64_t ExpectClose(const std::string& op, const std::string& shape, const std::
   }
   const double rel_l2 = ref_sq > 0 ? std::sqrt(err_sq / ref_sq) : std::sqrt(err_sq);
   EXPECT_EQ(failures, 0) << op << " " << shape;
+  EXPECT_LE(rel_l2, max_rel_l2) << op << " " << shape;
   std::printf("  %-16s %-44s n=%-9zu max_abs=%.3g rel_l2=%.3g worst/bound=%.2f%s\n", op.c_str(),
               shape.c_str(), n, max_abs, rel_l2, max_scaled, failures ? " FAIL" : "");
   OpStats& s = Stats()[op];
@@ -105,6 +112,37 @@ int64_t ExpectClose(const std::string& op, const std::string& shape, const std::
   s.max_scaled = std::max(s.max_scaled, max_scaled);
   s.max_rel_l2 = std::max(s.max_rel_l2, rel_l2);
   return failures;
+}
+
+}  // namespace
+
+int64_t ExpectClose(const std::string& op, const std::string& shape, const std::vector<float>& got,
+                    const std::vector<float>& ref, Tolerance tol) {
+  double ref_sq = 0.0;
+  for (float r : ref) ref_sq += double(r) * r;
+  const double atol = ref.empty() ? 0.0 : tol.atol_rms * std::sqrt(ref_sq / ref.size());
+  return CheckElements(
+      op, shape, got, ref, [&](size_t i) { return atol + tol.rtol * std::fabs(ref[i]); },
+      std::numeric_limits<double>::infinity());
+}
+
+int64_t ExpectAttentionClose(const std::string& op, const std::string& shape,
+                             const std::vector<float>& got, const std::vector<float>& ref,
+                             const std::vector<float>& magnitude) {
+  EXPECT_EQ(magnitude.size(), ref.size()) << op << " " << shape;
+  constexpr double kUnit = 1.0 / 256;  // bf16's unit roundoff
+  return CheckElements(
+      op, shape, got, ref,
+      [&](size_t i) {
+        const double m = i < magnitude.size() ? magnitude[i] : 0.0;
+        return 2 * kUnit * (m + std::fabs(ref[i]));
+      },
+      kAttentionRelL2);
+}
+
+std::vector<float> Abs(std::vector<float> values) {
+  for (float& x : values) x = std::fabs(x);
+  return values;
 }
 
 void PrintSummary() {

@@ -89,6 +89,21 @@ inline constexpr Tolerance kBf16Tolerance{1e-2, 1e-2};       // one bf16 roundin
 inline constexpr Tolerance kBf16ChainTolerance{2e-2, 2e-2};  // bf16 intermediates too
 int64_t ExpectClose(const std::string& op, const std::string& shape, const std::vector<float>& got,
                     const std::vector<float>& ref, Tolerance tol);
+
+// Attention outputs against a float reference, by their error model. An output is
+// sum_i p_i v_i over probabilities p that the kernels may round to bf16 before the product
+// (the tensor-core prefill does; l is summed from the float p), and it is rounded to bf16
+// once at the end. Each rounding errs by at most u = 2^-8 relative, so
+//   |got - ref| <= u * sum_i p_i |v_i| + u * |ref|  (+ float32 accumulation, far smaller),
+// where `magnitude` is sum_i p_i |v_i|: the reference attention over |V|. The element-wise
+// bound is twice that worst case; the relative L2 error must stay at the level of one bf16
+// rounding (kAttentionRelL2), which a systematic error of any size exceeds.
+inline constexpr double kAttentionRelL2 = 3e-3;
+int64_t ExpectAttentionClose(const std::string& op, const std::string& shape,
+                             const std::vector<float>& got, const std::vector<float>& ref,
+                             const std::vector<float>& magnitude);
+// |x| element-wise: the V cache the magnitude reference attends over.
+std::vector<float> Abs(std::vector<float> values);
 void PrintSummary();
 
 }  // namespace strata::kernels::cuda::testing
