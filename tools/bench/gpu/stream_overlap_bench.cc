@@ -4,8 +4,11 @@
 // one after the other on one stream, and concurrently on two streams (each with its own
 // Gemm and workspace; once with the decode stream at the highest priority). The weights are
 // the shape's own, seeded random as stratad's model.random_weights uploads them.
+// Then the same with the SMs split between the two streams by green contexts (the decode
+// stream's partition first, the cohort's the rest), for several splits and cohort depths.
 //
 //   strata-stream-overlap-bench
+#include <cuda.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -24,6 +27,43 @@ namespace strata::kernels::cuda {
 namespace {
 
 constexpr int64_t kDecodeRows = 16, kCohortRows = 2048;
+
+#define CU_CHECK(expr)                                                              \
+  do {                                                                              \
+    const CUresult cu_status = (expr);                                              \
+    const char* cu_name = nullptr;                                                  \
+    cuGetErrorName(cu_status, &cu_name);                                            \
+    STRATA_CHECK(cu_status == CUDA_SUCCESS) << #expr << ": " << (cu_name ? cu_name : "?"); \
+  } while (0)
+
+// Two streams on disjoint SMs: `first` on at least `first_sms` of them, `second` on the rest.
+struct SmSplit {
+  cudaStream_t first = nullptr, second = nullptr;
+  unsigned first_sms = 0, second_sms = 0;
+};
+
+SmSplit SplitSms(unsigned first_sms) {
+  CUdevice device;
+  CU_CHECK(cuDeviceGet(&device, 0));
+  CUdevResource all, parts[1], rest;
+  CU_CHECK(cuDeviceGetDevResource(device, &all, CU_DEV_RESOURCE_TYPE_SM));
+  unsigned groups = 1;
+  CU_CHECK(cuDevSmResourceSplitByCount(parts, &groups, &all, &rest, 0, first_sms));
+  STRATA_CHECK(groups == 1);
+  SmSplit split;
+  split.first_sms = parts[0].sm.smCount;
+  split.second_sms = rest.sm.smCount;
+  for (auto [resource, stream] : {std::pair{&parts[0], &split.first}, {&rest, &split.second}}) {
+    CUdevResourceDesc desc;
+    CU_CHECK(cuDevResourceGenerateDesc(&desc, resource, 1));
+    CUgreenCtx context;
+    CU_CHECK(cuGreenCtxCreate(&context, desc, device, CU_GREEN_CTX_DEFAULT_STREAM));
+    CUstream s;
+    CU_CHECK(cuGreenCtxStreamCreate(&s, context, CU_STREAM_NON_BLOCKING, 0));
+    *stream = s;
+  }
+  return split;
+}
 
 // The four projections of layer `w` ([out, in] weights) for `rows` rows of x into y.
 std::vector<GemmArgs> LayerGemms(const worker::DeviceLayerWeights& w,
@@ -143,6 +183,34 @@ int Main() {
     const float two = concurrent(main_stream, layers);
     const float urgent = concurrent(urgent_stream, layers);
     std::printf("| %d | %.3f | %.3f | %.3f | %.3f | %.3f |\n", layers, d, c, serial, two, urgent);
+  }
+
+  // The decode pass on one partition, the cohort on the other, both from the same start.
+  std::printf("\nSMs split by green contexts (decode partition first):\n"
+              "| decode SMs | cohort SMs | cohort layers | decode pass ms | cohort ms | "
+              "concurrent ms | one stream, all SMs ms | hidden |\n"
+              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (unsigned decode_sms : {32u, 48u, 64u, 80u}) {
+    const SmSplit split = SplitSms(decode_sms);
+    for (int layers : {1, 2, 4}) {
+      const float d = time(split.first, [&] { run_decode(split.first); });
+      const float c = time(split.second, [&] { run_cohort(split.second, layers); });
+      const float both = time(split.first, [&] {
+        STRATA_CUDA_CHECK(cudaStreamWaitEvent(split.second, start));
+        run_cohort(split.second, layers);  // its few long GEMMs first, then the many short
+        run_decode(split.first);
+        STRATA_CUDA_CHECK(cudaEventRecord(cohort_done, split.second));
+        STRATA_CUDA_CHECK(cudaStreamWaitEvent(split.first, cohort_done));
+      });
+      const float serial = time(main_stream, [&] {
+        run_decode(main_stream);
+        run_cohort(main_stream, layers);
+      });
+      // The share of the cohort's all-SM time that the split saves off the serial pass.
+      const float alone = time(main_stream, [&] { run_cohort(main_stream, layers); });
+      std::printf("| %u | %u | %d | %.3f | %.3f | %.3f | %.3f | %.0f%% |\n", split.first_sms,
+                  split.second_sms, layers, d, c, both, serial, 100.0f * (serial - both) / alone);
+    }
   }
   return 0;
 }
