@@ -1,4 +1,5 @@
 // The MoE block's kernels: see moe.h.
+#include <algorithm>
 #include <cfloat>
 
 #include "base/check.h"
@@ -160,8 +161,8 @@ __global__ void CombineKernel(const bf16* expert_out, const int32_t* pair_positi
 }  // namespace
 
 int32_t MoeMaxTiles(int64_t pairs, int64_t experts) {
-  return static_cast<int32_t>((pairs + kMoeTileRows - 1) / kMoeTileRows +
-                              (pairs < experts ? pairs : experts));
+  const int64_t bound = (pairs + kMoeTileRows - 1) / kMoeTileRows + std::min(pairs, experts);
+  return static_cast<int32_t>(std::min(bound, pairs));
 }
 
 size_t MoeWorkspaceBytes(int64_t max_rows, int64_t experts, int64_t top_k, int64_t inter,

@@ -44,7 +44,9 @@ struct MoeWorkspace {
 };
 size_t MoeWorkspaceBytes(int64_t max_rows, int64_t experts, int64_t top_k, int64_t inter,
                          int64_t hidden);
-// Tiles needed at most for `pairs` pairs over `experts` experts.
+// Tiles needed at most for `pairs` pairs over `experts` experts: each expert's last tile
+// may be partial, and every tile holds at least one pair. (The grouped GEMM's grid covers
+// this many tiles; the blocks of tiles MoeAlign did not make exit at once.)
 int32_t MoeMaxTiles(int64_t pairs, int64_t experts);
 
 // ids/weights of each row's top_k experts from router logits [rows, experts] (float32):

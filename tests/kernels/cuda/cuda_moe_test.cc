@@ -35,6 +35,7 @@ const MoeCase kCases[] = {
     // 64 or 128.
     {300, 128, 96, 8, 2},
     {1030, 264, 200, 32, 4},
+    {16, 520, 456, 32, 4},  // a decode batch, k over several turns of the ring
 };
 
 std::string Name(const MoeCase& c) {
@@ -102,6 +103,14 @@ TEST(CudaMoeTest, RouteMatchesCpu) {
       }
     }
   }
+}
+
+TEST(CudaMoeTest, MaxTilesBound) {
+  EXPECT_EQ(MoeMaxTiles(1, 128), 1);
+  EXPECT_EQ(MoeMaxTiles(8, 128), 8);      // a decode token: one tile per pair at most
+  EXPECT_EQ(MoeMaxTiles(4, 2), 3);        // a partial tile per expert, one full
+  EXPECT_EQ(MoeMaxTiles(300, 8), 3 + 8);  // ceil(300 / 128) full tiles, a partial per expert
+  EXPECT_EQ(MoeMaxTiles(65536, 128), 512 + 128);
 }
 
 // Random routing (top_k distinct experts per row), aligned on the device; then both grouped

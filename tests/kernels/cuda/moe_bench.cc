@@ -3,8 +3,10 @@
 // combine) from one decode token to a full prefill budget, in ms, in expert TFLOP/s and in
 // DRAM bandwidth over the activated experts' weights (the bound at decode sizes). For scale,
 // cuBLASLt's dense GEMM of the gate/up product over all (token, slot) pairs with one weight
-// (the same FLOPs without the grouping). One layer's experts (1.2 GB) exceed L2, so their
-// weights come from DRAM. Router logits are random: routing is near uniform, as in a model
+// (the same FLOPs without the grouping). One layer's experts (1.2 GB) exceed L2, and
+// consecutive calls read the experts of different copies of the layer (eight, 16 experts
+// apart, in weights for twice the experts), so a decode batch's few experts are not still
+// in L2 from the call before: their weights come from DRAM. Router logits are random: routing is near uniform, as in a model
 // with random weights.
 //
 //   strata-cuda-moe-bench
@@ -40,12 +42,15 @@ T* DeviceAlloc(size_t count) {
 int Main() {
   bench::PrintDevice();
   std::mt19937_64 rng(1);
-  bf16* gate_up = DeviceAlloc<bf16>(size_t{kExperts} * 2 * kInter * kHidden);
-  bf16* down = DeviceAlloc<bf16>(size_t{kExperts} * kHidden * kInter);
+  // Twice the experts: call i reads experts 16 (i % 8) up, a different copy of the layer.
+  bf16* gate_up = DeviceAlloc<bf16>(size_t{2 * kExperts} * 2 * kInter * kHidden);
+  bf16* down = DeviceAlloc<bf16>(size_t{2 * kExperts} * kHidden * kInter);
+  auto gate_up_of = [&](int call) { return gate_up + (call % 8) * 16 * 2 * kInter * kHidden; };
+  auto down_of = [&](int call) { return down + (call % 8) * 16 * kHidden * kInter; };
   bf16* x = DeviceAlloc<bf16>(kMaxRows * kHidden);
   bf16* out = DeviceAlloc<bf16>(kMaxRows * kHidden);
-  bench::FillRandomBf16(gate_up, size_t{kExperts} * 2 * kInter * kHidden * 2, 0.02f, 1);
-  bench::FillRandomBf16(down, size_t{kExperts} * kHidden * kInter * 2, 0.02f, 2);
+  bench::FillRandomBf16(gate_up, size_t{2 * kExperts} * 2 * kInter * kHidden * 2, 0.02f, 1);
+  bench::FillRandomBf16(down, size_t{2 * kExperts} * kHidden * kInter * 2, 0.02f, 2);
   bench::FillRandomBf16(x, kMaxRows * kHidden * 2, 1.0f, 3);
   const size_t ws_bytes = MoeWorkspaceBytes(kMaxRows, kExperts, kTopK, kInter, kHidden);
   char* ws_base = DeviceAlloc<char>(ws_bytes);
@@ -66,9 +71,11 @@ int Main() {
   std::printf(
       "expert step (route, align, gate/up, down, combine); TFLOP/s over the experts' "
       "6 x hidden x inter FLOPs per pair; GB/s over the weights of the experts the "
-      "routing activates (uniform: E (1 - (1 - top_k / E)^rows))\n");
-  std::printf("%6s %10s %10s %9s %9s %16s %24s\n", "rows", "pairs/exp", "step ms", "TFLOP/s",
-              "GB/s", "route+align ms", "dense gate/up ms (TF/s)");
+      "routing activates (uniform: E (1 - (1 - top_k / E)^rows)); of the step, route + align "
+      "and the two grouped GEMMs alone (their GB/s over the same weights)\n");
+  std::printf("%6s %10s %10s %9s %9s %16s %22s %24s\n", "rows", "pairs/exp", "step ms",
+              "TFLOP/s", "GB/s", "route+align ms", "grouped GEMMs ms (GB/s)",
+              "dense gate/up ms (TF/s)");
   const double expert_bytes = 3.0 * kHidden * kInter * 2;
   for (const int64_t rows : {1, 2, 4, 8, 16, 64, 256, 512, 1024, 2048, 4096, 8192}) {
     const double pairs = double(rows) * kTopK;
@@ -76,10 +83,10 @@ int Main() {
     const double activated =
         kExperts * (1.0 - std::pow(1.0 - double(kTopK) / kExperts, double(rows)));
     const int calls = rows >= 1024 ? 5 : 20;
-    const float step = TimeCalls(calls, [&](int) {
+    const float step = TimeCalls(calls, [&](int call) {
       MoeExperts({.x = x,
-                  .gate_up = gate_up,
-                  .down = down,
+                  .gate_up = gate_up_of(call),
+                  .down = down_of(call),
                   .out = out,
                   .rows = rows,
                   .experts = kExperts,
@@ -94,6 +101,36 @@ int Main() {
                nullptr);
       MoeAlign(ws.topk_ids, rows, kExperts, kTopK, ws, nullptr, nullptr);
     });
+    // Over the tiles the route + align calls above left in ws.
+    const int32_t tiles = MoeMaxTiles(rows * kTopK, kExperts);
+    const float grouped = TimeCalls(calls, [&](int call) {
+      GroupedGemm({.x = x,
+                   .ldx = kHidden,
+                   .x_rows = ws.source_row,
+                   .w = gate_up_of(call),
+                   .w_expert_stride = 2 * kInter * kHidden,
+                   .y = ws.act,
+                   .ldy = kInter,
+                   .tiles = ws.tiles,
+                   .num_tiles = ws.num_tiles,
+                   .max_tiles = tiles,
+                   .n = kInter,
+                   .k = kHidden,
+                   .fused_silu = true},
+                  nullptr);
+      GroupedGemm({.x = ws.act,
+                   .ldx = kInter,
+                   .w = down_of(call),
+                   .w_expert_stride = kHidden * kInter,
+                   .y = ws.expert_out,
+                   .ldy = kHidden,
+                   .tiles = ws.tiles,
+                   .num_tiles = ws.num_tiles,
+                   .max_tiles = tiles,
+                   .n = kHidden,
+                   .k = kInter},
+                  nullptr);
+    });
     const float dense = TimeCalls(calls, [&](int) {
       (*gemm)->Run({.x = dense_x,
                     .ldx = kHidden,
@@ -106,10 +143,10 @@ int Main() {
                    nullptr);
     });
     const double dense_flops = pairs * 2.0 * 2 * kInter * kHidden;
-    std::printf("%6lld %10.2f %10.3f %9.1f %9.0f %16.3f %15.3f (%6.1f)\n",
+    std::printf("%6lld %10.2f %10.3f %9.1f %9.0f %16.3f %13.3f (%6.0f) %15.3f (%6.1f)\n",
                 static_cast<long long>(rows), pairs / kExperts, step, flops / step / 1e9,
-                activated * expert_bytes / step / 1e6, route_align, dense,
-                dense_flops / dense / 1e9);
+                activated * expert_bytes / step / 1e6, route_align, grouped,
+                activated * expert_bytes / grouped / 1e6, dense, dense_flops / dense / 1e9);
   }
   STRATA_CUDA_CHECK(cudaDeviceSynchronize());
   for (void* p : {static_cast<void*>(gate_up), static_cast<void*>(down), static_cast<void*>(x),
