@@ -17,12 +17,10 @@ size_t Align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 constexpr int kRouteValuesPerLane = kMoeMaxExperts / kWarpSize;
 
-__global__ void RouteKernel(const float* logits, int rows, int experts, int top_k, bool normalize,
-                            int32_t* ids, float* weights) {
-  GridDependencyEnter();
-  const int row = (blockIdx.x * blockDim.x + threadIdx.x) / kWarpSize;
+// Called by a whole warp.
+__device__ void RouteRow(const float* logits, int row, int experts, int top_k, bool normalize,
+                         int32_t* ids, float* weights) {
   const int lane = threadIdx.x % kWarpSize;
-  if (row >= rows) return;
   const float* in = logits + int64_t{row} * experts;
   float p[kRouteValuesPerLane];
   float max_value = -FLT_MAX;
@@ -80,16 +78,22 @@ __global__ void RouteKernel(const float* logits, int rows, int experts, int top_
   }
 }
 
+__global__ void RouteKernel(const float* logits, int rows, int experts, int top_k, bool normalize,
+                            int32_t* ids, float* weights) {
+  GridDependencyEnter();
+  const int row = (blockIdx.x * blockDim.x + threadIdx.x) / kWarpSize;
+  if (row < rows) RouteRow(logits, row, experts, top_k, normalize, ids, weights);
+}
+
 // ---- Alignment: one block counts, lays out the tiles and places every pair. ------------------
 
 constexpr int kAlignThreads = 1024;
 static_assert(kAlignThreads >= kMoeMaxExperts && kAlignThreads == kWarpSize * kWarpSize);
 
-__global__ void __launch_bounds__(kAlignThreads)
-    AlignKernel(const int32_t* ids, int pairs, int experts, int top_k, int32_t* source_row,
-                int32_t* pair_position, int4* tiles, int32_t* num_tiles,
-                unsigned long long* activated) {
-  GridDependencyEnter();
+// Called by a whole block of kAlignThreads threads.
+__device__ void AlignPairs(const int32_t* ids, int pairs, int experts, int top_k,
+                           int32_t* source_row, int32_t* pair_position, int4* tiles,
+                           int32_t* num_tiles, unsigned long long* activated) {
   __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts];
   __shared__ long long warp_sums[kWarpSize];
   const int e = threadIdx.x, lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
@@ -139,6 +143,35 @@ __global__ void __launch_bounds__(kAlignThreads)
     source_row[position] = p / top_k;
     pair_position[p] = position;
   }
+}
+
+__global__ void __launch_bounds__(kAlignThreads)
+    AlignKernel(const int32_t* ids, int pairs, int experts, int top_k, int32_t* source_row,
+                int32_t* pair_position, int4* tiles, int32_t* num_tiles,
+                unsigned long long* activated) {
+  GridDependencyEnter();
+  AlignPairs(ids, pairs, experts, top_k, source_row, pair_position, tiles, num_tiles, activated);
+}
+
+// Both in one block, for decode batches of a few rows: a warp per row routes them, and
+// after the barrier (which makes the block's global writes visible to the whole block)
+// the block aligns them. One launch instead of two saves 2-3 us up to 8 rows; from 16 rows
+// it is slower (strata-cuda-moe-bench), the routing warps sharing one SM where MoeRoute
+// spreads them over several.
+constexpr int kFusedRouteMaxRows = 8;
+static_assert(kFusedRouteMaxRows <= kAlignThreads / kWarpSize);
+
+__global__ void __launch_bounds__(kAlignThreads)
+    RouteAndAlignKernel(const float* logits, int rows, int experts, int top_k, bool normalize,
+                        int32_t* ids, float* weights, int32_t* source_row,
+                        int32_t* pair_position, int4* tiles, int32_t* num_tiles,
+                        unsigned long long* activated) {
+  GridDependencyEnter();
+  const int row = threadIdx.x / kWarpSize;
+  if (row < rows) RouteRow(logits, row, experts, top_k, normalize, ids, weights);
+  __syncthreads();
+  AlignPairs(ids, rows * top_k, experts, top_k, source_row, pair_position, tiles, num_tiles,
+             activated);
 }
 
 // ---- Combine: one block per token row. ------------------------------------------------------
@@ -220,6 +253,26 @@ void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k,
   STRATA_CUDA_CHECK_LAUNCH();
 }
 
+void MoeRouteAndAlign(int64_t rows, int32_t experts, int32_t top_k, bool normalize,
+                      const MoeWorkspace& ws, unsigned long long* activated_experts,
+                      cudaStream_t stream) {
+  if (rows > kFusedRouteMaxRows) {
+    MoeRoute(ws.router_logits, rows, experts, top_k, normalize, ws.topk_ids, ws.topk_weights,
+             stream);
+    MoeAlign(ws.topk_ids, rows, experts, top_k, ws, activated_experts, stream);
+    return;
+  }
+  STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts && top_k > 0 && top_k <= kMoeMaxTopK &&
+               top_k <= experts);
+  if (rows == 0) return;
+  STRATA_CHECK_LE(MoeMaxTiles(rows * top_k, experts), ws.max_tiles);
+  internal::Launch(RouteAndAlignKernel, dim3(1), dim3(kAlignThreads), 0, stream,
+                   ws.router_logits, static_cast<int>(rows), experts, top_k, normalize,
+                   ws.topk_ids, ws.topk_weights, ws.source_row, ws.pair_position, ws.tiles,
+                   ws.num_tiles, activated_experts);
+  STRATA_CUDA_CHECK_LAUNCH();
+}
+
 void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const float* weights,
                 int64_t rows, int32_t top_k, int64_t hidden, bf16* out, cudaStream_t stream) {
   if (rows == 0) return;
@@ -230,9 +283,7 @@ void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const floa
 
 void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t stream) {
   if (a.rows == 0) return;
-  MoeRoute(ws.router_logits, a.rows, a.experts, a.top_k, a.normalize, ws.topk_ids, ws.topk_weights,
-           stream);
-  MoeAlign(ws.topk_ids, a.rows, a.experts, a.top_k, ws, a.activated_experts, stream);
+  MoeRouteAndAlign(a.rows, a.experts, a.top_k, a.normalize, ws, a.activated_experts, stream);
   const int32_t tiles = MoeMaxTiles(a.rows * a.top_k, a.experts);
   GroupedGemm({.x = a.x,
                .ldx = a.hidden,

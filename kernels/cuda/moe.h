@@ -60,6 +60,12 @@ void MoeRoute(const float* logits, int64_t rows, int32_t experts, int32_t top_k,
 void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k,
               const MoeWorkspace& ws, unsigned long long* activated_experts, cudaStream_t stream);
 
+// MoeRoute from ws.router_logits into ws.topk_ids/topk_weights, then MoeAlign: the same
+// results, in one launch for batches of up to 8 rows.
+void MoeRouteAndAlign(int64_t rows, int32_t experts, int32_t top_k, bool normalize,
+                      const MoeWorkspace& ws, unsigned long long* activated_experts,
+                      cudaStream_t stream);
+
 // One launch over every tile: y[p, :] = x[row(p), :] . W_e^T for the permuted rows p of each
 // tile, e the tile's expert, with bf16 tensor-core MMAs (m16n8k16) and float32 accumulation.
 // With fused_silu the expert's weights are [2n, k] (gate rows, then up rows) and

@@ -36,6 +36,7 @@ const MoeCase kCases[] = {
     {300, 128, 96, 8, 2},
     {1030, 264, 200, 32, 4},
     {16, 520, 456, 32, 4},  // a decode batch, k over several turns of the ring
+    {8, 64, 48, 128, 8},    // the most rows routed and aligned in one launch
 };
 
 std::string Name(const MoeCase& c) {
@@ -101,6 +102,52 @@ TEST(CudaMoeTest, RouteMatchesCpu) {
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_NEAR(got[i], want_weights[i], 1e-6 + 1e-5 * want_weights[i]) << Name(c);
       }
+    }
+  }
+}
+
+// MoeRouteAndAlign (one launch up to 8 rows) against MoeRoute then MoeAlign: the same
+// picks, weights and tiles; the pairs placed in their experts' tiles (the order inside an
+// expert's group is free) and mapped back to their rows.
+TEST(CudaMoeTest, RouteAndAlignMatchesTwoLaunches) {
+  auto rng = testing::MakeRng();
+  for (const MoeCase& c : kCases) {
+    const int64_t pairs = c.rows * c.top_k;
+    const auto logits = testing::RandomFloat(c.rows * c.experts, rng, 2.0f);
+    Workspace two(c), one(c);
+    for (const Workspace* w : {&two, &one}) {
+      STRATA_CUDA_CHECK(cudaMemcpy(w->ws.router_logits, logits.data(), logits.size() * 4,
+                                   cudaMemcpyHostToDevice));
+    }
+    DeviceBuffer<unsigned long long> activated(std::vector<unsigned long long>{0, 0});
+    MoeRoute(two.ws.router_logits, c.rows, c.experts, c.top_k, true, two.ws.topk_ids,
+             two.ws.topk_weights, nullptr);
+    MoeAlign(two.ws.topk_ids, c.rows, c.experts, c.top_k, two.ws, activated.get(), nullptr);
+    MoeRouteAndAlign(c.rows, c.experts, c.top_k, true, one.ws, activated.get() + 1, nullptr);
+    const auto ids = Download(one.ws.topk_ids, pairs);
+    ASSERT_EQ(ids, Download(two.ws.topk_ids, pairs)) << Name(c);
+    ASSERT_EQ(Download(one.ws.topk_weights, pairs), Download(two.ws.topk_weights, pairs));
+    const auto counts = activated.Download();
+    EXPECT_EQ(counts[0], counts[1]) << Name(c);
+    const int32_t num_tiles = Download(one.ws.num_tiles, 1)[0];
+    ASSERT_EQ(num_tiles, Download(two.ws.num_tiles, 1)[0]) << Name(c);
+    const auto tiles = Download(one.ws.tiles, num_tiles);
+    const auto want_tiles = Download(two.ws.tiles, num_tiles);
+    for (int32_t t = 0; t < num_tiles; ++t) {
+      ASSERT_TRUE(tiles[t].x == want_tiles[t].x && tiles[t].y == want_tiles[t].y &&
+                  tiles[t].z == want_tiles[t].z)
+          << Name(c) << " tile " << t;
+    }
+    std::vector<int32_t> expert_at(pairs, -1);
+    for (const int4& t : tiles) std::fill_n(expert_at.begin() + t.y, t.z, t.x);
+    const auto position = Download(one.ws.pair_position, pairs);
+    const auto source = Download(one.ws.source_row, pairs);
+    std::vector<bool> seen(pairs, false);
+    for (int64_t p = 0; p < pairs; ++p) {
+      ASSERT_TRUE(position[p] >= 0 && position[p] < pairs && !seen[position[p]]) << Name(c);
+      seen[position[p]] = true;
+      ASSERT_EQ(expert_at[position[p]], ids[p]) << Name(c) << " pair " << p;
+      ASSERT_EQ(source[position[p]], p / c.top_k) << Name(c) << " pair " << p;
     }
   }
 }
