@@ -8,7 +8,7 @@
 #   tests      strata-cuda-ops-test (all suites) and strata-cuda-model-test on the fixtures
 #   gemm       strata-cuda-gemm-bench (skinny kernel against cuBLASLt)
 #   attention  strata-cuda-attention-bench
-#   moe        strata-cuda-moe-bench (the MoE expert step, small against large tiles)
+#   moe        strata-cuda-moe-bench (the MoE expert step from 1 to 8192 rows)
 #   bench      strata-bench-gpu with its defaults (the docs/performance.md table)
 #   ab         batch 1 and 8 decode, 8k prefill: cuBLASLt only / skinny GEMM / + PDL
 #   long       batches 1-256 at 4096 context (needs an H200's memory for 128 and 256)
