@@ -176,18 +176,33 @@ __global__ void __launch_bounds__(kAlignThreads)
 
 // ---- Combine: one block per token row. ------------------------------------------------------
 
-__global__ void CombineKernel(const bf16* expert_out, const int32_t* pair_position,
-                              const float* weights, int top_k, int64_t hidden, bf16* out) {
+constexpr int kCombineThreads = 256;
+
+// The row's slots are read once into shared memory; each thread then sums 8 columns at a
+// time, its top_k 16-byte loads independent of one another (the per-slot loads of the
+// positions would otherwise sit in front of every column's read).
+__global__ void __launch_bounds__(kCombineThreads)
+    CombineKernel(const bf16* expert_out, const int32_t* pair_position, const float* weights,
+                  int top_k, int64_t hidden, bf16* out) {
   GridDependencyEnter();
+  __shared__ int64_t source[kMoeMaxTopK];
+  __shared__ float weight[kMoeMaxTopK];
   const int64_t row = blockIdx.x;
-  for (int64_t h = threadIdx.x; h < hidden; h += blockDim.x) {
-    float sum = 0.0f;
+  if (threadIdx.x < top_k) {
+    const int64_t pair = row * top_k + threadIdx.x;
+    source[threadIdx.x] = int64_t{pair_position[pair]} * hidden;
+    weight[threadIdx.x] = weights[pair];
+  }
+  __syncthreads();
+  for (int64_t h = threadIdx.x * 8; h < hidden; h += kCombineThreads * 8) {
+    float sum[8] = {};
     for (int j = 0; j < top_k; ++j) {
-      const int64_t pair = row * top_k + j;
-      sum +=
-          weights[pair] * __bfloat162float(expert_out[int64_t{pair_position[pair]} * hidden + h]);
+      float v[8];
+      Unpack(LoadBf16x8(expert_out + source[j] + h), v);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) sum[e] += weight[j] * v[e];
     }
-    out[row * hidden + h] = __float2bfloat16(sum);
+    StoreBf16x8(out + row * hidden + h, Pack(sum));
   }
 }
 
@@ -275,8 +290,13 @@ void MoeRouteAndAlign(int64_t rows, int32_t experts, int32_t top_k, bool normali
 
 void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const float* weights,
                 int64_t rows, int32_t top_k, int64_t hidden, bf16* out, cudaStream_t stream) {
+  STRATA_CHECK(top_k > 0 && top_k <= kMoeMaxTopK && hidden % 8 == 0 &&
+               reinterpret_cast<uintptr_t>(expert_out) % 16 == 0 &&
+               reinterpret_cast<uintptr_t>(out) % 16 == 0)
+      << "MoE combine: top_k " << top_k << " hidden " << hidden;
   if (rows == 0) return;
-  internal::Launch(CombineKernel, dim3(static_cast<unsigned>(rows)), dim3(256), 0, stream,
+  internal::Launch(CombineKernel, dim3(static_cast<unsigned>(rows)), dim3(kCombineThreads), 0,
+                   stream,
                    expert_out, pair_position, weights, static_cast<int>(top_k), hidden, out);
   STRATA_CUDA_CHECK_LAUNCH();
 }

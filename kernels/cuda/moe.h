@@ -87,7 +87,8 @@ struct GroupedGemmArgs {
 void GroupedGemm(const GroupedGemmArgs& args, cudaStream_t stream);
 
 // out[r, :] = sum_j weights[r * top_k + j] * expert_out[pair_position[r * top_k + j], :],
-// summed in slot order in float32, rounded to bf16.
+// summed in slot order in float32, rounded to bf16. hidden % 8 == 0, expert_out and out
+// 16-byte aligned.
 void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const float* weights,
                 int64_t rows, int32_t top_k, int64_t hidden, bf16* out, cudaStream_t stream);
 
