@@ -163,9 +163,8 @@ static_assert(kFusedRouteMaxRows <= kAlignThreads / kWarpSize);
 
 __global__ void __launch_bounds__(kAlignThreads)
     RouteAndAlignKernel(const float* logits, int rows, int experts, int top_k, bool normalize,
-                        int32_t* ids, float* weights, int32_t* source_row,
-                        int32_t* pair_position, int4* tiles, int32_t* num_tiles,
-                        unsigned long long* activated) {
+                        int32_t* ids, float* weights, int32_t* source_row, int32_t* pair_position,
+                        int4* tiles, int32_t* num_tiles, unsigned long long* activated) {
   GridDependencyEnter();
   const int row = threadIdx.x / kWarpSize;
   if (row < rows) RouteRow(logits, row, experts, top_k, normalize, ids, weights);
@@ -281,10 +280,9 @@ void MoeRouteAndAlign(int64_t rows, int32_t experts, int32_t top_k, bool normali
                top_k <= experts);
   if (rows == 0) return;
   STRATA_CHECK_LE(MoeMaxTiles(rows * top_k, experts), ws.max_tiles);
-  internal::Launch(RouteAndAlignKernel, dim3(1), dim3(kAlignThreads), 0, stream,
-                   ws.router_logits, static_cast<int>(rows), experts, top_k, normalize,
-                   ws.topk_ids, ws.topk_weights, ws.source_row, ws.pair_position, ws.tiles,
-                   ws.num_tiles, activated_experts);
+  internal::Launch(RouteAndAlignKernel, dim3(1), dim3(kAlignThreads), 0, stream, ws.router_logits,
+                   static_cast<int>(rows), experts, top_k, normalize, ws.topk_ids, ws.topk_weights,
+                   ws.source_row, ws.pair_position, ws.tiles, ws.num_tiles, activated_experts);
   STRATA_CUDA_CHECK_LAUNCH();
 }
 
@@ -296,8 +294,8 @@ void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const floa
       << "MoE combine: top_k " << top_k << " hidden " << hidden;
   if (rows == 0) return;
   internal::Launch(CombineKernel, dim3(static_cast<unsigned>(rows)), dim3(kCombineThreads), 0,
-                   stream,
-                   expert_out, pair_position, weights, static_cast<int>(top_k), hidden, out);
+                   stream, expert_out, pair_position, weights, static_cast<int>(top_k), hidden,
+                   out);
   STRATA_CUDA_CHECK_LAUNCH();
 }
 

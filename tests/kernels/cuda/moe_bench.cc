@@ -6,8 +6,9 @@
 // (the same FLOPs without the grouping). One layer's experts (1.2 GB) exceed L2, and
 // consecutive calls read the experts of different copies of the layer (eight, 16 experts
 // apart, in weights for twice the experts), so a decode batch's few experts are not still
-// in L2 from the call before: their weights come from DRAM. Router logits are random: routing is near uniform, as in a model
-// with random weights.
+// in L2 from the call before: their weights come from DRAM. Router logits are random:
+// routing is near uniform, as in a model with random weights. Route and align, and the two
+// grouped GEMMs, are also timed alone.
 //
 //   strata-cuda-moe-bench
 #include <cuda_runtime.h>
@@ -97,9 +98,8 @@ int Main() {
                   .normalize = true},
                  ws, nullptr);
     });
-    const float route_align = TimeCalls(calls, [&](int) {
-      MoeRouteAndAlign(rows, kExperts, kTopK, true, ws, nullptr, nullptr);
-    });
+    const float route_align = TimeCalls(
+        calls, [&](int) { MoeRouteAndAlign(rows, kExperts, kTopK, true, ws, nullptr, nullptr); });
     const float two_launches = TimeCalls(calls, [&](int) {
       MoeRoute(ws.router_logits, rows, kExperts, kTopK, true, ws.topk_ids, ws.topk_weights,
                nullptr);

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "base/check.h"
@@ -28,11 +29,11 @@ namespace {
 
 constexpr int64_t kDecodeRows = 16, kCohortRows = 2048;
 
-#define CU_CHECK(expr)                                                              \
-  do {                                                                              \
-    const CUresult cu_status = (expr);                                              \
-    const char* cu_name = nullptr;                                                  \
-    cuGetErrorName(cu_status, &cu_name);                                            \
+#define CU_CHECK(expr)                                                                     \
+  do {                                                                                     \
+    const CUresult cu_status = (expr);                                                     \
+    const char* cu_name = nullptr;                                                         \
+    cuGetErrorName(cu_status, &cu_name);                                                   \
     STRATA_CHECK(cu_status == CUDA_SUCCESS) << #expr << ": " << (cu_name ? cu_name : "?"); \
   } while (0)
 
@@ -40,9 +41,19 @@ constexpr int64_t kDecodeRows = 16, kCohortRows = 2048;
 struct SmSplit {
   cudaStream_t first = nullptr, second = nullptr;
   unsigned first_sms = 0, second_sms = 0;
+  CUgreenCtx contexts[2] = {};
+
+  ~SmSplit() {
+    for (cudaStream_t s : {first, second}) {
+      if (s != nullptr) CU_CHECK(cuStreamDestroy(s));
+    }
+    for (CUgreenCtx c : contexts) {
+      if (c != nullptr) CU_CHECK(cuGreenCtxDestroy(c));
+    }
+  }
 };
 
-SmSplit SplitSms(unsigned first_sms) {
+std::unique_ptr<SmSplit> SplitSms(unsigned first_sms) {
   CUdevice device;
   CU_CHECK(cuDeviceGet(&device, 0));
   CUdevResource all, parts[1], rest;
@@ -50,33 +61,35 @@ SmSplit SplitSms(unsigned first_sms) {
   unsigned groups = 1;
   CU_CHECK(cuDevSmResourceSplitByCount(parts, &groups, &all, &rest, 0, first_sms));
   STRATA_CHECK(groups == 1);
-  SmSplit split;
-  split.first_sms = parts[0].sm.smCount;
-  split.second_sms = rest.sm.smCount;
-  for (auto [resource, stream] : {std::pair{&parts[0], &split.first}, {&rest, &split.second}}) {
+  auto split = std::make_unique<SmSplit>();
+  split->first_sms = parts[0].sm.smCount;
+  split->second_sms = rest.sm.smCount;
+  CUdevResource* resources[2] = {&parts[0], &rest};
+  cudaStream_t* streams[2] = {&split->first, &split->second};
+  for (int i = 0; i < 2; ++i) {
     CUdevResourceDesc desc;
-    CU_CHECK(cuDevResourceGenerateDesc(&desc, resource, 1));
-    CUgreenCtx context;
-    CU_CHECK(cuGreenCtxCreate(&context, desc, device, CU_GREEN_CTX_DEFAULT_STREAM));
+    CU_CHECK(cuDevResourceGenerateDesc(&desc, resources[i], 1));
+    CU_CHECK(cuGreenCtxCreate(&split->contexts[i], desc, device, CU_GREEN_CTX_DEFAULT_STREAM));
     CUstream s;
-    CU_CHECK(cuGreenCtxStreamCreate(&s, context, CU_STREAM_NON_BLOCKING, 0));
-    *stream = s;
+    CU_CHECK(cuGreenCtxStreamCreate(&s, split->contexts[i], CU_STREAM_NON_BLOCKING, 0));
+    *streams[i] = s;
   }
   return split;
 }
 
 // The four projections of layer `w` ([out, in] weights) for `rows` rows of x into y.
-std::vector<GemmArgs> LayerGemms(const worker::DeviceLayerWeights& w,
-                                 const worker::ModelConfig& c, const bf16* x, bf16* y,
-                                 int64_t rows) {
+std::vector<GemmArgs> LayerGemms(const worker::DeviceLayerWeights& w, const worker::ModelConfig& c,
+                                 const bf16* x, bf16* y, int64_t rows) {
   const int64_t hidden = c.hidden_size, inter = c.intermediate_size;
   const int64_t q_width = c.num_attention_heads * c.head_dim;
   const int64_t qkv_width = q_width + 2 * c.num_key_value_heads * c.head_dim;
   const struct {
     const bf16* w;
     int64_t n, k;
-  } products[] = {{w.qkv, qkv_width, hidden}, {w.o, hidden, q_width},
-                  {w.gate_up, 2 * inter, hidden}, {w.down, hidden, inter}};
+  } products[] = {{w.qkv, qkv_width, hidden},
+                  {w.o, hidden, q_width},
+                  {w.gate_up, 2 * inter, hidden},
+                  {w.down, hidden, inter}};
   std::vector<GemmArgs> out;
   for (const auto& [weights, n, k] : products) {
     GemmArgs g;
@@ -110,10 +123,10 @@ int Main() {
   STRATA_CUDA_CHECK(cudaMalloc(&cohort_y, kCohortRows * widest * sizeof(bf16)));
   const bf16* random = weights->layers[0].gate_up;  // 2 * inter * hidden values
   STRATA_CHECK(kCohortRows * widest <= 2 * config.intermediate_size * config.hidden_size);
-  STRATA_CUDA_CHECK(cudaMemcpy(decode_x, random, kDecodeRows * widest * sizeof(bf16),
-                               cudaMemcpyDeviceToDevice));
-  STRATA_CUDA_CHECK(cudaMemcpy(cohort_x, random, kCohortRows * widest * sizeof(bf16),
-                               cudaMemcpyDeviceToDevice));
+  STRATA_CUDA_CHECK(
+      cudaMemcpy(decode_x, random, kDecodeRows * widest * sizeof(bf16), cudaMemcpyDeviceToDevice));
+  STRATA_CUDA_CHECK(
+      cudaMemcpy(cohort_x, random, kCohortRows * widest * sizeof(bf16), cudaMemcpyDeviceToDevice));
 
   auto decode_gemm = Gemm::Create();
   auto cohort_gemm = Gemm::Create();
@@ -171,8 +184,9 @@ int Main() {
     });
   };
 
-  std::printf("| cohort layers | decode pass ms | cohort ms | one stream ms | two streams ms | "
-              "two streams, decode high priority ms |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf(
+      "| cohort layers | decode pass ms | cohort ms | one stream ms | two streams ms | "
+      "two streams, decode high priority ms |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (int layers : {1, 2}) {
     const float d = time(main_stream, [&] { run_decode(main_stream); });
     const float c = time(main_stream, [&] { run_cohort(main_stream, layers); });
@@ -186,12 +200,14 @@ int Main() {
   }
 
   // The decode pass on one partition, the cohort on the other, both from the same start.
-  std::printf("\nSMs split by green contexts (decode partition first):\n"
-              "| decode SMs | cohort SMs | cohort layers | decode pass ms | cohort ms | "
-              "concurrent ms | one stream, all SMs ms | hidden |\n"
-              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf(
+      "\nSMs split by green contexts (decode partition first):\n"
+      "| decode SMs | cohort SMs | cohort layers | decode pass ms | cohort ms | "
+      "concurrent ms | one stream, all SMs ms | hidden |\n"
+      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (unsigned decode_sms : {32u, 48u, 64u, 80u}) {
-    const SmSplit split = SplitSms(decode_sms);
+    const std::unique_ptr<SmSplit> owned = SplitSms(decode_sms);
+    const SmSplit& split = *owned;
     for (int layers : {1, 2, 4}) {
       const float d = time(split.first, [&] { run_decode(split.first); });
       const float c = time(split.second, [&] { run_cohort(split.second, layers); });
