@@ -299,9 +299,8 @@ void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const floa
   STRATA_CUDA_CHECK_LAUNCH();
 }
 
-void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t stream) {
+void MoeExpertGemms(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t stream) {
   if (a.rows == 0) return;
-  MoeRouteAndAlign(a.rows, a.experts, a.top_k, a.normalize, ws, a.activated_experts, stream);
   const int32_t tiles = MoeMaxTiles(a.rows * a.top_k, a.experts);
   GroupedGemm({.x = a.x,
                .ldx = a.hidden,
@@ -331,6 +330,12 @@ void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t st
                .k = static_cast<int32_t>(a.inter),
                .fused_silu = false},
               stream);
+}
+
+void MoeExperts(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_t stream) {
+  if (a.rows == 0) return;
+  MoeRouteAndAlign(a.rows, a.experts, a.top_k, a.normalize, ws, a.activated_experts, stream);
+  MoeExpertGemms(a, ws, stream);
   MoeCombine(ws.expert_out, ws.pair_position, ws.topk_weights, a.rows, a.top_k, a.hidden, a.out,
              stream);
 }

@@ -107,5 +107,8 @@ struct MoeExpertsArgs {
   unsigned long long* activated_experts = nullptr;  // or null
 };
 void MoeExperts(const MoeExpertsArgs& args, const MoeWorkspace& ws, cudaStream_t stream);
+// The step's two grouped GEMMs alone (gate/up with SiLU into ws.act, down into
+// ws.expert_out), over the tiles MoeRouteAndAlign left in ws; args.out is not written.
+void MoeExpertGemms(const MoeExpertsArgs& args, const MoeWorkspace& ws, cudaStream_t stream);
 
 }  // namespace strata::kernels::cuda

@@ -85,19 +85,19 @@ int Main() {
     const double activated =
         kExperts * (1.0 - std::pow(1.0 - double(kTopK) / kExperts, double(rows)));
     const int calls = rows >= 1024 ? 5 : 20;
-    const float step = TimeCalls(calls, [&](int call) {
-      MoeExperts({.x = x,
-                  .gate_up = gate_up_of(call),
-                  .down = down_of(call),
-                  .out = out,
-                  .rows = rows,
-                  .experts = kExperts,
-                  .top_k = kTopK,
-                  .inter = kInter,
-                  .hidden = kHidden,
-                  .normalize = true},
-                 ws, nullptr);
-    });
+    auto args_of = [&](int call) {
+      return MoeExpertsArgs{.x = x,
+                            .gate_up = gate_up_of(call),
+                            .down = down_of(call),
+                            .out = out,
+                            .rows = rows,
+                            .experts = kExperts,
+                            .top_k = kTopK,
+                            .inter = kInter,
+                            .hidden = kHidden,
+                            .normalize = true};
+    };
+    const float step = TimeCalls(calls, [&](int call) { MoeExperts(args_of(call), ws, nullptr); });
     const float route_align = TimeCalls(
         calls, [&](int) { MoeRouteAndAlign(rows, kExperts, kTopK, true, ws, nullptr, nullptr); });
     const float two_launches = TimeCalls(calls, [&](int) {
@@ -106,35 +106,8 @@ int Main() {
       MoeAlign(ws.topk_ids, rows, kExperts, kTopK, ws, nullptr, nullptr);
     });
     // Over the tiles the route + align calls above left in ws.
-    const int32_t tiles = MoeMaxTiles(rows * kTopK, kExperts);
-    const float grouped = TimeCalls(calls, [&](int call) {
-      GroupedGemm({.x = x,
-                   .ldx = kHidden,
-                   .x_rows = ws.source_row,
-                   .w = gate_up_of(call),
-                   .w_expert_stride = 2 * kInter * kHidden,
-                   .y = ws.act,
-                   .ldy = kInter,
-                   .tiles = ws.tiles,
-                   .num_tiles = ws.num_tiles,
-                   .max_tiles = tiles,
-                   .n = kInter,
-                   .k = kHidden,
-                   .fused_silu = true},
-                  nullptr);
-      GroupedGemm({.x = ws.act,
-                   .ldx = kInter,
-                   .w = down_of(call),
-                   .w_expert_stride = kHidden * kInter,
-                   .y = ws.expert_out,
-                   .ldy = kHidden,
-                   .tiles = ws.tiles,
-                   .num_tiles = ws.num_tiles,
-                   .max_tiles = tiles,
-                   .n = kHidden,
-                   .k = kInter},
-                  nullptr);
-    });
+    const float grouped =
+        TimeCalls(calls, [&](int call) { MoeExpertGemms(args_of(call), ws, nullptr); });
     const float dense = TimeCalls(calls, [&](int) {
       (*gemm)->Run({.x = dense_x,
                     .ldx = kHidden,
