@@ -12,7 +12,8 @@
 // Decode: one token per sequence per step over a KV cache filled with a constant (never
 // prefilled), greedy sampling included; each step's time is Execute's wall time, the median
 // of --steps after warm-up. Roofline: (weights read per step + KV read per step) over the
-// device-to-device copy bandwidth measured in the same run (bytes read + written).
+// device-to-device copy bandwidth measured in the same run (bytes read + written); a MoE
+// model's step reads the experts its tokens activated (the last step's count), not all.
 // Prefill: one prompt, logits and sampling for its last token. Roofline: FLOPs (2 per
 // multiply-add of every matrix product plus causal attention) over the measured rate of
 // an 8192^3 bf16 cuBLASLt GEMM.
@@ -470,8 +471,12 @@ int Run(const Flags& flags) {
   const int64_t kv_per_token = worker::KvBytesPerToken(c, 2);
   const int64_t embed_bytes = c.vocab_size * c.hidden_size * 2;
   // Per decode step every weight is read once, except the embedding table (a row per
-  // sequence) when it is not also the output projection.
-  const int64_t weights_read = w.memory().weight_bytes - (c.tie_word_embeddings ? 0 : embed_bytes);
+  // sequence) when it is not also the output projection, and, in a MoE model, the experts
+  // the step's tokens did not pick: those it did are counted per step by the worker
+  // (ExpertWeightBytesRead).
+  const int64_t all_experts = c.NumSparseLayers() * c.num_experts * worker::ExpertWeightBytes(c, 2);
+  const int64_t weights_read =
+      w.memory().weight_bytes - (c.tie_word_embeddings ? 0 : embed_bytes) - all_experts;
 
   std::printf("## strata-bench-gpu: %s on %s\n\n", flags.shape.c_str(), prop.name);
   std::printf(
@@ -513,6 +518,7 @@ int Run(const Flags& flags) {
       for (int step = 0; step < flags.steps + 3; ++step) {
         std::vector<SequenceWork> work = DecodeWork(tables, token, context + step, greedy);
         const bool profiled = flags.profile && step == flags.steps + 2;
+        const int64_t experts_before = w.ExpertWeightBytesRead();
         if (profiled) STRATA_CUDA_CHECK(cudaProfilerStart());
         const auto t0 = std::chrono::steady_clock::now();
         auto out = w.Execute(work);
@@ -521,7 +527,8 @@ int Run(const Flags& flags) {
         STRATA_CHECK(out.ok()) << out.status();
         if (step >= 3) {
           times.push_back(Seconds(t0, t1));
-          bytes = double(weights_read) + double(batch) * (context + step + 1) * kv_per_token;
+          bytes = double(weights_read) + double(w.ExpertWeightBytesRead() - experts_before) +
+                  double(batch) * (context + step + 1) * kv_per_token;
         }
       }
       const double t = Median(times), roofline = bytes / copy_bw;
