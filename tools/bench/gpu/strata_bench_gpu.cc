@@ -9,7 +9,8 @@
 //                    [--layered DECODES:COHORT:GROUPS[:CONTEXT[:COHORT_START]]]
 //                    [--policies]
 //
-// Decode: one token per sequence per step over a KV cache filled with a constant (never
+// Decode: one token per sequence per step (a different token id per sequence, so that a
+// MoE model routes them apart) over a KV cache filled with a constant (never
 // prefilled), greedy sampling included; each step's time is Execute's wall time, the median
 // of --steps after warm-up. Roofline: (weights read per step + KV read per step) over the
 // device-to-device copy bandwidth measured in the same run (bytes read + written); a MoE
@@ -181,12 +182,21 @@ std::vector<std::vector<int32_t>> ConsecutiveTables(int count, int64_t blocks) {
 }
 
 // One greedy decode token at `position` for every table (the same token for each).
+// One token per sequence, distinct ones: the sequences' hidden states differ, so a MoE
+// model routes them as different requests would be routed, not all to the same experts.
+std::vector<int32_t> DistinctTokens(int64_t sequences, int64_t vocab) {
+  std::vector<int32_t> tokens(sequences);
+  for (int64_t i = 0; i < sequences; ++i) tokens[i] = int32_t((1 + i * 7919) % vocab);
+  return tokens;
+}
+
+// tokens: one per sequence.
 std::vector<SequenceWork> DecodeWork(const std::vector<std::vector<int32_t>>& tables,
-                                     std::span<const int32_t> token, int64_t position,
+                                     std::span<const int32_t> tokens, int64_t position,
                                      const SamplingParams& greedy) {
   std::vector<SequenceWork> work(tables.size());
   for (size_t i = 0; i < tables.size(); ++i) {
-    work[i].slice = {.tokens = token,
+    work[i].slice = {.tokens = tokens.subspan(i, 1),
                      .start_position = position,
                      .block_table = tables[i],
                      .logits = worker::LogitsMode::kLast};
@@ -395,7 +405,7 @@ void Policies(const Flags& flags, CudaWorker& w, const SamplingParams& greedy) {
       }
       const int64_t int8_blocks = static_cast<int64_t>(quantize[0].size());
       std::vector<std::vector<float>> mass(batch, std::vector<float>(per_seq, 0.0f));
-      std::vector<int32_t> token = {1};
+      const std::vector<int32_t> token = DistinctTokens(batch, w.model_config().vocab_size);
       double none_ms = 0;
       for (const char* policy : {"none / streaming", "heavy_hitter", "adaptive_precision"}) {
         const bool collect = policy[0] != 'n', int8 = policy[0] == 'a';
@@ -512,7 +522,7 @@ int Run(const Flags& flags) {
         continue;
       }
       const auto tables = ConsecutiveTables(batch, per_seq);
-      std::vector<int32_t> token = {1};
+      const std::vector<int32_t> token = DistinctTokens(batch, c.vocab_size);
       std::vector<double> times;
       double bytes = 0;
       for (int step = 0; step < flags.steps + 3; ++step) {
