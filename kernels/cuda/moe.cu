@@ -328,7 +328,8 @@ void MoeExpertGemms(const MoeExpertsArgs& a, const MoeWorkspace& ws, cudaStream_
                .max_tiles = tiles,
                .n = static_cast<int32_t>(a.hidden),
                .k = static_cast<int32_t>(a.inter),
-               .fused_silu = false},
+               .fused_silu = false,
+               .tiles_settled = true},
               stream);
 }
 

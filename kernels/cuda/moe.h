@@ -83,6 +83,11 @@ struct GroupedGemmArgs {
   int32_t max_tiles = 0;  // the grid covers this many; the rest exit
   int32_t n = 0, k = 0;   // k % 8 == 0; x, w 16-byte aligned, ldx % 8 == 0
   bool fused_silu = false;
+  // The tiles, num_tiles and x_rows were written before the kernel launched just ahead of
+  // this one on the stream (the down GEMM: the gate/up GEMM runs between it and MoeAlign).
+  // With programmatic launch the blocks then read them, and start streaming their weights,
+  // while that kernel finishes; only x waits for it.
+  bool tiles_settled = false;
 };
 void GroupedGemm(const GroupedGemmArgs& args, cudaStream_t stream);
 

@@ -34,13 +34,21 @@ __device__ __forceinline__ int SwizzledChunk(int row, int chunk) {
 template <bool kFused>
 __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a) {
   // The tiles, their rows and even which experts' weights to stream come from MoeAlign.
-  GridDependencyEnter();
-  if (static_cast<int>(blockIdx.y) >= *a.num_tiles) return;
-  const int4 tile = a.tiles[blockIdx.y];
+  // Settled tiles (moe.h) were written by a kernel that completed before this one's
+  // predecessor passed its own wait, so before this kernel started: they are read from L2
+  // (ld.global.cg: no line of an earlier step in L1) ahead of the wait, and so are the
+  // first stages of the weights. Every block still waits before it exits.
+  const bool settled = a.tiles_settled;
+  if (!settled) GridDependencyEnter();
   constexpr int kOutColumns = kFused ? kWeightRows / 2 : kWeightRows;
   const int n = a.n, k = a.k;
   const int col0 = blockIdx.x * kOutColumns;
-  if (col0 >= n) return;
+  const int num_tiles = settled ? __ldcg(a.num_tiles) : *a.num_tiles;
+  if (static_cast<int>(blockIdx.y) >= num_tiles || col0 >= n) {
+    if (settled) GridDependencyEnter();
+    return;
+  }
+  const int4 tile = settled ? __ldcg(a.tiles + blockIdx.y) : a.tiles[blockIdx.y];
   extern __shared__ uint4 shared[];  // [stage][tile rows, then weight rows][chunk]
   const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
   const int warp_row = (warp / 4) * 64, warp_col = warp % 4;
@@ -57,7 +65,9 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
     const int r = threadIdx.x / kChunks + i * (kThreads / kChunks);
     x_valid[i] = r < tile.z;
     const int position = tile.y + min(r, tile.z - 1);
-    const int source = a.x_rows != nullptr ? a.x_rows[position] : position;
+    const int source = a.x_rows == nullptr ? position
+                       : settled            ? __ldcg(a.x_rows + position)
+                                            : a.x_rows[position];
     x_src[i] = a.x + int64_t{source} * a.ldx + chunk * 8;
     int weight_row;
     if constexpr (kFused) {
@@ -68,7 +78,7 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
     }
     w_src[i] = w + int64_t{weight_row} * k;
   }
-  auto load_stage = [&](int slot, int k0) {
+  auto load_rows = [&](int slot, int k0) {
     uint4* stage = shared + slot * kStageChunks;
     const bool valid = k0 + chunk * 8 < k;
 #pragma unroll
@@ -76,6 +86,14 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
       const int r = threadIdx.x / kChunks + i * (kThreads / kChunks);
       CopyAsync16(stage + SwizzledChunk(r, chunk), valid ? x_src[i] + k0 : x_src[i],
                   valid && x_valid[i]);
+    }
+  };
+  auto load_weights = [&](int slot, int k0) {
+    uint4* stage = shared + slot * kStageChunks;
+    const bool valid = k0 + chunk * 8 < k;
+#pragma unroll
+    for (int i = 0; i < kLoadRows; ++i) {
+      const int r = threadIdx.x / kChunks + i * (kThreads / kChunks);
       CopyAsync16(stage + SwizzledChunk(kTileRows + r, chunk), valid ? w_src[i] + k0 : w_src[i],
                   valid);
     }
@@ -90,9 +108,21 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
   // bound by streaming its expert's weights, as a few-row kernel would be.
   const int m_tiles = min(4, max(0, (tile.z - warp_row + 15) / 16));
   const int steps = (k + kStep - 1) / kStep;
+  // The prologue's weight copies join the first commit group when settled, so waiting for
+  // stage 0 waits for them all: the same stages are ready at each step either way.
+  if (settled) {
+#pragma unroll
+    for (int s = 0; s < kStages - 1; ++s) {
+      if (s < steps) load_weights(s, s * kStep);
+    }
+    GridDependencyEnter();  // the rows are the predecessor's output
+  }
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < steps) load_stage(s, s * kStep);
+    if (s < steps) {
+      load_rows(s, s * kStep);
+      if (!settled) load_weights(s, s * kStep);
+    }
     CopyCommit();
   }
   for (int step = 0; step < steps; ++step) {
@@ -100,7 +130,10 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
     // Every warp is past step - 1's reads, so its slot can be refilled.
     __syncthreads();
     const int ahead = step + kStages - 1;
-    if (ahead < steps) load_stage(ahead % kStages, ahead * kStep);
+    if (ahead < steps) {
+      load_rows(ahead % kStages, ahead * kStep);
+      load_weights(ahead % kStages, ahead * kStep);
+    }
     CopyCommit();
     const uint4* stage = shared + (step % kStages) * kStageChunks;
     if (m_tiles == 0) continue;

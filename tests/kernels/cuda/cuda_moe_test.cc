@@ -55,7 +55,8 @@ struct Workspace {
 };
 
 // One grouped GEMM over the tiles of `ws`: y [pairs, n] from x's rows (through x_rows when
-// non-null) and each tile's expert in w ([2n, k] per expert when fused, else [n, k]).
+// non-null) and each tile's expert in w ([2n, k] per expert when fused, else [n, k]). The
+// down GEMM (not fused) runs after the gate/up one, so its tiles are settled.
 void RunGroupedGemm(const MoeWorkspace& ws, int32_t tiles, const bf16* x, int64_t ldx,
                     const int32_t* x_rows, const bf16* w, int64_t n, int64_t k, bf16* y,
                     bool fused_silu) {
@@ -71,7 +72,8 @@ void RunGroupedGemm(const MoeWorkspace& ws, int32_t tiles, const bf16* x, int64_
                .max_tiles = tiles,
                .n = static_cast<int32_t>(n),
                .k = static_cast<int32_t>(k),
-               .fused_silu = fused_silu},
+               .fused_silu = fused_silu,
+               .tiles_settled = !fused_silu},
               nullptr);
 }
 
