@@ -6,7 +6,10 @@
 // anything earlier work wrote and before it writes anything earlier work reads: the wait
 // returns once every earlier kernel has completed and its writes are visible. Reads of
 // data nothing on the stream writes (weights) may come before the wait; that is how a
-// GEMM streams its first weight tiles while the previous kernel drains. Graph capture
+// GEMM streams its first weight tiles while the previous kernel drains. So may reads of
+// data written two or more kernels back when the kernel just before waits before it lets
+// its successors start: those writers completed before this kernel started. Such reads
+// bypass L1 (ld.global.cg), as moe.h's settled tiles do. Graph capture
 // keeps the programmatic edges. Without PDL (SetProgrammaticLaunch(false), or a kernel
 // launched with <<<>>>), both calls are no-ops and launches serialize as usual.
 //
