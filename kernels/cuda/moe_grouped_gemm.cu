@@ -66,8 +66,8 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
     x_valid[i] = r < tile.z;
     const int position = tile.y + min(r, tile.z - 1);
     const int source = a.x_rows == nullptr ? position
-                       : settled            ? __ldcg(a.x_rows + position)
-                                            : a.x_rows[position];
+                       : settled           ? __ldcg(a.x_rows + position)
+                                           : a.x_rows[position];
     x_src[i] = a.x + int64_t{source} * a.ldx + chunk * 8;
     int weight_row;
     if constexpr (kFused) {
@@ -78,24 +78,21 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
     }
     w_src[i] = w + int64_t{weight_row} * k;
   }
-  auto load_rows = [&](int slot, int k0) {
+  // Stage `slot` of k step k0: the tile's rows and/or the weights' rows.
+  auto load = [&](int slot, int k0, bool rows, bool weights) {
     uint4* stage = shared + slot * kStageChunks;
     const bool valid = k0 + chunk * 8 < k;
 #pragma unroll
     for (int i = 0; i < kLoadRows; ++i) {
       const int r = threadIdx.x / kChunks + i * (kThreads / kChunks);
-      CopyAsync16(stage + SwizzledChunk(r, chunk), valid ? x_src[i] + k0 : x_src[i],
-                  valid && x_valid[i]);
-    }
-  };
-  auto load_weights = [&](int slot, int k0) {
-    uint4* stage = shared + slot * kStageChunks;
-    const bool valid = k0 + chunk * 8 < k;
-#pragma unroll
-    for (int i = 0; i < kLoadRows; ++i) {
-      const int r = threadIdx.x / kChunks + i * (kThreads / kChunks);
-      CopyAsync16(stage + SwizzledChunk(kTileRows + r, chunk), valid ? w_src[i] + k0 : w_src[i],
-                  valid);
+      if (rows) {
+        CopyAsync16(stage + SwizzledChunk(r, chunk), valid ? x_src[i] + k0 : x_src[i],
+                    valid && x_valid[i]);
+      }
+      if (weights) {
+        CopyAsync16(stage + SwizzledChunk(kTileRows + r, chunk), valid ? w_src[i] + k0 : w_src[i],
+                    valid);
+      }
     }
   };
 
@@ -113,16 +110,13 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
   if (settled) {
 #pragma unroll
     for (int s = 0; s < kStages - 1; ++s) {
-      if (s < steps) load_weights(s, s * kStep);
+      if (s < steps) load(s, s * kStep, /*rows=*/false, /*weights=*/true);
     }
     GridDependencyEnter();  // the rows are the predecessor's output
   }
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < steps) {
-      load_rows(s, s * kStep);
-      if (!settled) load_weights(s, s * kStep);
-    }
+    if (s < steps) load(s, s * kStep, /*rows=*/true, /*weights=*/!settled);
     CopyCommit();
   }
   for (int step = 0; step < steps; ++step) {
@@ -130,10 +124,7 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
     // Every warp is past step - 1's reads, so its slot can be refilled.
     __syncthreads();
     const int ahead = step + kStages - 1;
-    if (ahead < steps) {
-      load_rows(ahead % kStages, ahead * kStep);
-      load_weights(ahead % kStages, ahead * kStep);
-    }
+    if (ahead < steps) load(ahead % kStages, ahead * kStep, true, true);
     CopyCommit();
     const uint4* stage = shared + (step % kStages) * kStageChunks;
     if (m_tiles == 0) continue;
