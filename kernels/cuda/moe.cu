@@ -244,10 +244,20 @@ MoeWorkspace MoeWorkspace::Carve(void* base, int64_t max_rows, int64_t experts, 
   return ws;
 }
 
+namespace {
+void CheckRouting(int32_t experts, int32_t top_k) {
+  STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts && top_k > 0 && top_k <= kMoeMaxTopK &&
+               top_k <= experts)
+      << "MoE routing: " << experts << " experts, top " << top_k;
+}
+void CheckTiles(int64_t rows, int32_t experts, int32_t top_k, const MoeWorkspace& ws) {
+  STRATA_CHECK_LE(MoeMaxTiles(rows * top_k, experts), ws.max_tiles);
+}
+}  // namespace
+
 void MoeRoute(const float* logits, int64_t rows, int32_t experts, int32_t top_k, bool normalize,
               int32_t* ids, float* weights, cudaStream_t stream) {
-  STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts && top_k > 0 && top_k <= kMoeMaxTopK &&
-               top_k <= experts);
+  CheckRouting(experts, top_k);
   if (rows == 0) return;
   constexpr int kWarps = 4;
   const int blocks = static_cast<int>((rows + kWarps - 1) / kWarps);
@@ -258,9 +268,9 @@ void MoeRoute(const float* logits, int64_t rows, int32_t experts, int32_t top_k,
 
 void MoeAlign(const int32_t* ids, int64_t rows, int32_t experts, int32_t top_k,
               const MoeWorkspace& ws, unsigned long long* activated_experts, cudaStream_t stream) {
-  STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts);
+  CheckRouting(experts, top_k);
   if (rows == 0) return;
-  STRATA_CHECK_LE(MoeMaxTiles(rows * top_k, experts), ws.max_tiles);
+  CheckTiles(rows, experts, top_k, ws);
   internal::Launch(AlignKernel, dim3(1), dim3(kAlignThreads), 0, stream, ids,
                    static_cast<int>(rows * top_k), experts, top_k, ws.source_row, ws.pair_position,
                    ws.tiles, ws.num_tiles, activated_experts);
@@ -276,10 +286,9 @@ void MoeRouteAndAlign(int64_t rows, int32_t experts, int32_t top_k, bool normali
     MoeAlign(ws.topk_ids, rows, experts, top_k, ws, activated_experts, stream);
     return;
   }
-  STRATA_CHECK(experts > 0 && experts <= kMoeMaxExperts && top_k > 0 && top_k <= kMoeMaxTopK &&
-               top_k <= experts);
+  CheckRouting(experts, top_k);
   if (rows == 0) return;
-  STRATA_CHECK_LE(MoeMaxTiles(rows * top_k, experts), ws.max_tiles);
+  CheckTiles(rows, experts, top_k, ws);
   internal::Launch(RouteAndAlignKernel, dim3(1), dim3(kAlignThreads), 0, stream, ws.router_logits,
                    static_cast<int>(rows), experts, top_k, normalize, ws.topk_ids, ws.topk_weights,
                    ws.source_row, ws.pair_position, ws.tiles, ws.num_tiles, activated_experts);

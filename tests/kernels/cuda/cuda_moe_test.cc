@@ -85,6 +85,35 @@ std::vector<T> Download(const T* device, size_t count) {
   return host;
 }
 
+// The alignment MoeAlign left in ws for the pairs' experts `ids`: tiles of one expert and
+// 1..kMoeTileRows pairs each, no more than MoeMaxTiles, covering the positions in order; each
+// pair at its own position, inside a tile of its expert, which maps back to its row.
+void ExpectAligned(const MoeCase& c, const std::vector<int32_t>& ids, const MoeWorkspace& ws) {
+  SCOPED_TRACE(Name(c));
+  const int64_t pairs = c.rows * c.top_k;
+  const int32_t num_tiles = Download(ws.num_tiles, 1)[0];
+  ASSERT_LE(num_tiles, MoeMaxTiles(pairs, c.experts));
+  std::vector<int32_t> expert_at(pairs, -1);
+  int32_t covered = 0;
+  for (const int4& t : Download(ws.tiles, num_tiles)) {
+    ASSERT_EQ(t.y, covered);
+    ASSERT_GT(t.z, 0);
+    ASSERT_LE(t.z, kMoeTileRows);
+    std::fill_n(expert_at.begin() + t.y, t.z, t.x);
+    covered += t.z;
+  }
+  ASSERT_EQ(covered, pairs);
+  const auto position = Download(ws.pair_position, pairs);
+  const auto source = Download(ws.source_row, pairs);
+  std::vector<bool> seen(pairs, false);
+  for (int64_t p = 0; p < pairs; ++p) {
+    ASSERT_TRUE(position[p] >= 0 && position[p] < pairs && !seen[position[p]]) << "pair " << p;
+    seen[position[p]] = true;
+    ASSERT_EQ(expert_at[position[p]], ids[p]) << "pair " << p;
+    ASSERT_EQ(source[position[p]], p / c.top_k) << "pair " << p;
+  }
+}
+
 TEST(CudaMoeTest, RouteMatchesCpu) {
   auto rng = testing::MakeRng();
   for (const MoeCase& c : kCases) {
@@ -140,17 +169,7 @@ TEST(CudaMoeTest, RouteAndAlignMatchesTwoLaunches) {
                   tiles[t].z == want_tiles[t].z)
           << Name(c) << " tile " << t;
     }
-    std::vector<int32_t> expert_at(pairs, -1);
-    for (const int4& t : tiles) std::fill_n(expert_at.begin() + t.y, t.z, t.x);
-    const auto position = Download(one.ws.pair_position, pairs);
-    const auto source = Download(one.ws.source_row, pairs);
-    std::vector<bool> seen(pairs, false);
-    for (int64_t p = 0; p < pairs; ++p) {
-      ASSERT_TRUE(position[p] >= 0 && position[p] < pairs && !seen[position[p]]) << Name(c);
-      seen[position[p]] = true;
-      ASSERT_EQ(expert_at[position[p]], ids[p]) << Name(c) << " pair " << p;
-      ASSERT_EQ(source[position[p]], p / c.top_k) << Name(c) << " pair " << p;
-    }
+    ExpectAligned(c, ids, one.ws);
   }
 }
 
@@ -182,25 +201,10 @@ TEST(CudaMoeTest, GroupedGemmMatchesNaiveLoop) {
     DeviceBuffer<unsigned long long> activated(std::vector<unsigned long long>{5});
     MoeAlign(d_ids.get(), c.rows, c.experts, c.top_k, w.ws, activated.get(), nullptr);
     EXPECT_EQ(activated.Download()[0], 5 + used.size()) << Name(c);
+    ExpectAligned(c, ids, w.ws);
+    if (HasFatalFailure()) return;
     const auto position = Download(w.ws.pair_position, pairs);
-    const auto source = Download(w.ws.source_row, pairs);
-    for (int64_t p = 0; p < pairs; ++p) ASSERT_EQ(source[position[p]], p / c.top_k);
-    // Tiles: one expert each, at most kMoeTileRows pairs, covering the positions in order.
     const int32_t tiles = MoeMaxTiles(pairs, c.experts);
-    const int32_t num_tiles = Download(w.ws.num_tiles, 1)[0];
-    ASSERT_LE(num_tiles, tiles);
-    int32_t covered = 0;
-    for (const int4& t : Download(w.ws.tiles, num_tiles)) {
-      ASSERT_EQ(t.y, covered);
-      ASSERT_GT(t.z, 0);
-      ASSERT_LE(t.z, kMoeTileRows);
-      for (int32_t i = 0; i < t.z; ++i) {
-        const auto pair = std::find(position.begin(), position.end(), t.y + i) - position.begin();
-        ASSERT_EQ(ids[pair], t.x);
-      }
-      covered += t.z;
-    }
-    ASSERT_EQ(covered, pairs);
 
     std::vector<float> x_f, gu_f, down_f;
     DeviceBuffer<Bf16Bits> x(testing::RandomBf16(c.rows * c.hidden, rng, 1.0f, &x_f));
