@@ -9,7 +9,7 @@
 
 namespace strata::kernels::cuda::internal {
 
-constexpr int kPrefillTileRows = 64;  // packed (query row, group head) pairs per tile
+constexpr int kPrefillTileRows = 128;  // packed (query row, group head) pairs per tile
 constexpr int kPrefillTileKeys = 64;  // keys per step of a prefill tile
 // Prefill key splits: a tile's keys split when tiles x kv heads fall short of this many
 // waves of resident blocks, into chunks of at least kPrefillMinSplitKeyTiles steps.

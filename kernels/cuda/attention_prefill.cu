@@ -1,14 +1,18 @@
 // Prefill attention over the paged cache: flash-attention 2 tiling with bf16 mma.sync.
 //
-// A block of 4 warps serves one tile of 64 packed rows of one sequence and kv head; row r
+// A block of 4 warps serves one tile of 128 packed rows of one sequence and kv head; row r
 // of the tile is query token r / group, query head r % group of that kv head's group, so
-// every key and value tile loaded is shared by the whole GQA group. Each warp owns 16 rows:
-// S = Q K^T (m16n8k16, fp32 accumulators), causal/length mask, online softmax in registers
-// (exp2), then O += P V with P re-packed to bf16 straight from the accumulators. Keys and
-// values come in 64-row tiles through cp.async into two shared stages: K_{j+1} and V_{j+1}
-// load during the whole of step j (S_j, softmax, P V_j). Only tiles that cross the causal
-// diagonal (or the context's end) are masked. Shared rows are padded by 16 bytes against
-// bank conflicts.
+// every key and value tile loaded is shared by the whole GQA group. Each warp owns 32 rows,
+// two m16 row tiles, so every K or V fragment it loads from shared memory feeds two MMAs
+// and each step has twice the independent accumulators (the kernel is bound by dependent-
+// instruction latency, not by bandwidth). Per step: S = Q K^T (m16n8k16, fp32 accumulators;
+// Q's fragments come from shared memory, where it stays), causal/length mask, online
+// softmax in registers (the row maximum is kept in raw score units, so each probability is
+// one exp2 of one FMA), then O += P V with P re-packed to bf16 straight from the
+// accumulators. Keys and values come in 64-row tiles through cp.async into two shared
+// stages: K_{j+1} and V_{j+1} load during the whole of step j (S_j, softmax, P V_j). Only
+// tiles that cross the causal diagonal (or the context's end) are masked. Shared rows are
+// padded by 16 bytes against bank conflicts.
 //
 // Key splits (attention_plan.cc): when a batch's tiles are too few to fill the GPU, a tile's
 // key steps are shared out among several blocks, each writing float partial outputs and
@@ -35,17 +39,24 @@ namespace strata::kernels::cuda::internal {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kTileRows = kPrefillTileRows;  // 16 per warp
+constexpr int kTileRows = kPrefillTileRows;
 constexpr int kTileKeys = kPrefillTileKeys;
+constexpr int kWarpRows = kTileRows / (kThreads / kWarpSize);  // 32
+constexpr int kRowTiles = kWarpRows / 16;                        // m16 tiles per warp
+static_assert(kWarpRows % 16 == 0);
 
 // c += a (16x16, row-major) * b (16x8, column-major), bf16 in, fp32 accumulate.
 __device__ __forceinline__ void Mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                     uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  MmaBf16(c, a[0], a[1], a[2], a[3], b0, b1);
+}
+
+// 2^x by the special-function unit, subnormal results flushed to zero (probabilities that
+// small vanish in the bf16 P anyway); exp2(-inf) = 0.
+__device__ __forceinline__ float Exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
 }
 
 __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
@@ -53,19 +64,22 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// The Q tile, then two stages of K, then two of V, each row padded.
 template <int kHeadDim>
-constexpr int kSharedBytes = 4 * kTileKeys * (kHeadDim + 8) * sizeof(bf16);
+constexpr int kSharedBytes = (kTileRows + 4 * kTileKeys) * (kHeadDim + 8) * sizeof(bf16);
 
 template <int kHeadDim, bool kInt8>
-__global__ void __launch_bounds__(kThreads, 3)
+__global__ void __launch_bounds__(kThreads, 2)
     PrefillKernel(AttentionArgs args, const int4* items) {
   constexpr int kStride = kHeadDim + 8;  // padded shared row, in bf16
   constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
   constexpr int kDimTiles = kHeadDim / 8;
-  constexpr int kKeyTiles = kTileKeys / 8;
-  // Two stages of K, then two of V, kTileKeys padded rows each (dynamic, sized by LaunchFor).
+  constexpr int kSubKeys = 32;  // keys of one online-softmax update
+  constexpr int kSubKeyTiles = kSubKeys / 8;
+  static_assert(kTileKeys % kSubKeys == 0 && kSubKeys % 16 == 0);
   extern __shared__ __align__(16) unsigned char prefill_shared[];
-  bf16* const shared_k = reinterpret_cast<bf16*>(prefill_shared);
+  bf16* const shared_q = reinterpret_cast<bf16*>(prefill_shared);
+  bf16* const shared_k = shared_q + kTileRows * kStride;
   bf16* const shared_v = shared_k + 2 * kTileKeys * kStride;
 
   GridDependencyEnter();
@@ -78,11 +92,13 @@ __global__ void __launch_bounds__(kThreads, 3)
   const int64_t q_begin = args.seq_q_begin[seq];
   const int rows = q_len * group;
   const int row0 = item.y * kTileRows;
+  const int warp_row0 = row0 + warp * kWarpRows;
   const int32_t* pages = args.pages + args.seq_page_begin[seq];
   const int block_size = args.cache.block_size;
   const int64_t token_stride = int64_t{args.cache.kv_heads} * kHeadDim;
 
-  // Q tile -> shared (staged in shared_k) -> registers as A fragments.
+  // The Q tile -> shared, where its fragments are read at every key step (committed as
+  // the first copy group, ahead of K_0 and V_0).
   for (int c = threadIdx.x; c < kTileRows * kChunks; c += kThreads) {
     const int r = c / kChunks, part = c % kChunks;
     const int packed = row0 + r;
@@ -90,35 +106,38 @@ __global__ void __launch_bounds__(kThreads, 3)
     const int token = valid ? packed / group : 0;
     const int head = kv_head * group + (valid ? packed % group : 0);
     const bf16* src = args.q + (q_begin + token) * args.q_stride + int64_t{head} * kHeadDim;
-    CopyAsync16(&shared_k[r * kStride + part * 8], src + part * 8, valid);
+    CopyAsync16(&shared_q[r * kStride + part * 8], src + part * 8, valid);
   }
   CopyCommit();
-  CopyWaitAll();
-  __syncthreads();
-  uint32_t q_frag[kHeadDim / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < kHeadDim / 16; ++kk) {
-    LoadMatrixX4(q_frag[kk],
-                 &shared_k[(warp * 16 + lane % 16) * kStride + kk * 16 + (lane / 16) * 8]);
-  }
-  __syncthreads();
 
-  // The two rows this thread holds in the accumulators, and how many keys each sees.
-  int visible[2];
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int packed = row0 + warp * 16 + lane / 4 + 8 * i;
-    visible[i] = packed >= rows ? 0 : (args.causal ? ctx - q_len + packed / group + 1 : ctx);
-  }
+  // Keys a packed row sees; rows past the tile's end see none. Causal rows see more keys
+  // the later they sit, so the warp's first row (or none, when the warp holds a row past
+  // the end) bounds what every row of the warp sees.
+  auto visible_keys = [&](int packed) {
+    return packed >= rows ? 0 : (args.causal ? ctx - q_len + packed / group + 1 : ctx);
+  };
+  const int warp_visible = warp_row0 + kWarpRows > rows ? 0 : visible_keys(warp_row0);
   const int last_token = (min(rows, row0 + kTileRows) - 1) / group;
   const int kv_end = args.causal ? ctx - q_len + last_token + 1 : ctx;
   const int num_key_tiles = (kv_end + kTileKeys - 1) / kTileKeys;
   // This block's share of the key steps: all of them unless the tile is split.
   const int key_begin = num_key_tiles * split / splits;
   const int key_end = num_key_tiles * (split + 1) / splits;
-
   const uint8_t* page_int8 = kInt8 ? args.page_int8 + args.seq_page_begin[seq] : nullptr;
-  auto load_tile = [&](bf16* dst, const bf16* cache, int tile) {
+  // bf16 pages: threads 2r and 2r + 1 copy key row r of a tile, alternate 16-byte pieces
+  // each, so one page lookup per thread serves the tile's K and V. The row's element offset
+  // in a cache plane, or -1 past the context's end.
+  static_assert(kThreads == 2 * kTileKeys && kChunks % 2 == 0);
+  const int copy_row = threadIdx.x / 2, copy_part = threadIdx.x % 2;
+  auto row_source = [&](int tile) -> int64_t {
+    const int t = tile * kTileKeys + copy_row;
+    if (kInt8 || tile >= key_end || t >= kv_end) return -1;
+    return (int64_t{pages[t / block_size]} * block_size + t % block_size) * token_stride +
+           int64_t{kv_head} * kHeadDim;
+  };
+  // Commits one copy group: tile `tile` of `cache` into `dst` (row_source(tile) is
+  // `source`), or nothing past the key range.
+  auto load_tile = [&](bf16* dst, const bf16* cache, int tile, int64_t source) {
     if (tile >= key_end) {
       CopyCommit();  // empty group: keeps the wait counts above uniform
       return;
@@ -166,144 +185,204 @@ __global__ void __launch_bounds__(kThreads, 3)
         }
       }
     } else {
-      for (int c = threadIdx.x; c < kTileKeys * kChunks; c += kThreads) {
-        const int r = c / kChunks, part = c % kChunks;
-        const int t = tile * kTileKeys + r;
-        const bool valid = t < kv_end;
-        const int64_t slot = valid ? int64_t{pages[t / block_size]} * block_size + t % block_size : 0;
-        CopyAsync16(&dst[r * kStride + part * 8],
-                    cache + slot * token_stride + int64_t{kv_head} * kHeadDim + part * 8, valid);
+#pragma unroll
+      for (int part = copy_part; part < kChunks; part += 2) {
+        CopyAsync16(&dst[copy_row * kStride + part * 8], cache + max(source, int64_t{0}) + part * 8,
+                    source >= 0);
       }
     }
     CopyCommit();
   };
 
-  float o[kDimTiles][4];
+  float o[kRowTiles][kDimTiles][4];
 #pragma unroll
-  for (int n = 0; n < kDimTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  for (int t = 0; t < kRowTiles; ++t) {
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) o[t][n][0] = o[t][n][1] = o[t][n][2] = o[t][n][3] = 0.0f;
+  }
+  // Running maxima in raw score units; -inf until a row has seen a visible key.
+  float m[kRowTiles][2], l[kRowTiles][2];
+#pragma unroll
+  for (int t = 0; t < kRowTiles; ++t) m[t][0] = m[t][1] = -INFINITY, l[t][0] = l[t][1] = 0.0f;
+  const float scale = args.scale_log2;
 
-  // Copy groups are committed in the order K_0, V_0, K_1, V_1, ... (empty past the end).
-  load_tile(shared_k, args.cache.k, key_begin);
-  load_tile(shared_v, args.cache.v, key_begin);
-  // Keys every row of this thread sees: tiles below this need no mask.
-  const int all_visible = min(visible[0], visible[1]);
+  // Copy groups are committed in the order Q, K_0, V_0, K_1, V_1, ... (empty past the end).
+  const int64_t first_source = row_source(key_begin);
+  load_tile(shared_k, args.cache.k, key_begin, first_source);
+  load_tile(shared_v, args.cache.v, key_begin, first_source);
   for (int j = key_begin; j < key_end; ++j) {
     const int stage = (j - key_begin) % 2;
     const bf16* const k_tile = shared_k + stage * kTileKeys * kStride;
     const bf16* const v_tile = shared_v + stage * kTileKeys * kStride;
-    CopyWait<1>();    // K_j landed (V_j may be in flight)
+    CopyWait<1>();    // Q and K_j landed (V_j may be in flight)
     __syncthreads();  // K_j visible; every warp is done with step j - 1 and its stage
-    load_tile(shared_k + (1 - stage) * kTileKeys * kStride, args.cache.k, j + 1);
-    load_tile(shared_v + (1 - stage) * kTileKeys * kStride, args.cache.v, j + 1);
+    const int64_t next_source = row_source(j + 1);
+    load_tile(shared_k + (1 - stage) * kTileKeys * kStride, args.cache.k, j + 1, next_source);
+    load_tile(shared_v + (1 - stage) * kTileKeys * kStride, args.cache.v, j + 1, next_source);
 
-    float s[kKeyTiles][4];
+    // The tile's keys in sub-steps of kSubKeys, each a whole online-softmax update: S, P
+    // and O of 32 rows x 64 keys would not fit a thread's registers beside each other.
 #pragma unroll
-    for (int n = 0; n < kKeyTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+    for (int sub = 0; sub < kTileKeys / kSubKeys; ++sub) {
+      const int key0 = j * kTileKeys + sub * kSubKeys;  // the sub-step's first key
+      float s[kRowTiles][kSubKeyTiles][4];
 #pragma unroll
-    for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+      for (int t = 0; t < kRowTiles; ++t) {
 #pragma unroll
-      for (int np = 0; np < kKeyTiles / 2; ++np) {
-        uint32_t b[4];
-        LoadMatrixX4(b, &k_tile[(np * 16 + (lane / 16) * 8 + lane % 8) * kStride + kk * 16 +
-                                ((lane / 8) % 2) * 8]);
-        Mma(s[2 * np], q_frag[kk], b[0], b[1]);
-        Mma(s[2 * np + 1], q_frag[kk], b[2], b[3]);
+        for (int n = 0; n < kSubKeyTiles; ++n) s[t][n][0] = s[t][n][1] = s[t][n][2] = s[t][n][3] = 0.0f;
       }
-    }
-
-    // Mask (tiles crossing the diagonal or the end only), then the online softmax of the
-    // thread's two rows (shared by 4 lanes each).
-    const bool masked = (j + 1) * kTileKeys > all_visible;
-    float correction[2];
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      float row_max = -INFINITY;
+      for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+        uint32_t a[kRowTiles][4];
 #pragma unroll
-      for (int n = 0; n < kKeyTiles; ++n) {
+        for (int t = 0; t < kRowTiles; ++t) {
+          LoadMatrixX4(a[t], &shared_q[(warp * kWarpRows + 16 * t + lane % 16) * kStride +
+                                       kk * 16 + (lane / 16) * 8]);
+        }
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int key = j * kTileKeys + n * 8 + (lane % 4) * 2 + e;
-          float& v = s[n][2 * i + e];
-          v = !masked || key < visible[i] ? v * args.scale_log2 : -INFINITY;
-          row_max = fmaxf(row_max, v);
+        for (int np = 0; np < kSubKeyTiles / 2; ++np) {
+          uint32_t b[4];
+          LoadMatrixX4(b, &k_tile[(sub * kSubKeys + np * 16 + (lane / 16) * 8 + lane % 8) * kStride +
+                                  kk * 16 + ((lane / 8) % 2) * 8]);
+#pragma unroll
+          for (int t = 0; t < kRowTiles; ++t) {
+            Mma(s[t][2 * np], a[t], b[0], b[1]);
+            Mma(s[t][2 * np + 1], a[t], b[2], b[3]);
+          }
         }
       }
-      row_max = fmaxf(row_max, __shfl_xor_sync(~0u, row_max, 1));
-      row_max = fmaxf(row_max, __shfl_xor_sync(~0u, row_max, 2));
-      const float m_new = fmaxf(m[i], row_max);
-      // A row with no visible key yet keeps m = -inf and gets p = 0 below.
-      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-      correction[i] = exp2f(m[i] - m_use);
-      m[i] = m_new;
-      float sum = 0.0f;
+
+      // Mask (sub-steps crossing the diagonal or the end only), then the online softmax of
+      // the thread's rows (each shared by 4 lanes): p = exp2(s x scale - m x scale).
+      if (key0 + kSubKeys > warp_visible) {  // some key here is hidden from some row
 #pragma unroll
-      for (int n = 0; n < kKeyTiles; ++n) {
+        for (int t = 0; t < kRowTiles; ++t) {
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float& v = s[n][2 * i + e];
-          v = exp2f(v - m_use);
-          sum += v;
+          for (int i = 0; i < 2; ++i) {
+            const int visible = visible_keys(warp_row0 + 16 * t + lane / 4 + 8 * i);
+#pragma unroll
+            for (int n = 0; n < kSubKeyTiles; ++n) {
+#pragma unroll
+              for (int e = 0; e < 2; ++e) {
+                if (key0 + n * 8 + (lane % 4) * 2 + e >= visible) s[t][n][2 * i + e] = -INFINITY;
+              }
+            }
+          }
         }
       }
-      l[i] = l[i] * correction[i] + sum;  // per-lane partial; reduced across lanes at the end
-    }
+      float correction[kRowTiles][2];
 #pragma unroll
-    for (int n = 0; n < kDimTiles; ++n) {
-      o[n][0] *= correction[0];
-      o[n][1] *= correction[0];
-      o[n][2] *= correction[1];
-      o[n][3] *= correction[1];
-    }
+      for (int t = 0; t < kRowTiles; ++t) {
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          float row_max = -INFINITY;
+#pragma unroll
+          for (int n = 0; n < kSubKeyTiles; ++n) {
+            row_max = fmaxf(row_max, fmaxf(s[t][n][2 * i], s[t][n][2 * i + 1]));
+          }
+          row_max = fmaxf(row_max, __shfl_xor_sync(~0u, row_max, 1));
+          row_max = fmaxf(row_max, __shfl_xor_sync(~0u, row_max, 2));
+          const float m_new = fmaxf(m[t][i], row_max);
+          // A row with no visible key yet keeps m = -inf and gets p = 0 below.
+          const float m_scaled = m_new == -INFINITY ? 0.0f : m_new * scale;
+          correction[t][i] = Exp2(m[t][i] * scale - m_scaled);  // exactly 1 when m held
+          m[t][i] = m_new;
+          float sums[2] = {0.0f, 0.0f};  // two chains of additions, not one
+#pragma unroll
+          for (int n = 0; n < kSubKeyTiles; ++n) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              float& v = s[t][n][2 * i + e];
+              v = Exp2(fmaf(v, scale, -m_scaled));
+              sums[e] += v;
+            }
+          }
+          const float sum = sums[0] + sums[1];
+          l[t][i] = l[t][i] * correction[t][i] + sum;  // per-lane; reduced across lanes at the end
+        }
+      }
+      // Once the maxima settle, most sub-steps leave every row's maximum where it was:
+      // the warp then skips rescaling its accumulators.
+      bool rescale = false;
+#pragma unroll
+      for (int t = 0; t < kRowTiles; ++t) rescale |= correction[t][0] != 1.0f || correction[t][1] != 1.0f;
+      if (__any_sync(~0u, rescale)) {
+#pragma unroll
+        for (int t = 0; t < kRowTiles; ++t) {
+#pragma unroll
+          for (int n = 0; n < kDimTiles; ++n) {
+            o[t][n][0] *= correction[t][0];
+            o[t][n][1] *= correction[t][0];
+            o[t][n][2] *= correction[t][1];
+            o[t][n][3] *= correction[t][1];
+          }
+        }
+      }
 
-    CopyWait<2>();    // V_j landed (K_{j+1}, V_{j+1} may be in flight)
-    __syncthreads();  // V_j visible
-
+      if (sub == 0) {
+        CopyWait<2>();    // V_j landed (K_{j+1}, V_{j+1} may be in flight)
+        __syncthreads();  // V_j visible
+      }
 #pragma unroll
-    for (int kk = 0; kk < kTileKeys / 16; ++kk) {
-      const uint32_t p[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]),
-                             PackBf16(s[2 * kk][2], s[2 * kk][3]),
-                             PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      for (int kk = 0; kk < kSubKeys / 16; ++kk) {
+        uint32_t p[kRowTiles][4];
 #pragma unroll
-      for (int dp = 0; dp < kDimTiles / 2; ++dp) {
-        uint32_t b[4];
-        LoadMatrixX4Trans(b, &v_tile[(kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * kStride +
-                                     dp * 16 + (lane / 16) * 8]);
-        Mma(o[2 * dp], p, b[0], b[1]);
-        Mma(o[2 * dp + 1], p, b[2], b[3]);
+        for (int t = 0; t < kRowTiles; ++t) {
+          p[t][0] = PackBf16(s[t][2 * kk][0], s[t][2 * kk][1]);
+          p[t][1] = PackBf16(s[t][2 * kk][2], s[t][2 * kk][3]);
+          p[t][2] = PackBf16(s[t][2 * kk + 1][0], s[t][2 * kk + 1][1]);
+          p[t][3] = PackBf16(s[t][2 * kk + 1][2], s[t][2 * kk + 1][3]);
+        }
+#pragma unroll
+        for (int dp = 0; dp < kDimTiles / 2; ++dp) {
+          uint32_t b[4];
+          LoadMatrixX4Trans(b, &v_tile[(sub * kSubKeys + kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) *
+                                           kStride +
+                                       dp * 16 + (lane / 16) * 8]);
+#pragma unroll
+          for (int t = 0; t < kRowTiles; ++t) {
+            Mma(o[t][2 * dp], p[t], b[0], b[1]);
+            Mma(o[t][2 * dp + 1], p[t], b[2], b[3]);
+          }
+        }
       }
     }
   }
 
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    l[i] += __shfl_xor_sync(~0u, l[i], 1);
-    l[i] += __shfl_xor_sync(~0u, l[i], 2);
-    const int packed = row0 + warp * 16 + lane / 4 + 8 * i;
-    if (packed >= rows) continue;
-    const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
-    const int head = kv_head * group + packed % group;
-    if (first_partial < 0) {
-      const int64_t token = q_begin + packed / group;
-      bf16* dst = args.out + (token * args.heads + head) * kHeadDim + (lane % 4) * 2;
+  for (int t = 0; t < kRowTiles; ++t) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float sum = l[t][i];
+      sum += __shfl_xor_sync(~0u, sum, 1);
+      sum += __shfl_xor_sync(~0u, sum, 2);
+      const int packed = warp_row0 + 16 * t + lane / 4 + 8 * i;
+      if (packed >= rows) continue;
+      const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+      const int head = kv_head * group + packed % group;
+      if (first_partial < 0) {
+        const int64_t token = q_begin + packed / group;
+        bf16* dst = args.out + (token * args.heads + head) * kHeadDim + (lane % 4) * 2;
+#pragma unroll
+        for (int n = 0; n < kDimTiles; ++n) {
+          *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+              __floats2bfloat162_rn(o[t][n][2 * i] * inv, o[t][n][2 * i + 1] * inv);
+        }
+        continue;
+      }
+      // Partial of (query row, split): the tile's rows are whole query rows here.
+      const int64_t partial =
+          first_partial + int64_t{packed / group - row0 / group} * splits + split;
+      float* dst = args.partial_out + (partial * args.heads + head) * kHeadDim + (lane % 4) * 2;
 #pragma unroll
       for (int n = 0; n < kDimTiles; ++n) {
-        *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
-            __floats2bfloat162_rn(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
+        *reinterpret_cast<float2*>(dst + n * 8) =
+            make_float2(o[t][n][2 * i] * inv, o[t][n][2 * i + 1] * inv);
       }
-      continue;
-    }
-    // Partial of (query row, split): the tile's rows are whole query rows here.
-    const int64_t partial = first_partial + int64_t{packed / group - row0 / group} * splits + split;
-    float* dst = args.partial_out + (partial * args.heads + head) * kHeadDim + (lane % 4) * 2;
-#pragma unroll
-    for (int n = 0; n < kDimTiles; ++n) {
-      *reinterpret_cast<float2*>(dst + n * 8) =
-          make_float2(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
-    }
-    if (lane % 4 == 0) {
-      args.partial_lse[partial * args.heads + head] = l[i] > 0.0f ? m[i] + log2f(l[i]) : -INFINITY;
+      if (lane % 4 == 0) {
+        args.partial_lse[partial * args.heads + head] =
+            sum > 0.0f ? m[t][i] * scale + log2f(sum) : -INFINITY;
+      }
     }
   }
 }
