@@ -45,8 +45,9 @@ absl::Status ValidateConfig(const AttentionConfig& c) {
 // Key steps per split of the batch's prefill tiles ({key steps, query rows} each, longest
 // first), or 0 for none. Splits pay a partial per query row and split and a reduce, so
 // they are taken only when the tiles x kv heads leave the GPU's resident blocks short of
-// kPrefillWaves waves: the chunk then aims at that many waves of blocks, never below
-// kPrefillMinSplitKeyTiles steps, and doubles until the tiles' partials fit.
+// kPrefillWaves waves and the longest tile would set the batch's time: the chunk then aims
+// at that many waves of blocks, never below kPrefillMinSplitKeyTiles steps, and doubles
+// until the tiles' partials fit.
 int64_t PrefillSplitSteps(const AttentionConfig& config, int32_t max_partials,
                           std::span<const std::pair<int64_t, int64_t>> tiles) {
   const int group = config.heads / config.kv_heads;
@@ -56,6 +57,12 @@ int64_t PrefillSplitSteps(const AttentionConfig& config, int32_t max_partials,
   if (static_cast<int64_t>(tiles.size()) * config.kv_heads >= target) return 0;
   int64_t steps = 0;
   for (const auto& [tile_steps, rows] : tiles) steps += tile_steps;
+  // Unsplit, the batch takes about as long as its longest tile, or its even share of the
+  // resident blocks' steps if that is longer. Splits pay partials and a reduce, so they are
+  // taken only when the longest tile runs half as long again as that share.
+  const int64_t longest = tiles.front().first;
+  const int64_t even_share = (steps * config.kv_heads + resident - 1) / resident;
+  if (2 * longest <= 3 * even_share) return 0;
   int64_t chunk =
       std::max<int64_t>(kPrefillMinSplitKeyTiles, (steps * config.kv_heads + target - 1) / target);
   auto partials = [&](int64_t c) {
@@ -66,7 +73,6 @@ int64_t PrefillSplitSteps(const AttentionConfig& config, int32_t max_partials,
     }
     return total;
   };
-  const int64_t longest = tiles.front().first;
   while (chunk < longest && partials(chunk) > max_partials) chunk *= 2;
   return chunk < longest ? chunk : 0;
 }

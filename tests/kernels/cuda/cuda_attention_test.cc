@@ -188,7 +188,7 @@ TEST(CudaAttentionTest, PrefillMixedBatches) {
 TEST(CudaAttentionTest, PrefillSplitsKeysWhenTilesAreFew) {
   auto rng = testing::MakeRng();
   for (bool causal : {true, false}) {
-    // 64 rows after 4032 cached tokens: 4 tiles x 8 kv heads.
+    // 64 rows after 4032 cached tokens: 2 tiles x 8 kv heads.
     RunCase({32, 8, 128, 16, causal, {{64, 4096}}, 0, 1, /*expect_split=*/1}, rng);
     // Rows that end mid-tile, several sequences, and decodes sharing the partials.
     RunCase({32, 8, 128, 16, causal, {{37, 3000}, {1, 2500}, {130, 1200}, {1, 4096}}, 0, 1, 1},
@@ -196,6 +196,9 @@ TEST(CudaAttentionTest, PrefillSplitsKeysWhenTilesAreFew) {
     RunCase({8, 8, 64, 32, causal, {{50, 2049}, {3, 700}}, 0, 1, 1}, rng);  // group 1
     RunCase({64, 8, 128, 16, causal, {{20, 1500}}, 0, 1, 1}, rng);          // group 8
   }
+  // 907 rows after 1893 cached tokens: 29 tiles of 31-44 key steps, short of three waves of
+  // blocks but even enough that the longest tile does not set the batch's time: no split.
+  RunCase({32, 8, 128, 16, true, {{907, 2800}}, 0, 1, /*expect_split=*/0}, rng);
   // Group 3: tiles straddle query rows, so they never split.
   RunCase({12, 4, 64, 16, true, {{100, 3000}}, 0, 1, /*expect_split=*/0}, rng);
   // Partials for one split of every tile do not fit: no split, same result.
