@@ -76,7 +76,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   constexpr int kDimTiles = kHeadDim / 8;
   constexpr int kSubKeys = 32;  // keys of one online-softmax update
   constexpr int kSubKeyTiles = kSubKeys / 8;
-  constexpr float kMaxSlack = 8.0f;
   static_assert(kTileKeys % kSubKeys == 0 && kSubKeys % 16 == 0);
   extern __shared__ __align__(16) unsigned char prefill_shared[];
   bf16* const shared_q = reinterpret_cast<bf16*>(prefill_shared);
@@ -283,11 +282,8 @@ __global__ void __launch_bounds__(kThreads, 2)
           }
           row_max = fmaxf(row_max, __shfl_xor_sync(~0u, row_max, 1));
           row_max = fmaxf(row_max, __shfl_xor_sync(~0u, row_max, 2));
-          // The maximum moves only when a score exceeds it by more than kMaxSlack (in
-          // log2 units), so p <= 2^kMaxSlack: exact all the same, since l and O share the
-          // stale maximum, and the accumulators are rescaled far less often. A row with no
-          // visible key yet keeps m = -inf (the difference is NaN) and gets p = 0 below.
-          const float m_new = (row_max - m[t][i]) * scale > kMaxSlack ? row_max : m[t][i];
+          const float m_new = fmaxf(m[t][i], row_max);
+          // A row with no visible key yet keeps m = -inf and gets p = 0 below.
           const float m_scaled = m_new == -INFINITY ? 0.0f : m_new * scale;
           correction[t][i] = Exp2(m[t][i] * scale - m_scaled);  // exactly 1 when m held
           m[t][i] = m_new;
@@ -305,8 +301,8 @@ __global__ void __launch_bounds__(kThreads, 2)
           l[t][i] = l[t][i] * correction[t][i] + sum;  // per-lane; reduced across lanes at the end
         }
       }
-      // Most sub-steps leave every row's maximum where it was: the warp then skips
-      // rescaling its accumulators.
+      // A sub-step that leaves every row's maximum of the warp where it was skips
+      // rescaling the accumulators.
       bool rescale = false;
 #pragma unroll
       for (int t = 0; t < kRowTiles; ++t) rescale |= correction[t][0] != 1.0f || correction[t][1] != 1.0f;
