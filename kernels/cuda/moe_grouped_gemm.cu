@@ -31,8 +31,40 @@ __device__ __forceinline__ int SwizzledChunk(int row, int chunk) {
   return row * kChunks + (chunk ^ (row % 8));
 }
 
+// One stage's MMAs of a warp: its first kMTiles m-tiles (those holding tile rows) x 4
+// n-tiles, over the stage's 64 k. acc[mt][nt] as in the kernel's epilogue.
+template <int kMTiles>
+__device__ __forceinline__ void StageMmas(const uint4* stage, int warp_row, int lane,
+                                          const int (&pair_row)[2], float (&acc)[4][4][4]) {
+#pragma unroll
+  for (int kk = 0; kk < kChunks; kk += 2) {
+    uint32_t af[kMTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) {
+      const int r = warp_row + mt * 16 + lane % 8 + 8 * ((lane / 8) % 2);
+      LoadMatrixX4(af[mt], stage + SwizzledChunk(r, kk + lane / 16));
+    }
+    uint32_t bf[4][2];
+#pragma unroll
+    for (int p = 0; p < 2; ++p) {
+      const int r = kTileRows + pair_row[p] + lane % 8 + 8 * (lane / 16);
+      uint32_t m[4];
+      LoadMatrixX4(m, stage + SwizzledChunk(r, kk + (lane / 8) % 2));
+      bf[2 * p][0] = m[0], bf[2 * p][1] = m[1];
+      bf[2 * p + 1][0] = m[2], bf[2 * p + 1][1] = m[3];
+    }
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt) {
+        MmaBf16(acc[mt][nt], af[mt][0], af[mt][1], af[mt][2], af[mt][3], bf[nt][0], bf[nt][1]);
+      }
+    }
+  }
+}
+
 template <bool kFused>
-__global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a) {
+__global__ void __launch_bounds__(kThreads, 2) GroupedGemmKernel(GroupedGemmArgs a) {
   // The tiles, their rows and even which experts' weights to stream come from MoeAlign.
   // Settled tiles (moe.h) were written by a kernel that completed before this one's
   // predecessor passed its own wait, so before this kernel started: they are read from L2
@@ -128,32 +160,22 @@ __global__ void __launch_bounds__(kThreads) GroupedGemmKernel(GroupedGemmArgs a)
     CopyCommit();
     const uint4* stage = shared + (step % kStages) * kStageChunks;
     if (m_tiles == 0) continue;
-#pragma unroll
-    for (int kk = 0; kk < kChunks; kk += 2) {
-      uint32_t af[4][4];
-#pragma unroll
-      for (int mt = 0; mt < 4; ++mt) {
-        if (mt >= m_tiles) break;
-        const int r = warp_row + mt * 16 + lane % 8 + 8 * ((lane / 8) % 2);
-        LoadMatrixX4(af[mt], stage + SwizzledChunk(r, kk + lane / 16));
-      }
-      uint32_t bf[4][2];
-#pragma unroll
-      for (int p = 0; p < 2; ++p) {
-        const int r = kTileRows + pair_row[p] + lane % 8 + 8 * (lane / 16);
-        uint32_t m[4];
-        LoadMatrixX4(m, stage + SwizzledChunk(r, kk + (lane / 8) % 2));
-        bf[2 * p][0] = m[0], bf[2 * p][1] = m[1];
-        bf[2 * p + 1][0] = m[2], bf[2 * p + 1][1] = m[3];
-      }
-#pragma unroll
-      for (int mt = 0; mt < 4; ++mt) {
-        if (mt >= m_tiles) break;
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-          MmaBf16(acc[mt][nt], af[mt][0], af[mt][1], af[mt][2], af[mt][3], bf[nt][0], bf[nt][1]);
-        }
-      }
+    // The warp's m-tile count is warp-uniform: dispatched once per step, so that inside a
+    // step the compiler sees fixed loops and can hoist the fragment loads of a k slice
+    // ahead of the previous slice's MMAs.
+    switch (m_tiles) {
+      case 4:
+        StageMmas<4>(stage, warp_row, lane, pair_row, acc);
+        break;
+      case 3:
+        StageMmas<3>(stage, warp_row, lane, pair_row, acc);
+        break;
+      case 2:
+        StageMmas<2>(stage, warp_row, lane, pair_row, acc);
+        break;
+      default:
+        StageMmas<1>(stage, warp_row, lane, pair_row, acc);
+        break;
     }
   }
   CopyWaitAll();
