@@ -41,6 +41,8 @@ struct AttentionArgs {
   bool causal;
 };
 
+// Whether the tensor-core prefill kernel serves head_dim on the current device (else the
+// generic kernel takes prefill rows).
 bool PrefillFastPath(int head_dim);
 bool DecodeFastPath(int head_dim);
 // Resident decode blocks per multiprocessor for this shape (occupancy query, cached).

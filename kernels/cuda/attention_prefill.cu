@@ -430,7 +430,19 @@ void LaunchFor(const AttentionArgs& args, const int4* items, int num_items, cuda
 
 }  // namespace
 
-bool PrefillFastPath(int head_dim) { return head_dim == 64 || head_dim == 128; }
+bool PrefillFastPath(int head_dim) {
+  if (head_dim != 64 && head_dim != 128) return false;
+  // A tile needs up to 104 KiB of shared memory (head_dim 128), more than a block may have
+  // before sm_90 (99 KiB on sm_86 and sm_89): there, prefill rows take the generic kernel.
+  static const int optin = [] {
+    int device = 0, bytes = 0;
+    STRATA_CUDA_CHECK(cudaGetDevice(&device));
+    STRATA_CUDA_CHECK(
+        cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    return bytes;
+  }();
+  return (head_dim == 64 ? kSharedBytes<64> : kSharedBytes<128>) <= optin;
+}
 
 int PrefillBlocksPerSm(int head_dim) {
   STRATA_CHECK(PrefillFastPath(head_dim)) << "no prefill kernel for head_dim " << head_dim;
