@@ -10,10 +10,11 @@
 // routing is near uniform, as in a model with random weights. Route and align, and the two
 // grouped GEMMs, are also timed alone.
 //
-//   strata-cuda-moe-bench
+//   strata-cuda-moe-bench [ROWS...]   (default: 1 to 8192 rows)
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -40,7 +41,7 @@ T* DeviceAlloc(size_t count) {
   return p;
 }
 
-int Main() {
+int Main(int argc, char** argv) {
   bench::PrintDevice();
   std::mt19937_64 rng(1);
   // Twice the experts: call i reads experts 16 (i % 8) up, a different copy of the layer.
@@ -79,7 +80,17 @@ int Main() {
               "TFLOP/s", "GB/s", "route+align ms", "two launches", "grouped GEMMs ms (GB/s)",
               "dense gate/up ms (TF/s)");
   const double expert_bytes = 3.0 * kHidden * kInter * 2;
-  for (const int64_t rows : {1, 2, 4, 8, 16, 32, 64, 256, 512, 1024, 2048, 4096, 8192}) {
+  // Row counts from the command line, or the default sweep.
+  std::vector<int64_t> row_counts = {1, 2, 4, 8, 16, 32, 64, 256, 512, 1024, 2048, 4096, 8192};
+  if (argc > 1) {
+    row_counts.clear();
+    for (int i = 1; i < argc; ++i) {
+      const int64_t rows = std::atoll(argv[i]);
+      STRATA_CHECK(rows >= 1 && rows <= kMaxRows) << "rows must be in [1, " << kMaxRows << "]";
+      row_counts.push_back(rows);
+    }
+  }
+  for (const int64_t rows : row_counts) {
     const double pairs = double(rows) * kTopK;
     const double flops = pairs * 6.0 * kHidden * kInter;
     const double activated =
@@ -137,4 +148,4 @@ int Main() {
 }  // namespace
 }  // namespace strata::kernels::cuda
 
-int main() { return strata::kernels::cuda::Main(); }
+int main(int argc, char** argv) { return strata::kernels::cuda::Main(argc, argv); }
