@@ -3,10 +3,11 @@
 // A batch mixes sequences of any query length over their paged KV (GQA: query head h reads
 // kv head h / (heads / kv_heads)). Once per batch, on the host, AttentionPlan::Build turns
 // the sequences into CSR arrays (query rows, pages) and work lists:
-//  - prefill: sequences with more than one query row, tiled 64 (query row, group head)
+//  - prefill: sequences with more than one query row, tiled 128 (query row, group head)
 //    pairs x 64 keys, flash-attention style with bf16 tensor-core MMAs (head_dim 64, 128);
-//    when the tiles are too few to fill the GPU (a chunk over a long prefix), each tile's
-//    keys are split among blocks whose partial outputs the split reduce merges;
+//    when the tiles are too few to fill the GPU and the longest would set the batch's time
+//    (a chunk over a long prefix), each tile's keys are split among blocks whose partial
+//    outputs the split reduce merges;
 //  - decode: one-row sequences, split-K (flash-decoding): each sequence's context is cut
 //    into chunks sized so that the whole batch fills the GPU, every chunk a thread block
 //    per kv head that serves all query heads of its group, then a reduce kernel merges

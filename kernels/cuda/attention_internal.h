@@ -12,7 +12,8 @@ namespace strata::kernels::cuda::internal {
 constexpr int kPrefillTileRows = 128;  // packed (query row, group head) pairs per tile
 constexpr int kPrefillTileKeys = 64;  // keys per step of a prefill tile
 // Prefill key splits: a tile's keys split when tiles x kv heads fall short of this many
-// waves of resident blocks, into chunks of at least kPrefillMinSplitKeyTiles steps.
+// waves of resident blocks and the longest tile would run 1.5x the even share of their
+// steps (PrefillSplitSteps), into chunks of at least kPrefillMinSplitKeyTiles steps.
 constexpr int kPrefillWaves = 3;
 constexpr int kPrefillMinSplitKeyTiles = 8;
 constexpr int kDecodeMaxGroup = 8;    // query heads one decode block serves

@@ -54,6 +54,10 @@ __device__ __forceinline__ void LoadMatrixX4Trans(uint32_t (&r)[4], const void* 
                : "r"(SharedAddress(p)));
 }
 
+// Whether p may be read or written by 16-byte vector accesses (host side: the launchers
+// pick their vector paths, or check their arguments, with it).
+inline bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 // Eight bf16 values moved as one 16-byte access.
 struct alignas(16) Bf16x8 {
   __nv_bfloat162 pair[4];

@@ -104,8 +104,6 @@ __global__ void __launch_bounds__(kMmaWarps* kWarpSize, 2) SkinnyMmaKernel(Skinn
   }
 }
 
-bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 bool SkinnyGemmSupported(const SkinnyGemmArgs& args) {

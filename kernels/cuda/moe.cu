@@ -297,9 +297,8 @@ void MoeRouteAndAlign(int64_t rows, int32_t experts, int32_t top_k, bool normali
 
 void MoeCombine(const bf16* expert_out, const int32_t* pair_position, const float* weights,
                 int64_t rows, int32_t top_k, int64_t hidden, bf16* out, cudaStream_t stream) {
-  STRATA_CHECK(top_k > 0 && top_k <= kMoeMaxTopK && hidden % 8 == 0 &&
-               reinterpret_cast<uintptr_t>(expert_out) % 16 == 0 &&
-               reinterpret_cast<uintptr_t>(out) % 16 == 0)
+  STRATA_CHECK(top_k > 0 && top_k <= kMoeMaxTopK && hidden % 8 == 0 && Aligned16(expert_out) &&
+               Aligned16(out))
       << "MoE combine: top_k " << top_k << " hidden " << hidden;
   if (rows == 0) return;
   internal::Launch(CombineKernel, dim3(static_cast<unsigned>(rows)), dim3(kCombineThreads), 0,

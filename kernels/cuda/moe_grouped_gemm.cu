@@ -229,8 +229,6 @@ void LaunchGroupedGemm(const GroupedGemmArgs& a, cudaStream_t stream) {
   internal::Launch(GroupedGemmKernel<kFused>, grid, dim3(kThreads), kSharedBytes, stream, a);
 }
 
-bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 void GroupedGemm(const GroupedGemmArgs& a, cudaStream_t stream) {

@@ -11,8 +11,6 @@
 namespace strata::kernels::cuda {
 namespace {
 
-bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 __device__ __forceinline__ void Store8(bf16* p, const float (&v)[8]) { StoreBf16x8(p, Pack(v)); }
 __device__ __forceinline__ void Store8(float* p, const float (&v)[8]) {
   reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);

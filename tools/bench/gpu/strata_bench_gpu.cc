@@ -181,7 +181,6 @@ std::vector<std::vector<int32_t>> ConsecutiveTables(int count, int64_t blocks) {
   return tables;
 }
 
-// One greedy decode token at `position` for every table (the same token for each).
 // One token per sequence, distinct ones: the sequences' hidden states differ, so a MoE
 // model routes them as different requests would be routed, not all to the same experts.
 std::vector<int32_t> DistinctTokens(int64_t sequences, int64_t vocab) {
@@ -190,7 +189,7 @@ std::vector<int32_t> DistinctTokens(int64_t sequences, int64_t vocab) {
   return tokens;
 }
 
-// tokens: one per sequence.
+// One greedy decode token at `position` for every table: tokens[i] for table i.
 std::vector<SequenceWork> DecodeWork(const std::vector<std::vector<int32_t>>& tables,
                                      std::span<const int32_t> tokens, int64_t position,
                                      const SamplingParams& greedy) {
